@@ -1,0 +1,53 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Everything else here is a step of those two, or a separate long-running target.
+JOBS ?= $(shell nproc)
+BUILD ?= build
+SAN_BUILD ?= build-asan
+
+.PHONY: all deps build run test test-fast test-san npm-deps bench soak fuzz clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/Makefile: CMakeLists.txt
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: deps $(BUILD)/Makefile
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Starts the embedded default: noa-server on 127.0.0.1:3100 over ./data.
+run: build
+	mkdir -p data
+	exec $(BUILD)/bin/noa-server -config.file=config/noa.yaml
+
+npm-deps: deps
+	@if [ -f tests/npm/package-lock.json ]; then \
+		cd tests/npm && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; }; fi
+
+# Every test: unit, fuzz-corpus replay and integration in the normal build, then the
+# unit and decoder tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: build npm-deps
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	$(MAKE) --no-print-directory test-san
+
+test-san: deps
+	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DNOA_ASAN=ON -DNOA_UBSAN=ON -DNOA_BENCH=OFF >/dev/null
+	cmake --build $(SAN_BUILD) -j $(JOBS)
+	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz'
+
+# Benchmarks print figures; they are never part of `make test`.
+bench: build
+	bash bench/run.sh
+
+soak: build npm-deps
+	NOA_SOAK=1 NOA_BIN=$(CURDIR)/$(BUILD)/bin NOA_SRC=$(CURDIR) /usr/bin/python3 tests/integration/test_crash.py
+
+fuzz: deps
+	CC=clang cmake -S . -B build-fuzz -DNOA_FUZZ=ON -DNOA_BENCH=OFF -DNOA_ASAN=ON >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD) build-fuzz

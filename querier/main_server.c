@@ -1,0 +1,8 @@
+/* noa-server entry point (being built). */
+#include <stdio.h>
+
+int main(void)
+{
+    puts("noa-server");
+    return 0;
+}
