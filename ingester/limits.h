@@ -38,6 +38,25 @@ struct noa_limits {
     int64_t max_query_lookback_ns;    /* default 0 (off) */
     int max_streams_matchers_per_query; /* default 1000 */
     int64_t unordered_window_ns;      /* derived: max_chunk_age / 2 */
+
+    /* Added with the config loader (querier/server_config.c); Loki's names. */
+    int increment_duplicate_timestamp; /* default false */
+    int unordered_writes;              /* default true (Loki deprecated the switch) */
+    /* log_level_fields: structured-metadata/JSON fields read for the level,
+     * borrowed like discover_service_name; n == 0 uses the built-in list */
+    char **log_level_fields;
+    int n_log_level_fields;
+    int64_t max_query_range_ns;        /* max_query_range, default 0 (off) */
+    int max_query_parallelism;         /* default 32 */
+    int max_concurrent_tail_requests;  /* default 10 */
+    int max_chunks_per_query;          /* default 2000000 */
+    int64_t max_query_bytes_read;      /* bytes, default 0 (off) */
+    int64_t split_queries_by_interval_ns; /* default 1h */
+    int volume_enabled;                /* default true */
+    int volume_max_series;             /* default 1000 */
+    int64_t retention_period_ns;       /* default 0 (keep forever) */
+    int ruler_max_rules_per_rule_group;   /* default 0 (off) */
+    int ruler_max_rule_groups_per_tenant; /* default 0 (off) */
 };
 
 /* Fills l with Loki's defaults (discover_service_name gets Loki's list,

@@ -1,8 +1,312 @@
-/* noa-server entry point (being built). */
-#include <stdio.h>
+/*
+ * noa-server: the Loki-compatible server. Loads the config, serves the
+ * status, push and query APIs on one libuv loop, replays the WAL on a
+ * worker (answering 503 meanwhile), and shuts down gracefully on SIGTERM
+ * or SIGINT (finishing in-flight requests, flushes and WAL writes).
+ */
+#include "common/config.h"
+#include "common/http_server.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/metrics.h"
+#include "ingester/ingester.h"
+#include "ingester/push_api.h"
+#include "querier/query_api.h"
+#include "querier/server_config.h"
+#include "querier/status_api.h"
 
-int main(void)
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct server {
+    uv_loop_t *loop;
+    struct noa_server_config cfg;
+    struct noa_metrics *metrics;
+    struct noa_metric *req_duration;
+    struct noa_http_server *http;
+    struct noa_ingester *ing;
+    struct noa_push_api *push;
+    struct noa_query_api *query;
+    struct noa_status_api *status;
+    uv_signal_t sigterm, sigint;
+    int stopping;
+    int exit_code;
+};
+
+static void observe_request(const char *route, const char *method, int status, double seconds,
+                            void *ctx)
 {
-    puts("noa-server");
-    return 0;
+    struct server *s = ctx;
+    char code[8];
+    snprintf(code, sizeof(code), "%d", status);
+    const char *values[] = {method, route, code};
+    noa_metric_observe(noa_metric_child(s->req_duration, values), seconds);
+}
+
+static int ready_cb(void *ctx, char *why, size_t cap)
+{
+    struct server *s = ctx;
+    if (s->stopping) {
+        snprintf(why, cap, "Ingester not ready: shutting down");
+        return 0;
+    }
+    if (!s->ing || !noa_ingester_ready(s->ing)) {
+        snprintf(why, cap, "Ingester not ready: waiting for WAL replay to finish");
+        return 0;
+    }
+    return 1;
+}
+
+static void config_cb(void *ctx, const char *mode, struct noa_buf *out)
+{
+    struct server *s = ctx;
+    enum noa_config_dump_mode m = strcmp(mode, "defaults") == 0 ? NOA_CONFIG_DUMP_DEFAULTS
+                                  : strcmp(mode, "diffs") == 0  ? NOA_CONFIG_DUMP_DIFFS
+                                                                : NOA_CONFIG_DUMP_ALL;
+    noa_server_config_dump(&s->cfg, m, out);
+}
+
+static double ingester_gauge(struct server *s, int which)
+{
+    struct noa_ingester_stats st = {0};
+    if (s->ing)
+        noa_ingester_stats(s->ing, &st);
+    switch (which) {
+    case 0: return (double)st.streams;
+    case 1: return (double)st.chunks_flushed;
+    case 2: return (double)st.flush_failures;
+    case 3: return (double)st.lines_appended;
+    case 4: return (double)st.duplicates_dropped;
+    case 5: return (double)st.checkpoints;
+    case 6: return (double)st.replayed_records;
+    case 7: return (double)st.wal_corruptions;
+    case 8: return (double)st.chunk_bytes_flushed;
+    default: return (double)st.flush_queue;
+    }
+}
+
+#define GAUGE_FN(n)                                                                                \
+    static double gauge_##n(void *ctx)                                                             \
+    {                                                                                              \
+        return ingester_gauge(ctx, n);                                                             \
+    }
+GAUGE_FN(0)
+GAUGE_FN(1)
+GAUGE_FN(2)
+GAUGE_FN(3)
+GAUGE_FN(4)
+GAUGE_FN(5)
+GAUGE_FN(6)
+GAUGE_FN(7)
+GAUGE_FN(8)
+GAUGE_FN(9)
+
+static void register_metrics(struct server *s)
+{
+    struct noa_metrics *m = s->metrics;
+    const char *rl[] = {"method", "route", "status_code"};
+    s->req_duration = noa_metrics_histogram(m, "noa_request_duration_seconds",
+                                            "Time (in seconds) spent serving HTTP requests.", 3,
+                                            rl, NULL, 0);
+    noa_metrics_gauge_func(m, "noa_ingester_memory_streams", "Streams held in memory.", gauge_0, s);
+    noa_metrics_counter_func(m, "noa_ingester_chunks_flushed_total", "Chunks written to the store.",
+                             gauge_1, s);
+    noa_metrics_counter_func(m, "noa_ingester_chunk_flush_failures_total",
+                             "Chunk flushes that failed (and will be retried).", gauge_2, s);
+    noa_metrics_counter_func(m, "noa_ingester_lines_appended_total",
+                             "Entries appended to stream heads.", gauge_3, s);
+    noa_metrics_counter_func(m, "noa_ingester_duplicate_entries_total",
+                             "Entries dropped because the stream already held them.", gauge_4, s);
+    noa_metrics_counter_func(m, "noa_ingester_checkpoints_total", "WAL checkpoints written.",
+                             gauge_5, s);
+    noa_metrics_gauge_func(m, "noa_ingester_wal_replayed_records",
+                           "WAL records replayed at the last start.", gauge_6, s);
+    noa_metrics_counter_func(m, "noa_ingester_wal_corruptions_total",
+                             "WAL files or records found corrupt at replay.", gauge_7, s);
+    noa_metrics_counter_func(m, "noa_ingester_chunk_stored_bytes_total",
+                             "Bytes of chunks written to the store.", gauge_8, s);
+    noa_metrics_gauge_func(m, "noa_ingester_flush_queue_length", "Chunk flushes in progress.",
+                           gauge_9, s);
+}
+
+/* POST /flush: cut every open chunk and flush it (as Loki's ingester). */
+static void flush_handler(struct noa_http_request *req, void *ctx)
+{
+    struct server *s = ctx;
+    if (!s->ing || !noa_ingester_ready(s->ing)) {
+        noa_http_reply_error(req, 503, "Ingester not ready");
+        return;
+    }
+    noa_ingester_flush_all(s->ing);
+    noa_http_reply(req, 204, NULL, NULL, 0);
+}
+
+static void recovered_cb(int status, const struct noa_error *err, void *ctx)
+{
+    struct server *s = ctx;
+    if (status < 0) {
+        noa_log(NOA_LOG_ERROR, "server", "msg=\"WAL replay failed\" err=\"%s\"",
+                err->msg[0] ? err->msg : noa_strerror(status));
+        s->exit_code = 1;
+        uv_kill(getpid(), SIGTERM);
+        return;
+    }
+    noa_push_api_set_ingester(s->push, s->ing);
+    noa_query_api_set_ingester(s->query, s->ing);
+    noa_ingester_start(s->ing);
+    noa_log(NOA_LOG_INFO, "server", "msg=\"ready\"");
+}
+
+static void ingester_closed_cb(void *ctx)
+{
+    struct server *s = ctx;
+    s->ing = NULL;
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+}
+
+static void http_closed_cb(void *ctx)
+{
+    struct server *s = ctx;
+    s->http = NULL;
+    if (s->ing)
+        noa_ingester_close(s->ing, ingester_closed_cb, s);
+    else
+        ingester_closed_cb(s);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    struct server *s = h->data;
+    if (s->stopping)
+        return;
+    s->stopping = 1;
+    noa_log(NOA_LOG_INFO, "server", "msg=\"shutting down\" signal=%d", signum);
+    noa_http_server_close(s->http, http_closed_cb, s);
+}
+
+static int start(struct server *s)
+{
+    struct noa_error err = {0};
+    const struct noa_server_config *c = &s->cfg;
+    struct noa_http_server_options ho = {
+        .host = c->server.http_listen_address,
+        .port = c->server.http_listen_port,
+        .max_body_bytes = (size_t)c->distributor.max_recv_msg_size,
+        .observe_cb = observe_request,
+        .observe_ctx = s,
+    };
+    int rc = noa_http_server_new(s->loop, &ho, &s->http);
+    if (rc < 0)
+        return rc;
+    struct noa_status_api_options so = {.metrics = s->metrics, .ready_cb = ready_cb,
+                                        .ready_ctx = s, .config_cb = config_cb, .config_ctx = s,
+                                        .services = "server => Running\ningester => Running\n"
+                                                    "querier => Running\n"};
+    struct noa_push_api_options po = {.limits = &c->limits, .auth_enabled = c->auth_enabled,
+                                      .max_decompressed_bytes =
+                                          (size_t)c->distributor.max_decompressed_size,
+                                      .metrics = s->metrics, .loop = s->loop};
+    struct noa_query_api_options qo = {.loop = s->loop, .limits = &c->limits,
+                                       .auth_enabled = c->auth_enabled};
+    if ((rc = noa_status_api_new(s->http, &so, &s->status)) < 0 ||
+        (rc = noa_push_api_new(s->http, &po, &s->push)) < 0 ||
+        (rc = noa_query_api_new(s->http, &qo, &s->query)) < 0 ||
+        (rc = noa_http_server_route(s->http, NOA_HTTP_POST | NOA_HTTP_GET, "/flush", "flush",
+                                    flush_handler, s)) < 0)
+        return rc;
+    rc = noa_http_server_listen(s->http);
+    if (rc < 0) {
+        noa_log(NOA_LOG_ERROR, "server", "msg=\"cannot listen\" address=%s port=%d err=\"%s\"",
+                c->server.http_listen_address, c->server.http_listen_port, noa_strerror(rc));
+        return rc;
+    }
+    noa_log(NOA_LOG_INFO, "server", "msg=\"listening\" address=%s port=%d target=%s",
+            c->server.http_listen_address[0] ? c->server.http_listen_address : "0.0.0.0",
+            noa_http_server_port(s->http), c->target);
+    struct noa_ingester_options io = {
+        .wal_dir = c->wal_dir,
+        .chunks_dir = c->chunks_dir,
+        .index_dir = c->index_dir,
+        .wal_enabled = c->ingester.wal.enabled,
+        .checkpoint_period_ns = c->ingester.wal.checkpoint_duration_ns,
+        .block_size = (uint32_t)c->ingester.chunk_block_size,
+        .target_size = (uint64_t)c->ingester.chunk_target_size,
+        .idle_period_ns = c->ingester.chunk_idle_period_ns,
+        .max_chunk_age_ns = c->ingester.max_chunk_age_ns,
+        .flush_check_period_ns = c->ingester.flush_check_period_ns,
+        .flush_on_shutdown = c->ingester.wal.flush_on_shutdown || !c->ingester.wal.enabled,
+        .zstd_level = 1,
+        .limits = &c->limits,
+    };
+    rc = noa_ingester_open(s->loop, &io, &s->ing, &err);
+    if (rc < 0) {
+        noa_log(NOA_LOG_ERROR, "server", "msg=\"cannot open storage\" err=\"%s\"",
+                err.msg[0] ? err.msg : noa_strerror(rc));
+        return rc;
+    }
+    return noa_ingester_recover(s->ing, recovered_cb, s);
+}
+
+int main(int argc, char **argv)
+{
+    struct server s = {0};
+    struct noa_error err = {0};
+    int rc = noa_server_config_load(argc, argv, &s.cfg, &err);
+    if (rc < 0) {
+        fprintf(stderr, "error: %s\n", err.msg[0] ? err.msg : noa_strerror(rc));
+        return 1;
+    }
+    if (s.cfg.action != NOA_SERVER_RUN) {
+        struct noa_buf b = {0};
+        if (s.cfg.action == NOA_SERVER_HELP)
+            noa_server_config_usage(&b);
+        else if (s.cfg.action == NOA_SERVER_VERSION)
+            noa_buf_printf(&b, "noa-server, version %s\n", NOA_VERSION);
+        else
+            noa_buf_printf(&b, "config OK\n");
+        fwrite(b.data, 1, b.len, stdout);
+        noa_buf_fini(&b);
+        noa_server_config_fini(&s.cfg);
+        return 0;
+    }
+    if (s.cfg.print_config) {
+        struct noa_buf b = {0};
+        noa_server_config_dump(&s.cfg, NOA_CONFIG_DUMP_ALL, &b);
+        fwrite(b.data, 1, b.len, stderr);
+        noa_buf_fini(&b);
+    }
+    enum noa_log_level level;
+    if (noa_log_parse_level(s.cfg.server.log_level, &level) == 0)
+        noa_log_set_level(level);
+    signal(SIGPIPE, SIG_IGN);
+    s.loop = uv_default_loop();
+    s.metrics = noa_metrics_default();
+    noa_metrics_add_process(s.metrics);
+    register_metrics(&s);
+    uv_signal_init(s.loop, &s.sigterm);
+    uv_signal_init(s.loop, &s.sigint);
+    s.sigterm.data = s.sigint.data = &s;
+    uv_signal_start(&s.sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&s.sigint, signal_cb, SIGINT);
+    rc = start(&s);
+    if (rc < 0) {
+        s.exit_code = 1;
+        s.stopping = 1;
+        if (s.http)
+            noa_http_server_close(s.http, http_closed_cb, &s);
+        else
+            http_closed_cb(&s);
+    }
+    uv_run(s.loop, UV_RUN_DEFAULT);
+    noa_push_api_free(s.push);
+    noa_query_api_free(s.query);
+    noa_status_api_free(s.status);
+    noa_server_config_fini(&s.cfg);
+    uv_loop_close(s.loop);
+    noa_log(NOA_LOG_INFO, "server", "msg=\"stopped\"");
+    return s.exit_code;
 }

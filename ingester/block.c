@@ -1,0 +1,66 @@
+/* Reference-counted sealed blocks (see block.h). Any thread. */
+#include "ingester/block.h"
+#include "common/compress.h"
+#include "common/mem.h"
+
+int noa_block_seal(const void *raw, size_t len, int level, struct noa_block **out,
+                   struct noa_error *err)
+{
+    struct noa_block *b = noa_xcalloc(1, sizeof(*b));
+    int rc = noa_chunk_block_seal(raw, len, level, &b->cb, err);
+    if (rc < 0) {
+        noa_free(b);
+        return rc;
+    }
+    atomic_init(&b->refs, 1);
+    *out = b;
+    return 0;
+}
+
+int noa_block_from_compressed(const struct noa_chunk_block *meta, const void *data, size_t len,
+                              struct noa_block **out, struct noa_error *err)
+{
+    if (len == 0 || meta->n_entries == 0)
+        return noa_error_set(err, NOA_ECORRUPT, "empty block");
+    struct noa_block *b = noa_xcalloc(1, sizeof(*b));
+    b->cb.min_ts = meta->min_ts;
+    b->cb.max_ts = meta->max_ts;
+    b->cb.n_entries = meta->n_entries;
+    b->cb.raw_len = meta->raw_len;
+    noa_buf_append(&b->cb.data, data, len);
+    b->cb.crc = noa_crc32c(0, data, len);
+    atomic_init(&b->refs, 1);
+    *out = b;
+    return 0;
+}
+
+struct noa_block *noa_block_ref(struct noa_block *b)
+{
+    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    return b;
+}
+
+void noa_block_unref(struct noa_block *b)
+{
+    if (!b)
+        return;
+    if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    noa_chunk_block_fini(&b->cb);
+    noa_free(b);
+}
+
+int noa_block_decompress(const struct noa_block *b, struct noa_buf *raw, struct noa_error *err)
+{
+    if (noa_crc32c(0, b->cb.data.data, b->cb.data.len) != b->cb.crc)
+        return noa_error_set(err, NOA_ECORRUPT, "in-memory block fails its checksum");
+    raw->len = 0;
+    int rc = noa_compress_zstd_decompress(b->cb.data.data, b->cb.data.len, b->cb.raw_len, raw, err);
+    if (rc < 0)
+        return rc;
+    if (raw->len != b->cb.raw_len)
+        return noa_error_set(err, NOA_ECORRUPT, "block holds %zu raw bytes, expected %u", raw->len,
+                             b->cb.raw_len);
+    return noa_chunk_block_check(raw->data, raw->len, b->cb.n_entries, b->cb.min_ts, b->cb.max_ts,
+                                 err);
+}

@@ -1,0 +1,643 @@
+/*
+ * The chunk format (see ingester/chunk.h for the byte layout): raw block
+ * entries, sealing (stable sort + zstd + CRC32C), chunk encoding, and a
+ * bounds-checked reader. The only file that calls zstd for chunks.
+ * No shared state; any thread.
+ */
+#include "ingester/chunk.h"
+
+#include "common/mem.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+/* ---- raw blocks ------------------------------------------------------------ */
+
+void noa_chunk_block_append(struct noa_buf *raw, int64_t ts_ns, struct noa_str line,
+                            const struct noa_label *meta, uint32_t n_meta)
+{
+    noa_buf_put_varint(raw, ts_ns);
+    noa_buf_put_uvarint(raw, line.len);
+    noa_buf_append(raw, line.p, line.len);
+    noa_buf_put_uvarint(raw, n_meta);
+    for (uint32_t i = 0; i < n_meta; i++) {
+        noa_buf_put_uvarint(raw, meta[i].name.len);
+        noa_buf_append(raw, meta[i].name.p, meta[i].name.len);
+        noa_buf_put_uvarint(raw, meta[i].value.len);
+        noa_buf_append(raw, meta[i].value.p, meta[i].value.len);
+    }
+}
+
+void noa_chunk_iter_init(struct noa_chunk_iter *it, const void *raw, size_t len)
+{
+    it->p = raw;
+    it->len = len;
+    it->off = 0;
+    it->err = 0;
+}
+
+/* Reads a uvarint length at p[*off..n) that must also fit in what follows. */
+static int get_len(const unsigned char *p, size_t n, size_t *off, size_t *out)
+{
+    uint64_t v;
+    size_t k = noa_get_uvarint(p + *off, n - *off, &v);
+    if (!k)
+        return -1;
+    *off += k;
+    if (v > n - *off)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int iter_fail(struct noa_chunk_iter *it, size_t at, const char *what, struct noa_error *err)
+{
+    it->err = NOA_ECORRUPT;
+    return noa_error_set(err, NOA_ECORRUPT, "chunk block: %s at offset %zu", what, at);
+}
+
+int noa_chunk_iter_next(struct noa_chunk_iter *it, struct noa_chunk_entry *e, struct noa_error *err)
+{
+    if (it->err)
+        return noa_error_set(err, it->err, "chunk block: iteration already failed");
+    if (it->off >= it->len)
+        return 0;
+    const unsigned char *p = it->p;
+    size_t n = it->len, off = it->off, start = it->off, k, len;
+    uint64_t n_meta;
+
+    k = noa_get_varint(p + off, n - off, &e->ts_ns);
+    if (!k)
+        return iter_fail(it, start, "truncated timestamp", err);
+    off += k;
+    if (get_len(p, n, &off, &len) < 0)
+        return iter_fail(it, start, "bad line length", err);
+    e->line = (struct noa_str){(const char *)p + off, len};
+    off += len;
+    k = noa_get_uvarint(p + off, n - off, &n_meta);
+    if (!k)
+        return iter_fail(it, start, "truncated metadata count", err);
+    off += k;
+    /* Each pair takes at least two bytes, so a count the rest cannot hold is
+     * rejected before walking it. */
+    if (n_meta > (n - off) / 2 || n_meta > UINT32_MAX)
+        return iter_fail(it, start, "bad metadata count", err);
+    size_t meta_start = off;
+    for (uint64_t i = 0; i < n_meta; i++) {
+        if (get_len(p, n, &off, &len) < 0)
+            return iter_fail(it, start, "bad metadata name length", err);
+        off += len;
+        if (get_len(p, n, &off, &len) < 0)
+            return iter_fail(it, start, "bad metadata value length", err);
+        off += len;
+    }
+    e->n_meta = (uint32_t)n_meta;
+    e->meta = (struct noa_str){(const char *)p + meta_start, off - meta_start};
+    it->off = off;
+    return 1;
+}
+
+int noa_chunk_meta_next(const struct noa_chunk_entry *e, size_t *pos, struct noa_label *out)
+{
+    const unsigned char *p = (const unsigned char *)e->meta.p;
+    size_t n = e->meta.len, off = *pos, len;
+    if (off >= n)
+        return 0;
+    /* iter_next validated every pair, so these reads stay in bounds. */
+    if (get_len(p, n, &off, &len) < 0)
+        return 0;
+    out->name = (struct noa_str){(const char *)p + off, len};
+    off += len;
+    if (get_len(p, n, &off, &len) < 0)
+        return 0;
+    out->value = (struct noa_str){(const char *)p + off, len};
+    off += len;
+    *pos = off;
+    return 1;
+}
+
+int noa_chunk_block_check(const void *raw, size_t len, uint64_t n_entries, int64_t min_ts,
+                          int64_t max_ts, struct noa_error *err)
+{
+    struct noa_chunk_iter it;
+    struct noa_chunk_entry e;
+    uint64_t count = 0;
+    int64_t prev = INT64_MIN, lo = INT64_MAX, hi = INT64_MIN;
+    int rc;
+
+    noa_chunk_iter_init(&it, raw, len);
+    while ((rc = noa_chunk_iter_next(&it, &e, err)) == 1) {
+        if (e.ts_ns < prev)
+            return noa_error_set(err, NOA_ECORRUPT,
+                                 "chunk block: entry %" PRIu64 " out of order at offset %zu", count,
+                                 it.off);
+        prev = e.ts_ns;
+        lo = e.ts_ns < lo ? e.ts_ns : lo;
+        hi = e.ts_ns > hi ? e.ts_ns : hi;
+        count++;
+    }
+    if (rc < 0)
+        return rc;
+    if (count != n_entries)
+        return noa_error_set(err, NOA_ECORRUPT,
+                             "chunk block: %" PRIu64 " entries, meta says %" PRIu64, count,
+                             n_entries);
+    if (count && (lo != min_ts || hi != max_ts))
+        return noa_error_set(err, NOA_ECORRUPT, "chunk block: time bounds differ from meta");
+    return 0;
+}
+
+/* ---- sealing --------------------------------------------------------------- */
+
+struct sort_ent {
+    int64_t ts;
+    size_t start, end; /* byte range in the raw block */
+    size_t seq;        /* append order: the stable tie-break */
+};
+
+static int sort_ent_cmp(const void *a, const void *b)
+{
+    const struct sort_ent *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Rewrites raw into sorted order in *out; entries were validated already. */
+static int sort_block(const unsigned char *raw, size_t len, size_t n, struct noa_buf *out)
+{
+    struct sort_ent *v = noa_malloc(n * sizeof(*v));
+    struct noa_chunk_iter it;
+    struct noa_chunk_entry e;
+    size_t i = 0, prev = 0;
+
+    if (!v)
+        return NOA_ENOMEM;
+    noa_chunk_iter_init(&it, raw, len);
+    while (i < n && noa_chunk_iter_next(&it, &e, NULL) == 1) {
+        v[i] = (struct sort_ent){e.ts_ns, prev, it.off, i};
+        prev = it.off;
+        i++;
+    }
+    qsort(v, i, sizeof(*v), sort_ent_cmp);
+    /* Not noa_buf_reserve: it aborts on OOM, and len comes from input. */
+    out->data = noa_malloc(len);
+    if (!out->data) {
+        noa_free(v);
+        return NOA_ENOMEM;
+    }
+    out->cap = len;
+    for (size_t j = 0; j < i; j++) {
+        memcpy(out->data + out->len, raw + v[j].start, v[j].end - v[j].start);
+        out->len += v[j].end - v[j].start;
+    }
+    noa_free(v);
+    return 0;
+}
+
+int noa_chunk_block_seal(const void *raw, size_t len, int level, struct noa_chunk_block *out,
+                         struct noa_error *err)
+{
+    struct noa_buf sorted = {0};
+    struct noa_chunk_iter it;
+    struct noa_chunk_entry e;
+    const void *src = raw;
+    uint64_t n = 0;
+    int64_t prev = INT64_MIN;
+    int ordered = 1, rc;
+
+    memset(out, 0, sizeof(*out));
+    if (len == 0)
+        return noa_error_set(err, NOA_EINVAL, "chunk block: nothing to seal");
+    if (len > NOA_CHUNK_MAX_BLOCK_RAW)
+        return noa_error_set(err, NOA_ETOOBIG, "chunk block: %zu bytes over the %u limit", len,
+                             NOA_CHUNK_MAX_BLOCK_RAW);
+    out->min_ts = INT64_MAX;
+    out->max_ts = INT64_MIN;
+    noa_chunk_iter_init(&it, raw, len);
+    while ((rc = noa_chunk_iter_next(&it, &e, err)) == 1) {
+        ordered &= e.ts_ns >= prev;
+        prev = e.ts_ns;
+        out->min_ts = e.ts_ns < out->min_ts ? e.ts_ns : out->min_ts;
+        out->max_ts = e.ts_ns > out->max_ts ? e.ts_ns : out->max_ts;
+        n++;
+    }
+    if (rc < 0) {
+        rc = NOA_EINVAL;
+        if (err)
+            err->code = rc;
+        goto fail;
+    }
+    if (!ordered) {
+        rc = sort_block(raw, len, (size_t)n, &sorted);
+        if (rc < 0) {
+            noa_error_set(err, rc, "chunk block: no memory to sort %" PRIu64 " entries", n);
+            goto fail;
+        }
+        src = sorted.data;
+    }
+    if (level == 0)
+        level = NOA_CHUNK_ZSTD_LEVEL;
+    size_t bound = ZSTD_compressBound(len);
+    out->data.data = noa_malloc(bound);
+    if (!out->data.data) {
+        rc = noa_error_set(err, NOA_ENOMEM, "chunk block: no memory to compress %zu bytes", len);
+        goto fail;
+    }
+    out->data.cap = bound;
+    size_t clen = ZSTD_compress(out->data.data, bound, src, len, level);
+    if (ZSTD_isError(clen)) {
+        rc = noa_error_set(err, NOA_EINTERNAL, "chunk block: zstd: %s", ZSTD_getErrorName(clen));
+        goto fail;
+    }
+    out->data.len = clen;
+    out->n_entries = (uint32_t)n;
+    out->raw_len = (uint32_t)len;
+    out->crc = noa_crc32c(0, out->data.data, clen);
+    noa_buf_fini(&sorted);
+    return 0;
+
+fail:
+    noa_buf_fini(&sorted);
+    noa_chunk_block_fini(out);
+    memset(out, 0, sizeof(*out));
+    return rc;
+}
+
+void noa_chunk_block_fini(struct noa_chunk_block *b)
+{
+    noa_buf_fini(&b->data);
+}
+
+/* ---- encoding -------------------------------------------------------------- */
+
+int noa_chunk_encode(const struct noa_chunk_block *blocks, size_t n, struct noa_buf *out,
+                     struct noa_chunk_summary *sum)
+{
+    struct noa_chunk_summary s = {.from_ns = INT64_MAX, .through_ns = INT64_MIN};
+    size_t base = out->len, need = NOA_CHUNK_HEADER_SIZE + NOA_CHUNK_FOOTER_SIZE + 16;
+
+    if (n == 0 || n > UINT32_MAX)
+        return NOA_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        const struct noa_chunk_block *b = &blocks[i];
+        if (b->data.len == 0 || b->n_entries == 0 || b->min_ts > b->max_ts)
+            return NOA_EINVAL;
+        need += b->data.len + 4 + 6 * 10;
+    }
+    noa_buf_reserve(out, need);
+
+    noa_buf_put_be32(out, NOA_CHUNK_MAGIC);
+    noa_buf_putc(out, (char)NOA_CHUNK_FORMAT_V1);
+    noa_buf_putc(out, (char)NOA_CHUNK_CODEC_ZSTD);
+    for (size_t i = 0; i < n; i++) {
+        noa_buf_append(out, blocks[i].data.data, blocks[i].data.len);
+        noa_buf_put_be32(out, blocks[i].crc);
+    }
+
+    size_t metas_off = out->len - base, off = NOA_CHUNK_HEADER_SIZE;
+    noa_buf_put_uvarint(out, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct noa_chunk_block *b = &blocks[i];
+        noa_buf_put_uvarint(out, b->n_entries);
+        noa_buf_put_varint(out, b->min_ts);
+        noa_buf_put_varint(out, b->max_ts);
+        noa_buf_put_uvarint(out, off);
+        noa_buf_put_uvarint(out, b->raw_len);
+        noa_buf_put_uvarint(out, b->data.len);
+        off += b->data.len + 4;
+        s.from_ns = b->min_ts < s.from_ns ? b->min_ts : s.from_ns;
+        s.through_ns = b->max_ts > s.through_ns ? b->max_ts : s.through_ns;
+        s.entries += b->n_entries;
+        s.raw_bytes += b->raw_len;
+    }
+    size_t metas_len = out->len - base - metas_off;
+    noa_buf_put_be32(out, noa_crc32c(0, out->data + base + metas_off, metas_len));
+    noa_buf_put_be64(out, 0);
+    noa_buf_put_be64(out, 0);
+    noa_buf_put_be64(out, metas_len);
+    noa_buf_put_be64(out, metas_off);
+
+    s.compressed_bytes = out->len - base;
+    s.checksum = noa_crc32c(0, out->data + base, out->len - base);
+    s.n_blocks = (uint32_t)n;
+    if (sum)
+        *sum = s;
+    return 0;
+}
+
+/* ---- reading --------------------------------------------------------------- */
+
+/* A cursor over the metas section that remembers the first failure. */
+struct metas_cur {
+    const unsigned char *p;
+    size_t n, off;
+    int bad;
+};
+
+static uint64_t cur_uvarint(struct metas_cur *c)
+{
+    uint64_t v = 0;
+    size_t k = c->bad ? 0 : noa_get_uvarint(c->p + c->off, c->n - c->off, &v);
+    if (!k)
+        c->bad = 1;
+    c->off += k;
+    return v;
+}
+
+static int64_t cur_varint(struct metas_cur *c)
+{
+    int64_t v = 0;
+    size_t k = c->bad ? 0 : noa_get_varint(c->p + c->off, c->n - c->off, &v);
+    if (!k)
+        c->bad = 1;
+    c->off += k;
+    return v;
+}
+
+static int corrupt(struct noa_error *err, const char *what, uint64_t at)
+{
+    return noa_error_set(err, NOA_ECORRUPT, "chunk: %s at offset %" PRIu64, what, at);
+}
+
+/* Checks one block meta against the file and the previous block's end. */
+static int check_block(const struct noa_chunk_reader *r, const struct noa_chunk_block_meta *b,
+                       uint64_t data_end, uint64_t *prev_end, size_t i, struct noa_error *err)
+{
+    if (b->n_entries == 0 || b->min_ts > b->max_ts)
+        return noa_error_set(err, NOA_ECORRUPT, "chunk: block %zu meta is inconsistent", i);
+    if (b->raw_len > NOA_CHUNK_MAX_BLOCK_RAW || b->n_entries > b->raw_len / 3)
+        return noa_error_set(err, NOA_ECORRUPT, "chunk: block %zu raw length %" PRIu64 " is bad", i,
+                             b->raw_len);
+    /* Compare before adding so that no sum can overflow. */
+    if (b->offset < *prev_end || b->offset > data_end || b->compressed_len == 0 ||
+        b->compressed_len > data_end - b->offset || data_end - b->offset - b->compressed_len < 4)
+        return noa_error_set(err, NOA_ECORRUPT,
+                             "chunk: block %zu at offset %" PRIu64 " length %" PRIu64
+                             " lies outside the data area",
+                             i, b->offset, b->compressed_len);
+    const unsigned char *blk = r->data + b->offset;
+    uint32_t want = noa_get_be32(blk + b->compressed_len);
+    if (noa_crc32c(0, blk, b->compressed_len) != want)
+        return noa_error_set(err, NOA_ECORRUPT,
+                             "chunk: block %zu at offset %" PRIu64 ": checksum mismatch", i,
+                             b->offset);
+    *prev_end = b->offset + b->compressed_len + 4;
+    return 0;
+}
+
+/* Decodes and validates the metas section [off, off+mlen). */
+static int read_metas(struct noa_chunk_reader *r, uint64_t off, uint64_t mlen,
+                      struct noa_error *err)
+{
+    struct metas_cur c = {r->data + off, (size_t)mlen, 0, 0};
+    uint64_t n = cur_uvarint(&c), prev_end = NOA_CHUNK_HEADER_SIZE;
+
+    /* A block meta takes at least six bytes: bound the count before allocating. */
+    if (c.bad || n == 0 || n > mlen / 6)
+        return corrupt(err, "bad block count in metas", off);
+    r->blocks = noa_calloc((size_t)n, sizeof(*r->blocks));
+    if (!r->blocks)
+        return noa_error_set(err, NOA_ENOMEM, "chunk: no memory for %" PRIu64 " block metas", n);
+    r->n_blocks = (size_t)n;
+    r->from_ns = INT64_MAX;
+    r->through_ns = INT64_MIN;
+    for (size_t i = 0; i < r->n_blocks; i++) {
+        struct noa_chunk_block_meta *b = &r->blocks[i];
+        b->n_entries = cur_uvarint(&c);
+        b->min_ts = cur_varint(&c);
+        b->max_ts = cur_varint(&c);
+        b->offset = cur_uvarint(&c);
+        b->raw_len = cur_uvarint(&c);
+        b->compressed_len = cur_uvarint(&c);
+        if (c.bad)
+            return corrupt(err, "truncated block meta", off + c.off);
+        int rc = check_block(r, b, off, &prev_end, i, err);
+        if (rc < 0)
+            return rc;
+        r->from_ns = b->min_ts < r->from_ns ? b->min_ts : r->from_ns;
+        r->through_ns = b->max_ts > r->through_ns ? b->max_ts : r->through_ns;
+        r->entries += b->n_entries;
+        r->raw_bytes += b->raw_len;
+    }
+    if (c.off != c.n)
+        return corrupt(err, "trailing bytes after block metas", off + c.off);
+    return 0;
+}
+
+int noa_chunk_open(const void *data, size_t len, struct noa_chunk_reader *r, struct noa_error *err)
+{
+    const unsigned char *p = data;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    r->data = p;
+    r->len = len;
+    /* header + at least a one-byte block and its CRC + minimal metas + CRC + footer */
+    if (len < NOA_CHUNK_HEADER_SIZE + 5 + 7 + 4 + NOA_CHUNK_FOOTER_SIZE)
+        return noa_error_set(err, NOA_ECORRUPT, "chunk: %zu bytes is too short", len);
+    if (noa_get_be32(p) != NOA_CHUNK_MAGIC)
+        return noa_error_set(err, NOA_ECORRUPT, "chunk: bad magic 0x%08x", noa_get_be32(p));
+    r->version = p[4];
+    r->codec = p[5];
+    if (r->version != NOA_CHUNK_FORMAT_V1)
+        return noa_error_set(err, r->version >= 1 && r->version <= 4 ? NOA_EUNSUPP : NOA_ECORRUPT,
+                             "chunk: format version %u is not supported", r->version);
+    if (r->codec != NOA_CHUNK_CODEC_ZSTD)
+        return noa_error_set(err, NOA_EUNSUPP, "chunk: codec %u is not supported", r->codec);
+
+    const unsigned char *f = p + len - NOA_CHUNK_FOOTER_SIZE;
+    uint64_t rs_len = noa_get_be64(f), rs_off = noa_get_be64(f + 8);
+    uint64_t mlen = noa_get_be64(f + 16), moff = noa_get_be64(f + 24);
+    uint64_t footer_at = len - NOA_CHUNK_FOOTER_SIZE;
+    if (mlen == 0 || moff < NOA_CHUNK_HEADER_SIZE || moff > footer_at || mlen > footer_at - moff ||
+        footer_at - moff - mlen != 4)
+        return corrupt(err, "metas offset/length do not end at the footer", footer_at);
+    /* An absent reserved section is all zeros, so no footer byte goes unchecked. */
+    if (rs_len ? (rs_off < NOA_CHUNK_HEADER_SIZE || rs_off > moff || rs_len > moff - rs_off)
+               : rs_off != 0)
+        return corrupt(err, "reserved section lies outside the data area", footer_at);
+    if (noa_crc32c(0, p + moff, mlen) != noa_get_be32(p + moff + mlen))
+        return corrupt(err, "block metas checksum mismatch", moff);
+    rc = read_metas(r, moff, mlen, err);
+    if (rc < 0)
+        goto fail;
+    return 0;
+
+fail:
+    noa_chunk_reader_fini(r);
+    return rc;
+}
+
+void noa_chunk_reader_fini(struct noa_chunk_reader *r)
+{
+    noa_free(r->blocks);
+    r->blocks = NULL;
+    r->n_blocks = 0;
+}
+
+int noa_chunk_block_decompress(const struct noa_chunk_reader *r, size_t i, struct noa_buf *raw,
+                               struct noa_error *err)
+{
+    if (i >= r->n_blocks)
+        return noa_error_set(err, NOA_EINVAL, "chunk: block %zu of %zu", i, r->n_blocks);
+    const struct noa_chunk_block_meta *b = &r->blocks[i];
+    const unsigned char *src = r->data + b->offset;
+    size_t want = (size_t)b->raw_len;
+
+    /* The frame must announce exactly the size the meta promised, so the
+     * allocation below is bounded by the meta (and open bounded the meta). */
+    unsigned long long fcs = ZSTD_getFrameContentSize(src, (size_t)b->compressed_len);
+    if (fcs != want)
+        return noa_error_set(err, NOA_ECORRUPT,
+                             "chunk: block %zu at offset %" PRIu64 ": frame size differs from meta",
+                             i, b->offset);
+    raw->len = 0;
+    if (raw->cap < want) {
+        char *grown = noa_realloc(raw->data, want);
+        if (!grown)
+            return noa_error_set(err, NOA_ENOMEM, "chunk: no memory for a %zu byte block", want);
+        raw->data = grown;
+        raw->cap = want;
+    }
+    size_t got = ZSTD_decompress(raw->data, want, src, (size_t)b->compressed_len);
+    if (ZSTD_isError(got) || got != want)
+        return noa_error_set(err, NOA_ECORRUPT, "chunk: block %zu at offset %" PRIu64 ": %s", i,
+                             b->offset,
+                             ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short decompression");
+    raw->len = got;
+    int rc = noa_chunk_block_check(raw->data, raw->len, b->n_entries, b->min_ts, b->max_ts, err);
+    if (rc < 0)
+        raw->len = 0;
+    return rc;
+}
+
+uint32_t noa_chunk_checksum(const void *data, size_t len)
+{
+    return noa_crc32c(0, data, len);
+}
+
+/* ---- keys ------------------------------------------------------------------ */
+
+int64_t noa_chunk_from_ms(int64_t from_ns)
+{
+    int64_t q = from_ns / 1000000;
+    return (from_ns % 1000000 < 0) ? q - 1 : q;
+}
+
+int64_t noa_chunk_through_ms(int64_t through_ns)
+{
+    int64_t q = through_ns / 1000000;
+    return (through_ns % 1000000 > 0) ? q + 1 : q;
+}
+
+/* Go's %x of an int64: '-' then the magnitude for negatives. */
+static int put_hex(char *out, size_t cap, int64_t v)
+{
+    if (v < 0)
+        return snprintf(out, cap, "-%" PRIx64, (uint64_t)0 - (uint64_t)v);
+    return snprintf(out, cap, "%" PRIx64, (uint64_t)v);
+}
+
+int noa_chunk_key(char *out, size_t cap, const char *tenant, uint64_t fp,
+                  const struct noa_chunk_summary *sum)
+{
+    size_t tl = strlen(tenant), used;
+    int k;
+
+    if (tl == 0)
+        return NOA_EINVAL;
+    for (size_t i = 0; i < tl; i++)
+        if (tenant[i] == '/' || (unsigned char)tenant[i] < 0x20 || tenant[i] == 0x7f)
+            return NOA_EINVAL;
+    k = snprintf(out, cap, "%s/%016" PRIx64 "/", tenant, fp);
+    if (k < 0 || (size_t)k >= cap)
+        return NOA_ETOOBIG;
+    used = (size_t)k;
+    k = put_hex(out + used, cap - used, noa_chunk_from_ms(sum->from_ns));
+    if (k < 0 || (size_t)k >= cap - used)
+        return NOA_ETOOBIG;
+    used += (size_t)k;
+    k = snprintf(out + used, cap - used, ":");
+    if (k < 0 || (size_t)k >= cap - used)
+        return NOA_ETOOBIG;
+    used += (size_t)k;
+    k = put_hex(out + used, cap - used, noa_chunk_through_ms(sum->through_ns));
+    if (k < 0 || (size_t)k >= cap - used)
+        return NOA_ETOOBIG;
+    used += (size_t)k;
+    k = snprintf(out + used, cap - used, ":%08" PRIx32, sum->checksum);
+    if (k < 0 || (size_t)k >= cap - used)
+        return NOA_ETOOBIG;
+    return 0;
+}
+
+/* Parses lowercase hex in s[*i..end) (optionally '-'-prefixed when sign). */
+static int parse_hex(const char *s, size_t end, size_t *i, int sign, int max_digits, uint64_t *out,
+                     int *neg)
+{
+    size_t j = *i;
+    uint64_t v = 0;
+    int digits = 0;
+
+    *neg = 0;
+    if (sign && j < end && s[j] == '-') {
+        *neg = 1;
+        j++;
+    }
+    for (; j < end && digits < max_digits + 1; j++, digits++) {
+        char c = s[j];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            break;
+        v = (v << 4) | (uint64_t)d;
+    }
+    if (digits == 0 || digits > max_digits)
+        return -1;
+    *i = j;
+    *out = v;
+    return 0;
+}
+
+static int parse_ms(const char *s, size_t end, size_t *i, int64_t *out)
+{
+    uint64_t v;
+    int neg;
+    if (parse_hex(s, end, i, 1, 16, &v, &neg) < 0 || v > (uint64_t)INT64_MAX)
+        return -1;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return 0;
+}
+
+int noa_chunk_key_parse(struct noa_str key, struct noa_chunk_key_parts *out)
+{
+    const char *s = key.p;
+    size_t n = key.len, i, t;
+    uint64_t v;
+    int neg;
+
+    for (t = 0; t < n && s[t] != '/'; t++)
+        ;
+    if (t == 0 || t + 1 >= n)
+        return NOA_EINVAL;
+    out->tenant = (struct noa_str){s, t};
+    i = t + 1;
+    if (parse_hex(s, n, &i, 0, 16, &v, &neg) < 0 || i != t + 17 || i >= n || s[i] != '/')
+        return NOA_EINVAL;
+    out->fp = v;
+    i++;
+    if (parse_ms(s, n, &i, &out->from_ms) < 0 || i >= n || s[i] != ':')
+        return NOA_EINVAL;
+    i++;
+    if (parse_ms(s, n, &i, &out->through_ms) < 0 || i >= n || s[i] != ':')
+        return NOA_EINVAL;
+    i++;
+    size_t c0 = i;
+    if (parse_hex(s, n, &i, 0, 8, &v, &neg) < 0 || i - c0 != 8 || i != n)
+        return NOA_EINVAL;
+    out->checksum = (uint32_t)v;
+    return 0;
+}

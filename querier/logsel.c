@@ -1,0 +1,345 @@
+/*
+ * Log selection over chunks and memory (see logsel.h). Worker thread.
+ */
+#include "querier/logsel.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "ingester/chunk.h"
+#include "ingester/chunkstore.h"
+#include "ingester/index.h"
+
+#include <stdlib.h>
+
+/* An entry while gathering: metadata still encoded, borrowed from a block. */
+struct gentry {
+    int64_t ts;
+    struct noa_str line;
+    struct noa_str meta_raw;
+    uint32_t n_meta;
+};
+
+/* One stream being gathered. */
+struct gather {
+    uint64_t fp;
+    struct noa_labels labels;       /* owned copy */
+    struct noa_mem_stream *mem;     /* borrowed; NULL when only in the index */
+    struct gentry *v;               /* entries gathered */
+    size_t n, cap;
+    struct noa_buf *raws;           /* decompressed blocks the entries point into */
+    size_t n_raws, cap_raws;
+};
+
+struct run {
+    const struct noa_logsel_query *q;
+    struct noa_ingester *ing;
+    struct noa_logsel_result *res;
+    struct gather *g;
+    size_t n_g, cap_g;
+    struct noa_error *err;
+    int status;
+};
+
+static struct gather *gather_find(struct run *r, uint64_t fp, const struct noa_labels *ls)
+{
+    for (size_t i = 0; i < r->n_g; i++)
+        if (r->g[i].fp == fp && noa_labels_cmp(&r->g[i].labels, ls) == 0)
+            return &r->g[i];
+    if (r->n_g == r->cap_g) {
+        r->cap_g = r->cap_g ? r->cap_g * 2 : 16;
+        r->g = noa_xrealloc(r->g, r->cap_g * sizeof(*r->g));
+    }
+    struct gather *g = &r->g[r->n_g++];
+    memset(g, 0, sizeof(*g));
+    g->fp = fp;
+    g->labels = noa_labels_dup(ls);
+    return g;
+}
+
+static struct noa_buf *gather_raw(struct gather *g)
+{
+    if (g->n_raws == g->cap_raws) {
+        g->cap_raws = g->cap_raws ? g->cap_raws * 2 : 4;
+        g->raws = noa_xrealloc(g->raws, g->cap_raws * sizeof(*g->raws));
+    }
+    struct noa_buf *b = &g->raws[g->n_raws++];
+    memset(b, 0, sizeof(*b));
+    return b;
+}
+
+/* Adds the entries of one raw block that fall in the query range. */
+static int gather_block(struct run *r, struct gather *g, const struct noa_buf *raw)
+{
+    struct noa_chunk_iter it;
+    struct noa_chunk_entry e;
+    int rc;
+    noa_chunk_iter_init(&it, raw->data, raw->len);
+    while ((rc = noa_chunk_iter_next(&it, &e, r->err)) == 1) {
+        r->res->lines_processed++;
+        r->res->bytes_processed += e.line.len;
+        if (e.ts_ns < r->q->start_ns || e.ts_ns >= r->q->end_ns)
+            continue;
+        if (g->n == g->cap) {
+            g->cap = g->cap ? g->cap * 2 : 256;
+            g->v = noa_xrealloc(g->v, g->cap * sizeof(*g->v));
+        }
+        /* Metadata stays encoded until the entry is kept (see keep_best). */
+        g->v[g->n++] = (struct gentry){e.ts_ns, e.line, e.meta, e.n_meta};
+    }
+    return rc;
+}
+
+struct ref_ctx {
+    struct run *r;
+    struct gather *g;
+};
+
+static int chunk_ref_cb(const struct noa_chunk_ref *ref, void *arg)
+{
+    struct ref_ctx *rx = arg;
+    struct run *r = rx->r;
+    struct gather *g = rx->g;
+    struct noa_buf file = {0};
+    struct noa_chunk_reader cr = {0};
+    int rc = noa_chunkstore_get(noa_ingester_store(r->ing), ref->key, &file);
+    if (rc < 0) {
+        noa_error_set(r->err, rc, "reading chunk %s: %s", ref->key, noa_strerror(rc));
+        goto done;
+    }
+    r->res->chunks_read++;
+    r->res->compressed_bytes += file.len;
+    rc = noa_chunk_open(file.data, file.len, &cr, r->err);
+    if (rc < 0)
+        goto done;
+    for (size_t i = 0; i < cr.n_blocks; i++) {
+        const struct noa_chunk_block_meta *bm = &cr.blocks[i];
+        if (bm->max_ts < r->q->start_ns || bm->min_ts >= r->q->end_ns)
+            continue; /* never decompressed */
+        struct noa_buf *raw = gather_raw(g);
+        rc = noa_chunk_block_decompress(&cr, i, raw, r->err);
+        if (rc < 0)
+            goto done;
+        r->res->decompressed_bytes += raw->len;
+        rc = gather_block(r, g, raw);
+        if (rc < 0)
+            goto done;
+    }
+done:
+    noa_chunk_reader_fini(&cr);
+    noa_buf_fini(&file);
+    r->status = rc < 0 ? rc : 0;
+    return rc < 0 ? rc : 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const struct gentry *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    int c = noa_str_cmp(x->line, y->line);
+    return c ? c : noa_str_cmp(x->meta_raw, y->meta_raw);
+}
+
+/* Sorts a stream's entries, drops exact duplicates (same time, line and
+ * metadata: replicas, retries, replayed WAL), keeps the `limit` the
+ * direction wants, and copies them into the result's arena. */
+static void keep_best(struct run *r, struct gather *g, uint32_t stream_index)
+{
+    struct noa_logsel_result *res = r->res;
+    qsort(g->v, g->n, sizeof(*g->v), entry_cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        if (w && entry_cmp(&g->v[w - 1], &g->v[i]) == 0) {
+            res->duplicates++;
+            continue;
+        }
+        g->v[w++] = g->v[i];
+    }
+    size_t from = 0, n = w;
+    if (n > r->q->limit) {
+        if (r->q->backward)
+            from = n - r->q->limit;
+        n = r->q->limit;
+    }
+    for (size_t i = from; i < from + n; i++) {
+        const struct gentry *ge = &g->v[i];
+        struct noa_chunk_entry ce = {.n_meta = ge->n_meta, .meta = ge->meta_raw};
+        struct noa_logsel_entry e = {.ts = ge->ts, .n_meta = ge->n_meta};
+        e.line = noa_arena_str(&res->arena, ge->line);
+        e.meta = e.n_meta ? noa_arena_alloc(&res->arena, e.n_meta * sizeof(*e.meta)) : NULL;
+        size_t pos = 0;
+        for (uint32_t k = 0; k < e.n_meta && noa_chunk_meta_next(&ce, &pos, &e.meta[k]); k++) {
+            e.meta[k].name = noa_arena_str(&res->arena, e.meta[k].name);
+            e.meta[k].value = noa_arena_str(&res->arena, e.meta[k].value);
+        }
+        e.stream = stream_index;
+        res->entries[res->n_entries++] = e;
+    }
+}
+
+static void gather_fini(struct gather *g)
+{
+    for (size_t i = 0; i < g->n_raws; i++)
+        noa_buf_fini(&g->raws[i]);
+    noa_free(g->raws);
+    noa_free(g->v);
+    noa_free(g->labels.v);
+}
+
+static int series_collect_cb(uint64_t fp, const struct noa_labels *ls, void *arg)
+{
+    gather_find(arg, fp, ls);
+    return 0;
+}
+
+static int result_cmp_forward(const void *a, const void *b)
+{
+    const struct noa_logsel_entry *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    return x->stream < y->stream ? -1 : x->stream > y->stream;
+}
+
+static int result_cmp_backward(const void *a, const void *b)
+{
+    return result_cmp_forward(b, a);
+}
+
+int noa_logsel_run(struct noa_ingester *ing, const struct noa_logsel_query *q,
+                   struct noa_logsel_result *out, struct noa_error *err)
+{
+    struct run r = {.q = q, .ing = ing, .res = out, .err = err};
+    struct noa_mem_stream *mem = NULL;
+    size_t n_mem = 0;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    /* Memory first, then the index: a chunk flushed in between is then seen
+     * twice (and deduplicated), never missed. */
+    noa_ingester_snapshot(ing, q->tenant, q->sel, q->start_ns, q->end_ns - 1, 1, &mem, &n_mem);
+    rc = noa_index_series(noa_ingester_index(ing), q->tenant, q->start_ns, q->end_ns - 1, q->sel,
+                          series_collect_cb, &r);
+    if (rc < 0) {
+        noa_error_set(err, rc, "index lookup failed: %s", noa_strerror(rc));
+        goto done;
+    }
+    size_t indexed = r.n_g;
+    for (size_t i = 0; i < n_mem; i++)
+        gather_find(&r, mem[i].fp, &mem[i].labels)->mem = &mem[i];
+    out->streams = noa_arena_alloc(&out->arena, (r.n_g ? r.n_g : 1) * sizeof(*out->streams));
+    size_t cap_entries = r.n_g * (size_t)q->limit;
+    if (cap_entries / (q->limit ? q->limit : 1) != r.n_g)
+        cap_entries = SIZE_MAX / sizeof(*out->entries);
+    out->entries = noa_xmalloc((cap_entries ? cap_entries : 1) * sizeof(*out->entries));
+    for (size_t i = 0; i < r.n_g; i++) {
+        /* gather one stream at a time so memory holds one stream's range */
+        struct gather *g = &r.g[i];
+        if (i < indexed) {
+            struct ref_ctx rx = {&r, g};
+            rc = noa_index_chunks(noa_ingester_index(ing), q->tenant, g->fp, q->start_ns,
+                                  q->end_ns - 1, chunk_ref_cb, &rx);
+            if (rc < 0 || r.status < 0) {
+                rc = rc < 0 ? rc : r.status;
+                goto done;
+            }
+        }
+        if (g->mem) {
+            for (uint32_t b = 0; b < g->mem->n_blocks; b++) {
+                struct noa_buf *raw = gather_raw(g);
+                rc = noa_block_decompress(g->mem->blocks[b], raw, err);
+                if (rc == 0)
+                    rc = gather_block(&r, g, raw);
+                if (rc < 0)
+                    break;
+            }
+            if (rc == 0 && g->mem->head.len) {
+                out->head_lines += g->mem->head_entries;
+                out->head_bytes += g->mem->head.len;
+                rc = gather_block(&r, g, &g->mem->head);
+            }
+            if (rc < 0)
+                goto done;
+        }
+        struct noa_labels *dst = &out->streams[out->n_streams].labels;
+        dst->n = g->labels.n;
+        dst->v = noa_arena_alloc(&out->arena, (dst->n ? dst->n : 1) * sizeof(*dst->v));
+        for (uint32_t k = 0; k < dst->n; k++) {
+            dst->v[k].name = noa_arena_str(&out->arena, g->labels.v[k].name);
+            dst->v[k].value = noa_arena_str(&out->arena, g->labels.v[k].value);
+        }
+        keep_best(&r, g, out->n_streams);
+        out->n_streams++;
+        gather_fini(g);
+        r.g[i] = (struct gather){0};
+    }
+    qsort(out->entries, out->n_entries, sizeof(*out->entries),
+          q->backward ? result_cmp_backward : result_cmp_forward);
+    if (out->n_entries > q->limit)
+        out->n_entries = q->limit;
+    rc = 0;
+done:
+    for (size_t i = 0; i < r.n_g; i++)
+        gather_fini(&r.g[i]);
+    noa_free(r.g);
+    noa_mem_streams_free(mem, n_mem);
+    return rc;
+}
+
+void noa_logsel_result_fini(struct noa_logsel_result *r)
+{
+    noa_free(r->entries);
+    noa_arena_fini(&r->arena);
+    memset(r, 0, sizeof(*r));
+}
+
+struct series_run {
+    int (*cb)(const struct noa_labels *ls, void *ctx);
+    void *ctx;
+    struct noa_labels *seen;
+    uint64_t *seen_fp;
+    size_t n, cap;
+};
+
+static int series_seen(struct series_run *s, uint64_t fp, const struct noa_labels *ls)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->seen_fp[i] == fp && noa_labels_cmp(&s->seen[i], ls) == 0)
+            return 1;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 64;
+        s->seen = noa_xrealloc(s->seen, s->cap * sizeof(*s->seen));
+        s->seen_fp = noa_xrealloc(s->seen_fp, s->cap * sizeof(*s->seen_fp));
+    }
+    s->seen[s->n] = noa_labels_dup(ls);
+    s->seen_fp[s->n++] = fp;
+    return 0;
+}
+
+static int series_index_cb(uint64_t fp, const struct noa_labels *ls, void *arg)
+{
+    struct series_run *s = arg;
+    if (series_seen(s, fp, ls))
+        return 0;
+    return s->cb(ls, s->ctx);
+}
+
+int noa_logsel_series(struct noa_ingester *ing, const char *tenant, const struct noa_selector *sel,
+                      int64_t start_ns, int64_t end_ns,
+                      int (*cb)(const struct noa_labels *ls, void *ctx), void *ctx)
+{
+    struct series_run s = {.cb = cb, .ctx = ctx};
+    struct noa_mem_stream *mem = NULL;
+    size_t n_mem = 0;
+    noa_ingester_snapshot(ing, tenant, sel, start_ns, end_ns, 0, &mem, &n_mem);
+    int rc = 0;
+    for (size_t i = 0; i < n_mem && rc == 0; i++)
+        if (!series_seen(&s, mem[i].fp, &mem[i].labels))
+            rc = cb(&mem[i].labels, ctx);
+    if (rc == 0)
+        rc = noa_index_series(noa_ingester_index(ing), tenant, start_ns, end_ns, sel,
+                              series_index_cb, &s);
+    for (size_t i = 0; i < s.n; i++)
+        noa_free(s.seen[i].v);
+    noa_free(s.seen);
+    noa_free(s.seen_fp);
+    noa_mem_streams_free(mem, n_mem);
+    return rc;
+}

@@ -1,0 +1,69 @@
+/*
+ * Log selection: the entries of every stream matching a selector in
+ * [start, end), from flushed chunks (index + chunk store) and from the
+ * ingester's memory, merged per stream with exact duplicates removed, and
+ * the `limit` newest (backward) or oldest (forward) across streams kept.
+ * Runs on a worker thread; reads only thread-safe handles.
+ *
+ * Memory is bounded by the largest single stream's data in the range plus
+ * `limit` entries per stream (a streaming k-way merge replaces this when
+ * the full LogQL engine lands).
+ */
+#ifndef NOA_QUERIER_LOGSEL_H
+#define NOA_QUERIER_LOGSEL_H
+
+#include "common/buf.h"
+#include "common/labels.h"
+#include "common/selector.h"
+#include "ingester/ingester.h"
+
+#include <stdint.h>
+
+struct noa_logsel_entry {
+    int64_t ts;
+    struct noa_str line; /* in the result's arena */
+    struct noa_label *meta; /* structured metadata, in the arena */
+    uint32_t n_meta;
+    uint32_t stream;     /* index into result streams */
+};
+
+struct noa_logsel_stream {
+    struct noa_labels labels; /* in the arena */
+};
+
+struct noa_logsel_result {
+    struct noa_logsel_stream *streams;
+    uint32_t n_streams;
+    struct noa_logsel_entry *entries; /* ordered by time in the query direction */
+    size_t n_entries;
+    struct noa_arena arena;
+    /* figures for stats */
+    uint64_t bytes_processed, lines_processed, chunks_read, chunks_matched;
+    uint64_t head_lines, head_bytes, decompressed_lines, decompressed_bytes, compressed_bytes;
+    uint64_t duplicates;
+};
+
+struct noa_logsel_query {
+    const char *tenant;
+    const struct noa_selector *sel;
+    int64_t start_ns; /* inclusive */
+    int64_t end_ns;   /* exclusive */
+    uint32_t limit;
+    int backward;
+};
+
+int noa_logsel_run(struct noa_ingester *ing, const struct noa_logsel_query *q,
+                   struct noa_logsel_result *out, struct noa_error *err);
+void noa_logsel_result_fini(struct noa_logsel_result *r);
+
+/* Label names / values / series over memory and index. cb gets each
+ * distinct item once, unsorted; the caller sorts. */
+struct noa_logsel_series_cb {
+    int (*series_cb)(const struct noa_labels *ls, void *ctx);
+    void *ctx;
+};
+int noa_logsel_series(struct noa_ingester *ing, const char *tenant, const struct noa_selector *sel,
+                      int64_t start_ns, int64_t end_ns,
+                      int (*cb)(const struct noa_labels *ls, void *ctx), void *ctx);
+
+#endif

@@ -1,0 +1,559 @@
+/*
+ * Loki's query endpoints over stream selectors. Parameters are parsed on
+ * the loop thread; the selection and JSON encoding run on a worker.
+ */
+#include "querier/query_api.h"
+#include "common/form.h"
+#include "common/mem.h"
+#include "common/selector.h"
+#include "ingester/validate.h"
+#include "querier/logsel.h"
+#include "querier/params.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct noa_query_api {
+    struct noa_query_api_options opts;
+};
+
+enum job_kind { JOB_RANGE, JOB_LABELS, JOB_VALUES, JOB_SERIES };
+
+struct query_job {
+    uv_work_t work;
+    struct noa_query_api *api;
+    struct noa_http_request *req;
+    enum job_kind kind;
+    char tenant[160];
+    struct noa_selector *sels; /* owned */
+    unsigned n_sels;
+    int64_t start_ns, end_ns;
+    uint32_t limit;
+    int backward;
+    int categorize;
+    char *label_name; /* owned, for JOB_VALUES */
+    struct noa_buf out;
+    struct noa_error err;
+    int status;
+    int64_t t0;
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void job_free(struct query_job *j)
+{
+    for (unsigned i = 0; i < j->n_sels; i++)
+        noa_selector_fini(&j->sels[i]);
+    noa_free(j->sels);
+    noa_free(j->label_name);
+    noa_buf_fini(&j->out);
+    noa_free(j);
+}
+
+/* ---- JSON encoding ----------------------------------------------------------- */
+
+static void put_labels_object(struct noa_buf *b, const struct noa_label *v, uint32_t n)
+{
+    noa_buf_putc(b, '{');
+    for (uint32_t i = 0; i < n; i++) {
+        if (i)
+            noa_buf_putc(b, ',');
+        noa_buf_put_json_str(b, v[i].name.p, v[i].name.len);
+        noa_buf_putc(b, ':');
+        noa_buf_put_json_str(b, v[i].value.p, v[i].value.len);
+    }
+    noa_buf_putc(b, '}');
+}
+
+/* Stream labels plus an entry's metadata, sorted, metadata winning on a
+ * clash (how Loki folds structured metadata into the stream without
+ * categorize-labels). */
+static uint32_t merged_labels(const struct noa_labels *ls, const struct noa_logsel_entry *e,
+                              struct noa_label *out, uint32_t cap)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < ls->n && n < cap; i++) {
+        int shadowed = 0;
+        for (uint32_t k = 0; k < e->n_meta; k++)
+            if (noa_str_eq(e->meta[k].name, ls->v[i].name))
+                shadowed = 1;
+        if (!shadowed)
+            out[n++] = ls->v[i];
+    }
+    for (uint32_t k = 0; k < e->n_meta && n < cap; k++)
+        out[n++] = e->meta[k];
+    struct noa_labels tmp = {out, n};
+    noa_labels_sort(&tmp);
+    return n;
+}
+
+struct out_stream {
+    struct noa_buf key;    /* canonical text of the output labels */
+    struct noa_buf labels; /* JSON object */
+    struct noa_buf values; /* JSON array elements */
+};
+
+static void put_stats(struct noa_buf *b, const struct noa_logsel_result *r, double exec_s,
+                      size_t returned)
+{
+    double bps = exec_s > 0 ? (double)r->bytes_processed / exec_s : 0;
+    double lps = exec_s > 0 ? (double)r->lines_processed / exec_s : 0;
+    noa_buf_printf(b,
+                   "\"stats\":{\"summary\":{\"bytesProcessedPerSecond\":%.0f,"
+                   "\"linesProcessedPerSecond\":%.0f,\"totalBytesProcessed\":%llu,"
+                   "\"totalLinesProcessed\":%llu,\"execTime\":%.6f,\"queueTime\":0,"
+                   "\"subqueries\":0,\"totalEntriesReturned\":%zu,\"splits\":0,\"shards\":0,"
+                   "\"totalPostFilterLines\":%llu,\"totalStructuredMetadataBytesProcessed\":0},"
+                   "\"querier\":{\"store\":{\"totalChunksRef\":%llu,\"totalChunksDownloaded\":%llu,"
+                   "\"chunksDownloadTime\":0,\"chunk\":{\"headChunkBytes\":0,\"headChunkLines\":0,"
+                   "\"decompressedBytes\":%llu,\"decompressedLines\":0,\"compressedBytes\":%llu,"
+                   "\"totalDuplicates\":%llu}}},"
+                   "\"ingester\":{\"totalReached\":1,\"totalChunksMatched\":0,\"totalBatches\":0,"
+                   "\"totalLinesSent\":0,\"store\":{\"chunk\":{\"headChunkBytes\":%llu,"
+                   "\"headChunkLines\":%llu}}}}",
+                   bps, lps, (unsigned long long)r->bytes_processed,
+                   (unsigned long long)r->lines_processed, exec_s, returned,
+                   (unsigned long long)r->lines_processed, (unsigned long long)r->chunks_read,
+                   (unsigned long long)r->chunks_read, (unsigned long long)r->decompressed_bytes,
+                   (unsigned long long)r->compressed_bytes, (unsigned long long)r->duplicates,
+                   (unsigned long long)r->head_bytes, (unsigned long long)r->head_lines);
+}
+
+static void encode_streams(struct query_job *j, const struct noa_logsel_result *r)
+{
+    struct out_stream *os = NULL;
+    size_t n_os = 0, cap_os = 0;
+    struct noa_label merged[64];
+    for (size_t i = 0; i < r->n_entries; i++) {
+        const struct noa_logsel_entry *e = &r->entries[i];
+        const struct noa_labels *ls = &r->streams[e->stream].labels;
+        struct noa_labels out_ls = *ls;
+        if (!j->categorize && e->n_meta) {
+            out_ls.v = merged;
+            out_ls.n = merged_labels(ls, e, merged, 64);
+        }
+        struct noa_buf key = {0};
+        noa_labels_format(&out_ls, &key);
+        size_t k;
+        for (k = 0; k < n_os; k++)
+            if (os[k].key.len == key.len && !memcmp(os[k].key.data, key.data, key.len))
+                break;
+        if (k == n_os) {
+            if (n_os == cap_os) {
+                cap_os = cap_os ? cap_os * 2 : 8;
+                os = noa_xrealloc(os, cap_os * sizeof(*os));
+            }
+            memset(&os[n_os], 0, sizeof(os[0]));
+            os[n_os].key = key;
+            put_labels_object(&os[n_os].labels, out_ls.v, out_ls.n);
+            n_os++;
+        } else {
+            noa_buf_fini(&key);
+        }
+        struct noa_buf *v = &os[k].values;
+        if (v->len)
+            noa_buf_putc(v, ',');
+        noa_buf_printf(v, "[\"%lld\",", (long long)e->ts);
+        noa_buf_put_json_str(v, e->line.p, e->line.len);
+        if (j->categorize) {
+            noa_buf_putc(v, ',');
+            if (e->n_meta) {
+                noa_buf_append(v, "{\"structuredMetadata\":", 22);
+                put_labels_object(v, e->meta, e->n_meta);
+                noa_buf_putc(v, '}');
+            } else {
+                noa_buf_append(v, "{}", 2);
+            }
+        }
+        noa_buf_putc(v, ']');
+    }
+    struct noa_buf *b = &j->out;
+    noa_buf_append(b, "{\"status\":\"success\",\"data\":{\"resultType\":\"streams\",", 51);
+    if (j->categorize)
+        noa_buf_printf(b, "\"encodingFlags\":[\"categorize-labels\"],");
+    noa_buf_append(b, "\"result\":[", 10);
+    for (size_t k = 0; k < n_os; k++) {
+        if (k)
+            noa_buf_putc(b, ',');
+        noa_buf_append(b, "{\"stream\":", 10);
+        noa_buf_append(b, os[k].labels.data, os[k].labels.len);
+        noa_buf_append(b, ",\"values\":[", 11);
+        noa_buf_append(b, os[k].values.data, os[k].values.len);
+        noa_buf_append(b, "]}", 2);
+        noa_buf_fini(&os[k].key);
+        noa_buf_fini(&os[k].labels);
+        noa_buf_fini(&os[k].values);
+    }
+    noa_free(os);
+    noa_buf_append(b, "],", 2);
+    put_stats(b, r, (double)(now_ns() - j->t0) / 1e9, r->n_entries);
+    noa_buf_append(b, "}}\n", 3);
+}
+
+/* ---- label and series collection ------------------------------------------- */
+
+struct strset {
+    char **v;
+    size_t n, cap;
+};
+
+static void strset_add(struct strset *s, struct noa_str x)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strlen(s->v[i]) == x.len && memcmp(s->v[i], x.p, x.len) == 0)
+            return;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 32;
+        s->v = noa_xrealloc(s->v, s->cap * sizeof(*s->v));
+    }
+    s->v[s->n++] = noa_xstrndup(x.p, x.len);
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct collect {
+    struct query_job *j;
+    struct strset set;
+};
+
+static int collect_names_cb(const struct noa_labels *ls, void *arg)
+{
+    struct collect *c = arg;
+    for (uint32_t i = 0; i < ls->n; i++)
+        strset_add(&c->set, ls->v[i].name);
+    return 0;
+}
+
+static int collect_values_cb(const struct noa_labels *ls, void *arg)
+{
+    struct collect *c = arg;
+    struct noa_str v = noa_labels_get(ls, noa_str_c(c->j->label_name));
+    if (v.len)
+        strset_add(&c->set, v);
+    return 0;
+}
+
+static int collect_series_cb(const struct noa_labels *ls, void *arg)
+{
+    struct collect *c = arg;
+    struct noa_buf b = {0};
+    put_labels_object(&b, ls->v, ls->n);
+    strset_add(&c->set, (struct noa_str){b.data, b.len});
+    noa_buf_fini(&b);
+    return 0;
+}
+
+static int run_collect(struct query_job *j, struct collect *c,
+                       int (*cb)(const struct noa_labels *, void *))
+{
+    struct noa_ingester *ing = j->api->opts.ingester;
+    if (!j->n_sels)
+        return noa_logsel_series(ing, j->tenant, NULL, j->start_ns, j->end_ns, cb, c);
+    for (unsigned i = 0; i < j->n_sels; i++) {
+        int rc = noa_logsel_series(ing, j->tenant, &j->sels[i], j->start_ns, j->end_ns, cb, c);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void encode_strset(struct query_job *j, struct strset *s, int raw_json)
+{
+    qsort(s->v, s->n, sizeof(*s->v), cmp_cstr);
+    noa_buf_append(&j->out, "{\"status\":\"success\",\"data\":[", 28);
+    for (size_t i = 0; i < s->n; i++) {
+        if (i)
+            noa_buf_putc(&j->out, ',');
+        if (raw_json)
+            noa_buf_append(&j->out, s->v[i], strlen(s->v[i]));
+        else
+            noa_buf_put_json_str(&j->out, s->v[i], strlen(s->v[i]));
+        noa_free(s->v[i]);
+    }
+    noa_free(s->v);
+    noa_buf_append(&j->out, "]}\n", 3);
+}
+
+static void query_work(uv_work_t *w)
+{
+    struct query_job *j = w->data;
+    struct noa_ingester *ing = j->api->opts.ingester;
+    if (j->kind == JOB_RANGE) {
+        struct noa_logsel_result r;
+        struct noa_logsel_query q = {.tenant = j->tenant, .sel = &j->sels[0],
+                                     .start_ns = j->start_ns, .end_ns = j->end_ns,
+                                     .limit = j->limit, .backward = j->backward};
+        j->status = noa_logsel_run(ing, &q, &r, &j->err);
+        if (j->status == 0)
+            encode_streams(j, &r);
+        noa_logsel_result_fini(&r);
+        return;
+    }
+    struct collect c = {.j = j};
+    int (*cb)(const struct noa_labels *, void *) = j->kind == JOB_LABELS ? collect_names_cb
+                                                   : j->kind == JOB_VALUES ? collect_values_cb
+                                                                           : collect_series_cb;
+    j->status = run_collect(j, &c, cb);
+    if (j->status < 0)
+        noa_error_set(&j->err, j->status, "%s", noa_strerror(j->status));
+    encode_strset(j, &c.set, j->kind == JOB_SERIES);
+}
+
+static void query_after(uv_work_t *w, int status)
+{
+    struct query_job *j = w->data;
+    if (status < 0 || j->status < 0) {
+        int code = status < 0 ? 500 : noa_err_http_status(j->status);
+        noa_http_reply(j->req, code, "text/plain; charset=utf-8", j->err.msg, strlen(j->err.msg));
+    } else {
+        noa_http_reply_buf(j->req, 200, "application/json; charset=UTF-8", &j->out);
+    }
+    job_free(j);
+}
+
+/* ---- handlers ---------------------------------------------------------------- */
+
+/* Loki's query-path error: plain text without a trailing newline. */
+static void reply_query_error(struct noa_http_request *req, int status, const char *msg)
+{
+    noa_http_reply_header(req, "X-Content-Type-Options", "nosniff");
+    noa_http_reply(req, status, "text/plain; charset=utf-8", msg, strlen(msg));
+}
+
+static int add_selector(struct query_job *j, const struct noa_str *text, struct noa_error *err)
+{
+    j->sels = noa_xrealloc(j->sels, (j->n_sels + 1) * sizeof(*j->sels));
+    char *s = noa_xstrndup(text->p, text->len);
+    int rc = noa_selector_parse_str(s, &j->sels[j->n_sels], err);
+    noa_free(s);
+    if (rc == 0)
+        j->n_sels++;
+    return rc;
+}
+
+/* Common start of every handler: tenant, form, time bounds. */
+static int job_begin(struct noa_query_api *api, struct noa_http_request *req, enum job_kind kind,
+                     struct noa_form *form, struct query_job **out, struct noa_error *err)
+{
+    struct query_job *j = noa_xcalloc(1, sizeof(*j));
+    int rc;
+    j->api = api;
+    j->req = req;
+    j->kind = kind;
+    j->t0 = now_ns();
+    j->work.data = j;
+    *out = j;
+    const struct noa_str *org = noa_http_request_header(req, "X-Scope-OrgID");
+    char org_buf[256] = "";
+    if (org)
+        snprintf(org_buf, sizeof(org_buf), "%.*s", (int)org->len, org->p);
+    rc = noa_validate_tenant(org ? org_buf : NULL, api->opts.auth_enabled, j->tenant,
+                             sizeof(j->tenant), err);
+    if (rc < 0)
+        return rc;
+    if (!api->opts.ingester || !noa_ingester_ready(api->opts.ingester))
+        return noa_error_set(err, NOA_EUNAVAIL, "Ingester not ready: WAL replay in progress");
+    rc = noa_form_parse_request(form, &req->arena, req, err);
+    if (rc < 0)
+        return rc;
+    return noa_params_bounds(noa_form_get(form, "start"), noa_form_get(form, "end"),
+                             noa_form_get(form, "since"), now_ns(), &j->start_ns, &j->end_ns, err);
+}
+
+static void job_submit(struct noa_query_api *api, struct query_job *j)
+{
+    int rc = uv_queue_work(api->opts.loop, &j->work, query_work, query_after);
+    if (rc < 0) {
+        reply_query_error(j->req, 500, uv_strerror(rc));
+        job_free(j);
+    }
+}
+
+static void fail(struct noa_http_request *req, struct query_job *j, int rc,
+                 const struct noa_error *err)
+{
+    int code = noa_err_http_status(rc);
+    if (rc == NOA_EAUTH)
+        noa_http_reply_error(req, 401, "no org id");
+    else
+        reply_query_error(req, code, err->msg[0] ? err->msg : noa_strerror(rc));
+    job_free(j);
+}
+
+static void query_range_handler(struct noa_http_request *req, void *ctx)
+{
+    struct noa_query_api *api = ctx;
+    struct noa_form form = {0};
+    struct noa_error err = {0};
+    struct query_job *j;
+    int rc = job_begin(api, req, JOB_RANGE, &form, &j, &err);
+    if (rc < 0)
+        goto fail;
+    const struct noa_str *q = noa_form_get(&form, "query");
+    if ((rc = noa_params_limit(noa_form_get(&form, "limit"), &j->limit, &err)) < 0 ||
+        (rc = noa_params_direction(noa_form_get(&form, "direction"), &j->backward, &err)) < 0)
+        goto fail;
+    if (j->end_ns < j->start_ns) {
+        rc = noa_error_set(&err, NOA_EINVAL,
+                           "end timestamp must not be before or equal to start time");
+        goto fail;
+    }
+    const struct noa_limits *lim = api->opts.limits;
+    if (lim->max_entries_limit_per_query > 0 && j->limit > (uint32_t)lim->max_entries_limit_per_query) {
+        rc = noa_error_set(&err, NOA_EINVAL,
+                           "max entries limit per query exceeded, limit > "
+                           "max_entries_limit_per_query (%u > %d)",
+                           j->limit, lim->max_entries_limit_per_query);
+        goto fail;
+    }
+    if (lim->max_query_length_ns > 0 && j->end_ns - j->start_ns > lim->max_query_length_ns) {
+        rc = noa_error_set(&err, NOA_EINVAL,
+                           "the query time range exceeds the limit (query length: %.0fs, limit: "
+                           "%.0fs)",
+                           (double)(j->end_ns - j->start_ns) / 1e9,
+                           (double)lim->max_query_length_ns / 1e9);
+        goto fail;
+    }
+    if (!q || !q->len) {
+        rc = noa_error_set(&err, NOA_EINVAL,
+                           "parse error at line 1, col 1: syntax error: unexpected $end");
+        goto fail;
+    }
+    if ((rc = add_selector(j, q, &err)) < 0)
+        goto fail;
+    const struct noa_str *flags = noa_http_request_header(req, "X-Loki-Response-Encoding-Flags");
+    j->categorize = flags && memmem(flags->p, flags->len, "categorize-labels", 17) != NULL;
+    job_submit(api, j);
+    return;
+fail:
+    fail(req, j, rc, &err);
+}
+
+static void instant_query_handler(struct noa_http_request *req, void *ctx)
+{
+    struct noa_query_api *api = ctx;
+    struct noa_form form = {0};
+    struct noa_error err = {0};
+    struct query_job *j;
+    int rc = job_begin(api, req, JOB_RANGE, &form, &j, &err);
+    if (rc < 0)
+        goto fail;
+    const struct noa_str *q = noa_form_get(&form, "query");
+    struct noa_selector sel;
+    if (!q || !q->len) {
+        rc = noa_error_set(&err, NOA_EINVAL,
+                           "parse error at line 1, col 1: syntax error: unexpected $end");
+        goto fail;
+    }
+    char *text = noa_xstrndup(q->p, q->len);
+    rc = noa_selector_parse_str(text, &sel, &err);
+    noa_free(text);
+    if (rc < 0)
+        goto fail;
+    noa_selector_fini(&sel);
+    rc = noa_error_set(&err, NOA_EINVAL,
+                       "log queries are not supported as an instant query type, please change "
+                       "your query to a range query type");
+fail:
+    fail(req, j, rc, &err);
+}
+
+static void labels_like_handler(struct noa_http_request *req, struct noa_query_api *api,
+                                enum job_kind kind)
+{
+    struct noa_form form = {0};
+    struct noa_error err = {0};
+    struct query_job *j;
+    int rc = job_begin(api, req, kind, &form, &j, &err);
+    if (rc < 0)
+        goto fail;
+    if (kind == JOB_SERIES) {
+        const char *keys[] = {"match[]", "match"};
+        for (int k = 0; k < 2; k++) {
+            size_t it = 0;
+            const struct noa_str *m;
+            while ((m = noa_form_next(&form, keys[k], &it)))
+                if (m->len && (rc = add_selector(j, m, &err)) < 0)
+                    goto fail;
+        }
+    } else {
+        const struct noa_str *q = noa_form_get(&form, "query");
+        if (q && q->len && (rc = add_selector(j, q, &err)) < 0)
+            goto fail;
+    }
+    if (kind == JOB_VALUES) {
+        struct noa_str name = noa_http_request_param(req, "name");
+        j->label_name = noa_xstrndup(name.p, name.len);
+    }
+    job_submit(api, j);
+    return;
+fail:
+    fail(req, j, rc, &err);
+}
+
+static void labels_handler(struct noa_http_request *req, void *ctx)
+{
+    labels_like_handler(req, ctx, JOB_LABELS);
+}
+
+static void values_handler(struct noa_http_request *req, void *ctx)
+{
+    labels_like_handler(req, ctx, JOB_VALUES);
+}
+
+static void series_handler(struct noa_http_request *req, void *ctx)
+{
+    labels_like_handler(req, ctx, JOB_SERIES);
+}
+
+int noa_query_api_new(struct noa_http_server *srv, const struct noa_query_api_options *opts,
+                      struct noa_query_api **out)
+{
+    static const struct {
+        const char *pattern, *name;
+        void (*cb)(struct noa_http_request *, void *);
+    } routes[] = {
+        {"/loki/api/v1/query_range", "loki_api_v1_query_range", query_range_handler},
+        {"/api/prom/query", "api_prom_query", query_range_handler},
+        {"/loki/api/v1/query", "loki_api_v1_query", instant_query_handler},
+        {"/loki/api/v1/labels", "loki_api_v1_labels", labels_handler},
+        {"/loki/api/v1/label", "loki_api_v1_label", labels_handler},
+        {"/api/prom/label", "api_prom_label", labels_handler},
+        {"/loki/api/v1/label/{name}/values", "loki_api_v1_label_name_values", values_handler},
+        {"/api/prom/label/{name}/values", "api_prom_label_name_values", values_handler},
+        {"/loki/api/v1/series", "loki_api_v1_series", series_handler},
+        {"/api/prom/series", "api_prom_series", series_handler},
+    };
+    struct noa_query_api *api = noa_xcalloc(1, sizeof(*api));
+    api->opts = *opts;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        int rc = noa_http_server_route(srv, NOA_HTTP_GET | NOA_HTTP_POST, routes[i].pattern,
+                                       routes[i].name, routes[i].cb, api);
+        if (rc < 0) {
+            noa_free(api);
+            return rc;
+        }
+    }
+    *out = api;
+    return 0;
+}
+
+void noa_query_api_set_ingester(struct noa_query_api *api, struct noa_ingester *ing)
+{
+    api->opts.ingester = ing;
+}
+
+void noa_query_api_free(struct noa_query_api *api)
+{
+    noa_free(api);
+}

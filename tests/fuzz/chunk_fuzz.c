@@ -1,0 +1,92 @@
+/*
+ * Fuzz target for ingester/chunk. The first input byte picks the mode:
+ * even = the rest is a chunk file (open, decompress every small block,
+ * iterate every entry and its metadata); odd = the rest is a raw block
+ * (iterate it, and when it is well-formed seal, encode, reopen and check
+ * that the round trip returns the same entries in timestamp order).
+ */
+#include "ingester/chunk.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Keeps the fuzzer fast: a crafted meta may legally promise a huge block. */
+#define FUZZ_MAX_RAW (4u << 20)
+
+static uint64_t walk(const void *raw, size_t len, int64_t *last_ts)
+{
+    struct noa_chunk_iter it;
+    struct noa_chunk_entry e;
+    struct noa_label l;
+    uint64_t n = 0;
+    noa_chunk_iter_init(&it, raw, len);
+    while (noa_chunk_iter_next(&it, &e, NULL) == 1) {
+        size_t pos = 0;
+        uint32_t pairs = 0;
+        while (noa_chunk_meta_next(&e, &pos, &l) == 1)
+            pairs++;
+        if (pairs != e.n_meta)
+            abort();
+        if (last_ts)
+            *last_ts = e.ts_ns;
+        n++;
+    }
+    return n;
+}
+
+static void fuzz_chunk(const uint8_t *data, size_t size)
+{
+    struct noa_chunk_reader r;
+    struct noa_buf raw = {0};
+    if (noa_chunk_open(data, size, &r, NULL) != 0)
+        return;
+    for (size_t i = 0; i < r.n_blocks; i++) {
+        if (r.blocks[i].offset + r.blocks[i].compressed_len + 4 > size)
+            abort();
+        if (r.blocks[i].raw_len > FUZZ_MAX_RAW)
+            continue;
+        if (noa_chunk_block_decompress(&r, i, &raw, NULL) == 0 &&
+            walk(raw.data, raw.len, NULL) != r.blocks[i].n_entries)
+            abort();
+    }
+    noa_chunk_reader_fini(&r);
+    noa_buf_fini(&raw);
+}
+
+static void fuzz_raw(const uint8_t *data, size_t size)
+{
+    struct noa_chunk_block b;
+    struct noa_chunk_reader r;
+    struct noa_buf out = {0}, back = {0};
+    uint64_t n = walk(data, size, NULL);
+
+    if (noa_chunk_block_seal(data, size, 1, &b, NULL) != 0)
+        return;
+    if (b.n_entries != n || noa_chunk_encode(&b, 1, &out, NULL) != 0)
+        abort();
+    if (noa_chunk_open(out.data, out.len, &r, NULL) != 0)
+        abort();
+    if (noa_chunk_block_decompress(&r, 0, &back, NULL) != 0 || back.len != size)
+        abort();
+    int64_t last = 0;
+    if (walk(back.data, back.len, &last) != n || last != b.max_ts)
+        abort();
+    noa_chunk_reader_fini(&r);
+    noa_chunk_block_fini(&b);
+    noa_buf_fini(&out);
+    noa_buf_fini(&back);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    if (data[0] & 1)
+        fuzz_raw(data + 1, size - 1);
+    else
+        fuzz_chunk(data + 1, size - 1);
+    return 0;
+}

@@ -1,0 +1,483 @@
+/*
+ * Unit tests for ingester/chunk: raw block entries, sealing (stable sort,
+ * zstd, CRC), the chunk file layout, a reader that rejects every corrupted
+ * byte and every truncation, and object keys. Single-threaded.
+ */
+#include "ingester/chunk.h"
+
+#include "common/mem.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* Builds a raw block of n entries with timestamps base + i*step and a
+ * metadata pair on every third entry. */
+static void build_raw(struct noa_buf *raw, int n, int64_t base, int64_t step)
+{
+    char line[64];
+    for (int i = 0; i < n; i++) {
+        int k = snprintf(line, sizeof(line), "level=info msg=\"request %d done\" status=200", i);
+        struct noa_label meta[1] = {{NOA_STR("trace_id"), NOA_STR("abc123")}};
+        noa_chunk_block_append(raw, base + i * step, (struct noa_str){line, (size_t)k}, meta,
+                               i % 3 == 0 ? 1 : 0);
+    }
+}
+
+/* Encodes a chunk of nb blocks, each of per entries. */
+static void build_chunk(struct noa_buf *out, int nb, int per, struct noa_chunk_summary *sum)
+{
+    struct noa_chunk_block blocks[8];
+    assert_true(nb <= 8);
+    for (int b = 0; b < nb; b++) {
+        struct noa_buf raw = {0};
+        build_raw(&raw, per, 1700000000000000000LL + (int64_t)b * 1000000000LL, 1000);
+        assert_int_equal(noa_chunk_block_seal(raw.data, raw.len, 0, &blocks[b], NULL), 0);
+        noa_buf_fini(&raw);
+    }
+    assert_int_equal(noa_chunk_encode(blocks, (size_t)nb, out, sum), 0);
+    for (int b = 0; b < nb; b++)
+        noa_chunk_block_fini(&blocks[b]);
+}
+
+static void test_append_iterate(void **state)
+{
+    (void)state;
+    struct noa_buf raw = {0};
+    struct noa_label meta[2] = {{NOA_STR("trace_id"), NOA_STR("t1")},
+                                {NOA_STR("user"), NOA_STR("")}};
+    noa_chunk_block_append(&raw, -5, NOA_STR("first"), NULL, 0);
+    noa_chunk_block_append(&raw, INT64_MAX, NOA_STR(""), meta, 2);
+    noa_chunk_block_append(&raw, INT64_MIN, NOA_STR("third line"), meta, 1);
+
+    struct noa_chunk_iter it;
+    struct noa_chunk_entry e;
+    struct noa_label l;
+    size_t pos = 0;
+    noa_chunk_iter_init(&it, raw.data, raw.len);
+
+    assert_int_equal(noa_chunk_iter_next(&it, &e, NULL), 1);
+    assert_int_equal(e.ts_ns, -5);
+    assert_true(noa_str_eq_c(e.line, "first"));
+    assert_int_equal(e.n_meta, 0);
+    assert_int_equal(noa_chunk_meta_next(&e, &pos, &l), 0);
+    /* zero-copy: the line points into the raw block */
+    assert_true(e.line.p > raw.data && e.line.p < raw.data + raw.len);
+
+    assert_int_equal(noa_chunk_iter_next(&it, &e, NULL), 1);
+    assert_true(e.ts_ns == INT64_MAX);
+    assert_int_equal(e.line.len, 0);
+    assert_int_equal(e.n_meta, 2);
+    pos = 0;
+    assert_int_equal(noa_chunk_meta_next(&e, &pos, &l), 1);
+    assert_true(noa_str_eq_c(l.name, "trace_id") && noa_str_eq_c(l.value, "t1"));
+    assert_int_equal(noa_chunk_meta_next(&e, &pos, &l), 1);
+    assert_true(noa_str_eq_c(l.name, "user") && l.value.len == 0);
+    assert_int_equal(noa_chunk_meta_next(&e, &pos, &l), 0);
+
+    assert_int_equal(noa_chunk_iter_next(&it, &e, NULL), 1);
+    assert_true(e.ts_ns == INT64_MIN);
+    assert_true(noa_str_eq_c(e.line, "third line"));
+    assert_int_equal(e.n_meta, 1);
+    assert_int_equal(noa_chunk_iter_next(&it, &e, NULL), 0);
+    assert_int_equal(noa_chunk_iter_next(&it, &e, NULL), 0);
+    noa_buf_fini(&raw);
+}
+
+/* Every strict prefix that does not end on an entry boundary is corrupt. */
+static void test_iterate_truncated(void **state)
+{
+    (void)state;
+    struct noa_buf raw = {0};
+    size_t bounds[4];
+    struct noa_label meta[1] = {{NOA_STR("k"), NOA_STR("value")}};
+    bounds[0] = 0;
+    noa_chunk_block_append(&raw, 1, NOA_STR("aaaa"), meta, 1);
+    bounds[1] = raw.len;
+    noa_chunk_block_append(&raw, 300, NOA_STR("bb"), NULL, 0);
+    bounds[2] = raw.len;
+    noa_chunk_block_append(&raw, 1LL << 40, NOA_STR("c"), meta, 1);
+    bounds[3] = raw.len;
+
+    for (size_t cut = 0; cut <= raw.len; cut++) {
+        struct noa_chunk_iter it;
+        struct noa_chunk_entry e;
+        struct noa_error err = {0};
+        int rc, n = 0;
+        noa_chunk_iter_init(&it, raw.data, cut);
+        while ((rc = noa_chunk_iter_next(&it, &e, &err)) == 1)
+            n++;
+        int boundary = cut == bounds[0] || cut == bounds[1] || cut == bounds[2] || cut == bounds[3];
+        if (boundary) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, NOA_ECORRUPT);
+            assert_non_null(strstr(err.msg, "offset"));
+            /* sticky */
+            assert_int_equal(noa_chunk_iter_next(&it, &e, NULL), NOA_ECORRUPT);
+        }
+        assert_true((size_t)n <= 3);
+    }
+    noa_buf_fini(&raw);
+}
+
+static void test_iterate_bad_meta_count(void **state)
+{
+    (void)state;
+    /* ts=1, len=1 "x", n_meta = 1000 with no pairs behind it */
+    const unsigned char raw[] = {0x02, 0x01, 'x', 0xe8, 0x07};
+    struct noa_chunk_iter it;
+    struct noa_chunk_entry e;
+    struct noa_error err = {0};
+    noa_chunk_iter_init(&it, raw, sizeof(raw));
+    assert_int_equal(noa_chunk_iter_next(&it, &e, &err), NOA_ECORRUPT);
+    assert_non_null(strstr(err.msg, "metadata count"));
+}
+
+static void test_seal_sorted_roundtrip(void **state)
+{
+    (void)state;
+    struct noa_buf raw = {0}, out = {0}, back = {0};
+    struct noa_chunk_block b;
+    struct noa_chunk_reader r;
+    build_raw(&raw, 5000, 1000, 7);
+    assert_int_equal(noa_chunk_block_seal(raw.data, raw.len, 0, &b, NULL), 0);
+    assert_int_equal(b.n_entries, 5000);
+    assert_int_equal(b.min_ts, 1000);
+    assert_int_equal(b.max_ts, 1000 + 4999 * 7);
+    assert_int_equal(b.raw_len, raw.len);
+    assert_true(b.data.len < raw.len / 4); /* repetitive lines compress well */
+    assert_int_equal(b.crc, noa_crc32c(0, b.data.data, b.data.len));
+
+    struct noa_chunk_summary sum;
+    assert_int_equal(noa_chunk_encode(&b, 1, &out, &sum), 0);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, NULL), 0);
+    assert_int_equal(r.n_blocks, 1);
+    assert_int_equal(noa_chunk_block_decompress(&r, 0, &back, NULL), 0);
+    assert_int_equal(back.len, raw.len);
+    assert_memory_equal(back.data, raw.data, raw.len);
+    assert_int_equal(noa_chunk_block_decompress(&r, 1, &back, NULL), NOA_EINVAL);
+    noa_chunk_reader_fini(&r);
+    noa_chunk_block_fini(&b);
+    noa_buf_fini(&raw);
+    noa_buf_fini(&out);
+    noa_buf_fini(&back);
+}
+
+/* Out-of-order entries are sorted; equal timestamps keep append order. */
+static void test_seal_sorts_stably(void **state)
+{
+    (void)state;
+    struct noa_buf raw = {0}, out = {0}, back = {0};
+    const int64_t ts[] = {50, 10, 30, 10, 50, 20, 10};
+    const char *lines[] = {"a", "b", "c", "d", "e", "f", "g"};
+    const char *want[] = {"b", "d", "g", "f", "c", "a", "e"};
+    struct noa_label meta[1] = {{NOA_STR("m"), NOA_STR("keep")}};
+    for (int i = 0; i < 7; i++)
+        noa_chunk_block_append(&raw, ts[i], noa_str_c(lines[i]), meta, i == 3);
+
+    struct noa_chunk_block b;
+    struct noa_chunk_reader r;
+    assert_int_equal(noa_chunk_block_seal(raw.data, raw.len, 3, &b, NULL), 0);
+    assert_int_equal(b.min_ts, 10);
+    assert_int_equal(b.max_ts, 50);
+    assert_int_equal(noa_chunk_encode(&b, 1, &out, NULL), 0);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, NULL), 0);
+    assert_int_equal(noa_chunk_block_decompress(&r, 0, &back, NULL), 0);
+    assert_int_equal(back.len, raw.len);
+
+    struct noa_chunk_iter it;
+    struct noa_chunk_entry e;
+    int i = 0;
+    noa_chunk_iter_init(&it, back.data, back.len);
+    while (noa_chunk_iter_next(&it, &e, NULL) == 1) {
+        assert_true(i < 7);
+        assert_true(noa_str_eq_c(e.line, want[i]));
+        /* metadata travels with its entry */
+        assert_int_equal(e.n_meta, strcmp(want[i], "d") == 0 ? 1 : 0);
+        i++;
+    }
+    assert_int_equal(i, 7);
+    noa_chunk_reader_fini(&r);
+    noa_chunk_block_fini(&b);
+    noa_buf_fini(&raw);
+    noa_buf_fini(&out);
+    noa_buf_fini(&back);
+}
+
+static void test_seal_errors(void **state)
+{
+    (void)state;
+    struct noa_chunk_block b;
+    struct noa_error err = {0};
+    const unsigned char bad[] = {0x02, 0x09, 'x'}; /* line length 9 beyond the end */
+    assert_int_equal(noa_chunk_block_seal(bad, 0, 0, &b, &err), NOA_EINVAL);
+    assert_int_equal(noa_chunk_block_seal(bad, sizeof(bad), 0, &b, &err), NOA_EINVAL);
+    assert_int_equal(err.code, NOA_EINVAL);
+    assert_null(b.data.data);
+    noa_chunk_block_fini(&b);
+
+    struct noa_chunk_block empty = {0};
+    struct noa_buf out = {0};
+    assert_int_equal(noa_chunk_encode(&empty, 0, &out, NULL), NOA_EINVAL);
+    assert_int_equal(noa_chunk_encode(&empty, 1, &out, NULL), NOA_EINVAL);
+    assert_int_equal(out.len, 0);
+}
+
+static void test_seal_nomem(void **state)
+{
+    (void)state;
+    struct noa_buf raw = {0};
+    struct noa_chunk_block b;
+    noa_chunk_block_append(&raw, 2, NOA_STR("later"), NULL, 0);
+    noa_chunk_block_append(&raw, 1, NOA_STR("earlier"), NULL, 0);
+    int64_t before = noa_mem_in_use();
+    for (long after = 0; after < 3; after++) {
+        noa_mem_fail_after(after);
+        int rc = noa_chunk_block_seal(raw.data, raw.len, 0, &b, NULL);
+        noa_mem_fail_after(-1);
+        assert_int_equal(rc, NOA_ENOMEM);
+        assert_int_equal(noa_mem_in_use(), before);
+    }
+    assert_int_equal(noa_chunk_block_seal(raw.data, raw.len, 0, &b, NULL), 0);
+    noa_chunk_block_fini(&b);
+    noa_buf_fini(&raw);
+}
+
+static void test_encode_layout(void **state)
+{
+    (void)state;
+    struct noa_buf out = {0};
+    struct noa_chunk_summary sum;
+    struct noa_chunk_reader r;
+    /* a prefix in the buffer: offsets must be relative to the chunk start */
+    noa_buf_append(&out, "XYZ", 3);
+    build_chunk(&out, 3, 400, &sum);
+    const unsigned char *c = (const unsigned char *)out.data + 3;
+    size_t len = out.len - 3;
+
+    assert_int_equal(noa_get_be32(c), 0x012EE56A);
+    assert_int_equal(c[4], NOA_CHUNK_FORMAT_V1);
+    assert_int_equal(c[5], 9);
+    assert_int_equal(sum.n_blocks, 3);
+    assert_int_equal(sum.entries, 1200);
+    assert_int_equal(sum.from_ns, 1700000000000000000LL);
+    assert_int_equal(sum.through_ns, 1700000000000000000LL + 2000000000LL + 399 * 1000);
+    assert_int_equal(sum.compressed_bytes, len);
+    assert_int_equal(sum.checksum, noa_chunk_checksum(c, len));
+    /* footer: reserved section zero, metas end where the footer starts */
+    uint64_t mlen = noa_get_be64(c + len - 16), moff = noa_get_be64(c + len - 8);
+    assert_int_equal(noa_get_be64(c + len - 32), 0);
+    assert_int_equal(noa_get_be64(c + len - 24), 0);
+    assert_int_equal(moff + mlen + 4 + 32, len);
+    assert_int_equal(noa_get_be32(c + moff + mlen), noa_crc32c(0, c + moff, mlen));
+
+    assert_int_equal(noa_chunk_open(c, len, &r, NULL), 0);
+    assert_int_equal(r.n_blocks, 3);
+    assert_int_equal(r.blocks[0].offset, 6);
+    assert_int_equal(r.blocks[1].offset, 6 + r.blocks[0].compressed_len + 4);
+    assert_int_equal(r.entries, 1200);
+    assert_int_equal(r.from_ns, sum.from_ns);
+    assert_int_equal(r.through_ns, sum.through_ns);
+    assert_int_equal(r.raw_bytes, sum.raw_bytes);
+    for (size_t i = 0; i < 3; i++) {
+        struct noa_buf raw = {0};
+        assert_int_equal(noa_chunk_block_decompress(&r, i, &raw, NULL), 0);
+        assert_int_equal(raw.len, r.blocks[i].raw_len);
+        noa_buf_fini(&raw);
+    }
+    noa_chunk_reader_fini(&r);
+    noa_buf_fini(&out);
+}
+
+/* Flipping any byte or cutting the file anywhere must be detected by open or
+ * by decompression, and never read out of bounds (ASan runs this). */
+static void test_open_rejects_corruption(void **state)
+{
+    (void)state;
+    struct noa_buf out = {0}, raw = {0};
+    build_chunk(&out, 2, 50, NULL);
+    unsigned char *c = (unsigned char *)out.data;
+
+    for (size_t i = 0; i < out.len; i++) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            struct noa_chunk_reader r;
+            struct noa_error err = {0};
+            c[i] ^= (unsigned char)(1u << bit);
+            int rc = noa_chunk_open(c, out.len, &r, &err);
+            if (rc == 0) {
+                int bad = 0;
+                for (size_t b = 0; b < r.n_blocks; b++)
+                    bad |= noa_chunk_block_decompress(&r, b, &raw, NULL) < 0;
+                noa_chunk_reader_fini(&r);
+                if (!bad)
+                    fail_msg("flip of bit %d at byte %zu went unnoticed", bit, i);
+            } else {
+                assert_true(rc == NOA_ECORRUPT || rc == NOA_EUNSUPP);
+                assert_true(err.msg[0] != 0);
+            }
+            c[i] ^= (unsigned char)(1u << bit);
+        }
+    }
+    for (size_t cut = 0; cut < out.len; cut++) {
+        struct noa_chunk_reader r;
+        assert_int_not_equal(noa_chunk_open(c, cut, &r, NULL), 0);
+    }
+    noa_buf_fini(&out);
+    noa_buf_fini(&raw);
+}
+
+static void test_open_versions(void **state)
+{
+    (void)state;
+    struct noa_buf out = {0};
+    struct noa_chunk_reader r;
+    struct noa_error err = {0};
+    build_chunk(&out, 1, 10, NULL);
+    out.data[4] = 4; /* a Loki v4 chunk */
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), NOA_EUNSUPP);
+    assert_non_null(strstr(err.msg, "version 4"));
+    out.data[4] = (char)NOA_CHUNK_FORMAT_V1;
+    out.data[5] = 1; /* gzip */
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), NOA_EUNSUPP);
+    assert_non_null(strstr(err.msg, "codec 1"));
+    out.data[5] = 9;
+    out.data[0] = 0;
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), NOA_ECORRUPT);
+    assert_non_null(strstr(err.msg, "magic"));
+    noa_buf_fini(&out);
+}
+
+/* A meta that passes its CRC but lies about raw_len is caught before any
+ * allocation of that size. */
+static void test_open_lying_meta(void **state)
+{
+    (void)state;
+    struct noa_chunk_block b;
+    struct noa_buf raw = {0}, out = {0}, back = {0};
+    struct noa_chunk_reader r;
+    struct noa_error err = {0};
+    build_raw(&raw, 20, 0, 1);
+    assert_int_equal(noa_chunk_block_seal(raw.data, raw.len, 0, &b, NULL), 0);
+    b.raw_len += 1; /* the frame still says the true size */
+    assert_int_equal(noa_chunk_encode(&b, 1, &out, NULL), 0);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, NULL), 0);
+    assert_int_equal(noa_chunk_block_decompress(&r, 0, &back, &err), NOA_ECORRUPT);
+    assert_non_null(strstr(err.msg, "frame size"));
+    noa_chunk_reader_fini(&r);
+    noa_buf_reset(&out);
+
+    b.raw_len -= 1;
+    b.n_entries += 1; /* one entry more than the block holds */
+    assert_int_equal(noa_chunk_encode(&b, 1, &out, NULL), 0);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, NULL), 0);
+    assert_int_equal(noa_chunk_block_decompress(&r, 0, &back, &err), NOA_ECORRUPT);
+    assert_non_null(strstr(err.msg, "entries"));
+    assert_int_equal(back.len, 0);
+    noa_chunk_reader_fini(&r);
+    noa_buf_reset(&out);
+
+    b.n_entries -= 1;
+    b.max_ts += 1; /* bounds that no entry reaches */
+    assert_int_equal(noa_chunk_encode(&b, 1, &out, NULL), 0);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, NULL), 0);
+    assert_int_equal(noa_chunk_block_decompress(&r, 0, &back, &err), NOA_ECORRUPT);
+    noa_chunk_reader_fini(&r);
+
+    noa_chunk_block_fini(&b);
+    noa_buf_fini(&raw);
+    noa_buf_fini(&out);
+    noa_buf_fini(&back);
+}
+
+static void test_block_check(void **state)
+{
+    (void)state;
+    struct noa_buf raw = {0};
+    noa_chunk_block_append(&raw, 5, NOA_STR("x"), NULL, 0);
+    noa_chunk_block_append(&raw, 3, NOA_STR("y"), NULL, 0);
+    struct noa_error err = {0};
+    assert_int_equal(noa_chunk_block_check(raw.data, raw.len, 2, 3, 5, &err), NOA_ECORRUPT);
+    assert_non_null(strstr(err.msg, "out of order"));
+    noa_buf_reset(&raw);
+    noa_chunk_block_append(&raw, 3, NOA_STR("y"), NULL, 0);
+    noa_chunk_block_append(&raw, 5, NOA_STR("x"), NULL, 0);
+    assert_int_equal(noa_chunk_block_check(raw.data, raw.len, 2, 3, 5, NULL), 0);
+    assert_int_equal(noa_chunk_block_check(raw.data, raw.len, 3, 3, 5, NULL), NOA_ECORRUPT);
+    assert_int_equal(noa_chunk_block_check(raw.data, raw.len, 2, 2, 5, NULL), NOA_ECORRUPT);
+    noa_buf_fini(&raw);
+}
+
+static void test_key(void **state)
+{
+    (void)state;
+    char key[NOA_CHUNK_KEY_MAX];
+    struct noa_chunk_summary sum = {.from_ns = 1700000000123456789LL,
+                                    .through_ns = 1700000001000000000LL,
+                                    .checksum = 0x00c0ffee};
+    assert_int_equal(noa_chunk_key(key, sizeof(key), "fake", 0xab, &sum), 0);
+    /* from floors to ms, an exact ms through stays */
+    assert_string_equal(key, "fake/00000000000000ab/18bcfe5687b:18bcfe56be8:00c0ffee");
+
+    struct noa_chunk_key_parts k;
+    assert_int_equal(noa_chunk_key_parse(noa_str_c(key), &k), 0);
+    assert_true(noa_str_eq_c(k.tenant, "fake"));
+    assert_int_equal(k.fp, 0xab);
+    assert_int_equal(k.from_ms, 1700000000123LL);
+    assert_int_equal(k.through_ms, 1700000001000LL);
+    assert_int_equal(k.checksum, 0x00c0ffee);
+
+    /* through rounds up; negative times print as Go does */
+    sum.from_ns = -1;
+    sum.through_ns = 1;
+    assert_int_equal(noa_chunk_key(key, sizeof(key), "t", UINT64_MAX, &sum), 0);
+    assert_string_equal(key, "t/ffffffffffffffff/-1:1:00c0ffee");
+    assert_int_equal(noa_chunk_key_parse(noa_str_c(key), &k), 0);
+    assert_int_equal(k.from_ms, -1);
+    assert_int_equal(k.through_ms, 1);
+    assert_int_equal(noa_chunk_from_ms(-1000000), -1);
+    assert_int_equal(noa_chunk_through_ms(-1999999), -1);
+
+    assert_int_equal(noa_chunk_key(key, 20, "t", 1, &sum), NOA_ETOOBIG);
+    assert_int_equal(noa_chunk_key(key, sizeof(key), "a/b", 1, &sum), NOA_EINVAL);
+    assert_int_equal(noa_chunk_key(key, sizeof(key), "", 1, &sum), NOA_EINVAL);
+
+    const char *bad[] = {"",
+                         "t",
+                         "t/",
+                         "t/ab/1:2:00c0ffee",
+                         "t/00000000000000ab/1:2:c0ffee",
+                         "t/00000000000000ab/1:2:00c0ffee0",
+                         "t/00000000000000ab/1;2:00c0ffee",
+                         "t/00000000000000ab/x:2:00c0ffee",
+                         "/00000000000000ab/1:2:00c0ffee",
+                         "t/00000000000000AB/1:2:00c0ffee"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (noa_chunk_key_parse(noa_str_c(bad[i]), &k) != NOA_EINVAL)
+            fail_msg("accepted bad key %s", bad[i]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_append_iterate),
+        cmocka_unit_test(test_iterate_truncated),
+        cmocka_unit_test(test_iterate_bad_meta_count),
+        cmocka_unit_test(test_seal_sorted_roundtrip),
+        cmocka_unit_test(test_seal_sorts_stably),
+        cmocka_unit_test(test_seal_errors),
+        cmocka_unit_test(test_seal_nomem),
+        cmocka_unit_test(test_encode_layout),
+        cmocka_unit_test(test_open_rejects_corruption),
+        cmocka_unit_test(test_open_versions),
+        cmocka_unit_test(test_open_lying_meta),
+        cmocka_unit_test(test_block_check),
+        cmocka_unit_test(test_key),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
