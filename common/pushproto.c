@@ -452,6 +452,13 @@ int noa_pushproto_decode(const void *buf, size_t n, const struct noa_pushproto_o
     return 0;
 }
 
+/* 1 when p lies inside b's allocation. */
+static int points_into(const struct noa_buf *b, const void *p)
+{
+    uintptr_t x = (uintptr_t)p, lo = (uintptr_t)b->data;
+    return b->data && x >= lo && x - lo < b->cap;
+}
+
 int noa_pushproto_decode_snappy(const void *body, size_t n, const struct noa_pushproto_opts *opts,
                                 struct noa_buf *scratch, struct noa_push_request *out,
                                 struct noa_error *err)
@@ -459,10 +466,24 @@ int noa_pushproto_decode_snappy(const void *body, size_t n, const struct noa_pus
     memset(out, 0, sizeof(*out));
     size_t max = opts && opts->max_decompressed ? opts->max_decompressed
                                                 : NOA_PUSHPROTO_DEFAULT_MAX_DECOMPRESSED;
-    noa_buf_reset(scratch);
-    int rc = noa_compress_snappy_decompress(body, n, max, scratch, err);
-    if (rc)
-        return rc;
+    int rc;
+    if (points_into(scratch, body)) {
+        /* The body is scratch's own bytes (a gzip layer undone into it):
+         * decompress beside it, then let the result take its place. */
+        struct noa_buf tmp = {0};
+        rc = noa_compress_snappy_decompress(body, n, max, &tmp, err);
+        if (rc) {
+            noa_buf_fini(&tmp);
+            return rc;
+        }
+        noa_buf_fini(scratch);
+        *scratch = tmp;
+    } else {
+        noa_buf_reset(scratch);
+        rc = noa_compress_snappy_decompress(body, n, max, scratch, err);
+        if (rc)
+            return rc;
+    }
     return noa_pushproto_decode(scratch->data, scratch->len, opts, out, err);
 }
 

@@ -76,8 +76,9 @@ int noa_pushproto_decode(const void *buf, size_t n, const struct noa_pushproto_o
 
 /*
  * Promtail's body: snappy (block format) then noa_pushproto_decode. The
- * decompressed bytes go into `scratch` (reset first, grown as needed), which
- * the caller keeps alive as long as `out`. Errors as both steps report them
+ * decompressed bytes replace the contents of `scratch`, which the caller
+ * keeps alive as long as `out`; `body` may point into `scratch` (a body whose
+ * gzip layer was undone into it). Errors as both steps report them
  * ("snappy: corrupt input", NOA_ETOOBIG past opts->max_decompressed).
  */
 int noa_pushproto_decode_snappy(const void *body, size_t n, const struct noa_pushproto_opts *opts,

@@ -71,8 +71,9 @@ static void decode_work(uv_work_t *w)
             return;
         in = (struct noa_str){j->body.data, j->body.len};
     }
-    struct noa_pushproto_opts po = {.max_mem = max, .max_decompressed = max};
-    struct noa_buf scratch = {0};
+    /* Decoded arrays cost up to 20x the body for tiny entries: bound them
+     * separately so one request cannot take more than this much memory. */
+    struct noa_pushproto_opts po = {.max_mem = (size_t)64 << 20, .max_decompressed = max};
     switch (j->kind) {
     case BODY_JSON:
         j->status = noa_pushjson_decode(in.p, in.len, &j->pr, &j->err);
@@ -84,7 +85,6 @@ static void decode_work(uv_work_t *w)
         j->status = noa_pushproto_decode_snappy(in.p, in.len, &po, &j->body, &j->pr, &j->err);
         break;
     }
-    noa_buf_fini(&scratch);
     if (j->status < 0)
         return;
     j->status = noa_validate_push(j->api->opts.limits, now_ns(), &j->pr, &j->arena, &j->v);

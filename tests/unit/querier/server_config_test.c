@@ -92,10 +92,8 @@ static int count(const char *hay, const char *needle)
 static int setup(void **state)
 {
     (void)state;
-    const char *data = getenv("NOA_TEST_DATA");
-    char rel[4096];
-    snprintf(rel, sizeof(rel), "%s/../..", data ? data : ".");
-    if (!realpath(rel, src_root))
+    const char *src = getenv("NOA_SRC");
+    if (!realpath(src ? src : ".", src_root))
         return -1;
     strcpy(tmp_dir, "/tmp/noa_sc_XXXXXX");
     if (!mkdtemp(tmp_dir) || chdir(tmp_dir) != 0)
