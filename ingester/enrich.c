@@ -945,6 +945,18 @@ struct noa_str noa_enrich_detect_level(const struct noa_enrich_level_opts *opts,
     return noa_enrich_line_level(opts, line);
 }
 
+int noa_enrich_stream_has_level(const struct noa_enrich_level_opts *opts,
+                                const struct noa_labels *stream)
+{
+    const struct noa_str *f;
+    uint32_t nf;
+    level_fields(opts, &f, &nf);
+    for (uint32_t i = 0; i < nf; i++)
+        if (noa_labels_get(stream, f[i]).p)
+            return 1;
+    return 0;
+}
+
 int noa_enrich_apply_level(const struct noa_enrich_level_opts *opts,
                            const struct noa_labels *stream, struct noa_label *meta,
                            uint32_t *n_meta, struct noa_str line)

@@ -96,6 +96,12 @@ struct noa_str noa_enrich_line_level(const struct noa_enrich_level_opts *opts, s
  * occurrence in the lowercased line stands as a word; else "unknown". */
 struct noa_str noa_enrich_keyword_level(struct noa_str line);
 
+/* 1 when the stream's labels hold a level field, so detection must look at
+ * them; validation asks once per stream and passes NULL labels otherwise,
+ * which keeps the per-entry path free of label lookups. */
+int noa_enrich_stream_has_level(const struct noa_enrich_level_opts *opts,
+                                const struct noa_labels *stream);
+
 /*
  * Applies detected_level to one entry's metadata, as Loki's distributor:
  * when meta already holds detected_level, its value is normalised in place

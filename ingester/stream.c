@@ -68,6 +68,8 @@ int noa_stream_append(struct noa_stream *s, const struct noa_stream_options *opt
                       const struct noa_push_entry *e, uint64_t seq, uint32_t segment,
                       int64_t now_ns)
 {
+    if (!s->head_raw.cap) /* one allocation per block, not a doubling series */
+        noa_buf_reserve(&s->head_raw, opts->block_size + 4096);
     size_t off = s->head_raw.len;
     noa_chunk_block_append(&s->head_raw, e->ts_ns, e->line, e->meta, e->n_meta);
     uint32_t len = (uint32_t)(s->head_raw.len - off);

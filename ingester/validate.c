@@ -138,6 +138,7 @@ struct parsed {
     uint32_t n_acc;
     uint64_t bytes;
     uint32_t group; /* index in out->streams after merging */
+    int has_level;  /* the labels hold a level field (checked once per stream) */
 };
 
 struct vctx {
@@ -516,7 +517,7 @@ static uint32_t finish_meta(struct vctx *c, const struct parsed *ps, const struc
         slots[i].value = clean_meta_value(c->arena, e->meta[i].value);
     }
     if (c->discover_levels)
-        noa_enrich_apply_level(&c->lvl, &ps->ls, slots, &n, line);
+        noa_enrich_apply_level(&c->lvl, ps->has_level ? &ps->ls : NULL, slots, &n, line);
     return n;
 }
 
@@ -527,6 +528,7 @@ static void validate_entries(struct vctx *c, const struct noa_push_stream *s, st
         n_slots += s->entries[i].n_meta + (c->discover_levels ? 1 : 0);
     struct noa_label *slots = n_slots ? noa_arena_alloc(c->arena, n_slots * sizeof(*slots)) : NULL;
     ps->acc = noa_arena_alloc(c->arena, s->n_entries * sizeof(*ps->acc));
+    ps->has_level = c->discover_levels && noa_enrich_stream_has_level(&c->lvl, &ps->ls);
     for (uint32_t i = 0; i < s->n_entries; i++) {
         const struct noa_push_entry *e = &s->entries[i];
         struct noa_str line = eff_line(c, e->line);

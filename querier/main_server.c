@@ -15,6 +15,7 @@
 #include "querier/server_config.h"
 #include "querier/status_api.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -283,6 +284,11 @@ int main(int argc, char **argv)
     if (noa_log_parse_level(s.cfg.server.log_level, &level) == 0)
         noa_log_set_level(level);
     signal(SIGPIPE, SIG_IGN);
+    /* Push bodies, decoded requests and WAL records are large and short-lived:
+     * served from mmap, each would cost page faults on every request. Keep
+     * them on the heap, where freed memory is reused. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
     s.loop = uv_default_loop();
     s.metrics = noa_metrics_default();
     noa_metrics_add_process(s.metrics);

@@ -237,8 +237,14 @@ def body(suite):
     print("seed %d (NOA_SEED=%d reproduces the schedule), %d kills" % (seed, seed, KILLS))
     tmp = H.make_tempdir("crash")
     port = H.free_port()
-    cfg = H.make_config(os.path.join(tmp, "data"), port, ingester=H.SMALL_CHUNKS,
+    # Full chunks flush at once (small target size), idle ones stay in memory
+    # across kills, and the WAL checkpoints every second: kills land before,
+    # during and after flushes and checkpoints.
+    ingester = dict(H.SMALL_CHUNKS, chunk_idle_period="20s", wal={"checkpoint_duration": "1s"})
+    cfg = H.make_config(os.path.join(tmp, "data"), port, ingester=ingester,
                         limits={"ingestion_rate_mb": 64, "ingestion_burst_size_mb": 128})
+    wal_dir = os.path.join(tmp, "data", "wal")
+    checkpoints_seen = set()
     srv = H.Server("crash", cfg, workdir=tmp)
     gate = Gate()
     pushers = [Pusher(i, srv, gate, seed * 100 + i) for i in range(PUSHERS)]
@@ -274,6 +280,7 @@ def body(suite):
                     kills += 1
                     how = "kill %d/%d" % (kills, KILLS)
                 gate.close()
+                checkpoints_seen.update(f for f in os.listdir(wal_dir) if f.startswith("checkpoint."))
                 ready_times.append(srv.start(timeout=120))
                 checker.verify("after %s" % how)
                 gate.open()
@@ -300,6 +307,8 @@ def body(suite):
                       time.monotonic() - t_start))
             check(len(acked) > 10 * KILLS, "only %d pushes acknowledged over %d kills", len(acked), KILLS)
             check(kills >= 20, "only %d kills", kills)
+            print("     %d distinct WAL checkpoints seen" % len(checkpoints_seen))
+            check(len(checkpoints_seen) >= 3, "only %d WAL checkpoints were written", len(checkpoints_seen))
     finally:
         gate.stop()
 
