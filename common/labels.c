@@ -298,13 +298,6 @@ int noa_labels_parse(struct noa_str t, struct noa_arena *arena, struct noa_label
         goto done;
     }
     qsort(v, n, sizeof(*v), label_cmp);
-    for (size_t k = 1; k < n; k++) {
-        if (noa_str_eq(v[k - 1].name, v[k].name)) {
-            rc = noa_error_set(err, NOA_EINVAL, "duplicate label name: %.*s", (int)v[k].name.len,
-                               v[k].name.p);
-            goto done;
-        }
-    }
     out->v = noa_arena_alloc(arena, (n ? n : 1) * sizeof(*out->v));
     for (size_t k = 0; k < n; k++)
         if (v[k].value.len)

@@ -30,7 +30,10 @@ struct noa_labels {
  * matchers only; values in double quotes or backquotes with Go escapes).
  * Strings borrow from `text` unless unescaping was needed, in which case
  * they live in `arena`. The result is sorted by name; pairs with an empty
- * value are dropped (as Loki does). Duplicate names are an error.
+ * value are dropped (as Loki does). Duplicate names are kept, next to each
+ * other: whether they are an error, and how it is worded, is the caller's
+ * (push validation rejects that one stream, as Loki does). Values are
+ * not checked for UTF-8 here either; validation does that too.
  * Returns 0, or NOA_EINVAL with err->msg as Loki words it.
  */
 int noa_labels_parse(struct noa_str text, struct noa_arena *arena, struct noa_labels *out,
