@@ -80,7 +80,11 @@ static int64_t wall_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A 100-300 byte line in one of a few common shapes (access log, logfmt, JSON). */
+/* A 100-300 byte line in one of a few common shapes (access log, logfmt,
+ * JSON). Values come from pools of realistic size (500 client addresses,
+ * 5,000 users) as in production traffic, plus a random trace id and
+ * random latencies, so the corpus compresses like real logs rather than
+ * like noise or like copies. */
 static size_t make_line(char *out, size_t cap, int64_t ts)
 {
     static const char *const paths[] = {"/api/v1/users", "/api/v1/orders", "/healthz",
@@ -93,7 +97,7 @@ static size_t make_line(char *out, size_t cap, int64_t ts)
         "curl/7.88.1", "Go-http-client/1.1", "python-requests/2.31.0"};
     uint64_t r = rng();
     int status = (r % 20 == 0) ? 500 : (r % 7 == 0) ? 404 : 200;
-    unsigned ip = (unsigned)(r >> 32);
+    unsigned ip = 0x0A000000u + (unsigned)((r >> 32) % 500) * 7919u;
     switch (r % 3) {
     case 0:
         return (size_t)snprintf(out, cap,
@@ -111,7 +115,7 @@ static size_t make_line(char *out, size_t cap, int64_t ts)
                                 "trace_id=%016llx",
                                 levels[(r >> 8) % 6], (long long)ts, (unsigned)(r >> 16) % 900,
                                 methods[(r >> 24) % 4], paths[(r >> 28) % 7], status,
-                                (unsigned)(r >> 32) % 2000, (unsigned)(r >> 40) % 100000,
+                                (unsigned)(r >> 32) % 2000, (unsigned)(r >> 40) % 5000,
                                 (unsigned long long)rng());
     default:
         return (size_t)snprintf(out, cap,

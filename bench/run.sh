@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and prints their figures. Not part of `make test`:
+# figures depend on the machine and are read, not asserted.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=build/bin
+server=$bin/noa-server
+echo "== ingest: 1,000 streams, Loki's snappy protobuf"
+$bin/bench_ingest --server $server --streams 1000 --connections 4 --mb 512
+echo "== ingest: 1,000 streams, noa's zstd protobuf"
+$bin/bench_ingest --server $server --streams 1000 --connections 4 --mb 512 --zstd
+echo "== ingest: 10,000 streams, snappy protobuf"
+$bin/bench_ingest --server $server --streams 10000 --connections 4 --mb 512
+echo "== ingest: 100 streams (multi-block chunks: the on-disk ratio of long-lived streams)"
+$bin/bench_ingest --server $server --streams 100 --connections 4 --mb 512
