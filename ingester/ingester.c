@@ -31,6 +31,9 @@ struct noa_ingester {
     uint64_t next_seq;
     int flushes_in_flight;
     int checkpoint_in_flight;
+    int trim_in_flight;     /* a WAL segment removal is running */
+    uint32_t trimmed_before; /* segments below this are gone */
+    uint32_t replayed_last;  /* the newest segment replay read (0: none) */
     int handles_open;
     void (*close_cb)(void *ctx);
     void *close_ctx;
@@ -441,9 +444,76 @@ static void flush_check(struct noa_ingester *ing, int force)
     noa_free(todo);
 }
 
+struct trim_job {
+    uv_work_t req;
+    struct noa_ingester *ing;
+    uint32_t before;
+    int status;
+};
+
+static void trim_work(uv_work_t *req)
+{
+    struct trim_job *j = req->data;
+    j->status = noa_wal_remove_segments_before(j->ing->wal, j->before);
+}
+
+static void trim_after(uv_work_t *req, int status)
+{
+    struct trim_job *j = req->data;
+    struct noa_ingester *ing = j->ing;
+    ing->trim_in_flight = 0;
+    if (status == 0 && j->status == 0)
+        ing->trimmed_before = j->before;
+    else
+        noa_log(NOA_LOG_WARN, "wal", "msg=\"removing flushed segments failed\" err=\"%s\"",
+                noa_strerror(j->status));
+    noa_free(j);
+    maybe_finish_close(ing);
+}
+
+/*
+ * Deletes the WAL segments whose every entry is in a flushed chunk: those
+ * older than the oldest segment any stream still needs (checkpoints delete
+ * the rest). Streams are few enough per tick that a scan is cheap.
+ */
+static void trim_wal(struct noa_ingester *ing)
+{
+    if (!ing->wal || ing->trim_in_flight || ing->closing)
+        return;
+    /* A record still in flight may sit in an older segment than the open
+     * one without any stream knowing yet: only trim when none is. */
+    struct noa_wal_stats ws;
+    noa_wal_stats(ing->wal, &ws);
+    if (ws.queue_records)
+        return;
+    /* Before the first append since start, every existing segment is older
+     * than the one appends will open. */
+    uint32_t before = noa_wal_segment_current(ing->wal);
+    if (!before)
+        before = ing->replayed_last + 1;
+    for (struct noa_tenant *t = ing->inst.tenants; t; t = t->next)
+        for (struct noa_stream *s = t->streams; s; s = s->list_next) {
+            uint32_t oldest = noa_stream_oldest_segment(s);
+            if (oldest && oldest < before)
+                before = oldest;
+        }
+    if (before <= ing->trimmed_before || before <= 1)
+        return;
+    struct trim_job *j = noa_xcalloc(1, sizeof(*j));
+    j->ing = ing;
+    j->before = before;
+    j->req.data = j;
+    ing->trim_in_flight = 1;
+    if (uv_queue_work(ing->loop, &j->req, trim_work, trim_after) < 0) {
+        ing->trim_in_flight = 0;
+        noa_free(j);
+    }
+}
+
 static void flush_timer_cb(uv_timer_t *t)
 {
     flush_check(t->data, 0);
+    trim_wal(t->data);
 }
 
 void noa_ingester_flush_all(struct noa_ingester *ing)
@@ -822,6 +892,7 @@ static void recover_after(uv_work_t *w, int status)
         uint64_t index_seq = 0;
         noa_index_max_seq(ing->index, &index_seq);
         ing->st.replayed_records = j->rctx.records;
+        ing->replayed_last = j->rs.last_segment;
         ing->st.wal_corruptions += j->rs.corruptions;
         noa_log(NOA_LOG_INFO, "ingester",
                 "msg=\"WAL replayed\" records=%llu skipped_entries=%llu segments=%u "
@@ -909,7 +980,7 @@ static void timer_closed_cb(uv_handle_t *h)
 static void maybe_finish_close(struct noa_ingester *ing)
 {
     if (!ing->closing || ing->flushes_in_flight || ing->checkpoint_in_flight ||
-        ing->handles_open)
+        ing->trim_in_flight || ing->handles_open)
         return;
     ing->closing = 2; /* finishing: runs once */
     if (ing->wal)
