@@ -27,16 +27,17 @@ npm-deps: deps
 		cd tests/npm && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; }; fi
 
 # Every test: unit, fuzz-corpus replay and integration in the normal build, then the
-# unit and decoder tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# unit and decoder tests, and the server's integration tests but the long crash run,
+# again under AddressSanitizer + UndefinedBehaviorSanitizer (leaks are errors).
 test: build npm-deps
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
 	$(MAKE) --no-print-directory test-san
 
-test-san: deps
+test-san: deps npm-deps
 	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DNOA_ASAN=ON -DNOA_UBSAN=ON -DNOA_BENCH=OFF >/dev/null
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz'
+		ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz|integration' -E 'integration.crash'
 
 # Benchmarks print figures; they are never part of `make test`.
 bench: build

@@ -18,7 +18,8 @@
 struct noa_ingester {
     uv_loop_t *loop;
     struct noa_ingester_options opts;
-    struct noa_stream_options sopts;
+    struct noa_stream_options sopts;        /* live: full heads sealed on workers */
+    struct noa_stream_options replay_sopts; /* replay: sealed inline */
     struct noa_instance inst;
     struct noa_wal *wal;
     struct noa_chunkstore *store;
@@ -30,6 +31,7 @@ struct noa_ingester {
     int closing;
     uint64_t next_seq;
     int flushes_in_flight;
+    int seals_in_flight;
     int checkpoint_in_flight;
     int trim_in_flight;     /* a WAL segment removal is running */
     uint32_t trimmed_before; /* segments below this are gone */
@@ -78,12 +80,89 @@ static void maybe_cut_full(struct noa_ingester *ing, struct noa_stream *s)
         flush_stream_next(ing, s);
 }
 
+struct seal_job {
+    uv_work_t req;
+    struct noa_ingester *ing;
+    struct noa_stream *stream;
+    struct noa_block *block;
+    struct noa_error err;
+    int status;
+};
+
+/* Worker: the sealing slot is immutable until seal_after runs. */
+static void seal_work(uv_work_t *req)
+{
+    struct seal_job *j = req->data;
+    j->status = noa_block_seal(j->stream->sealing_raw.data, j->stream->sealing_raw.len,
+                               j->ing->sopts.zstd_level, &j->block, &j->err);
+}
+
+static void maybe_finish_close(struct noa_ingester *ing);
+
+static void seal_after(uv_work_t *req, int status)
+{
+    struct seal_job *j = req->data;
+    struct noa_ingester *ing = j->ing;
+    struct noa_stream *s = j->stream;
+    ing->seals_in_flight--;
+    noa_instance_wrlock(&ing->inst);
+    if (status == 0 && j->status == 0) {
+        noa_stream_end_seal(s, j->block);
+    } else {
+        /* Cannot happen for entries the stream encoded itself; keep the data
+         * by sealing on this thread instead. */
+        noa_log(NOA_LOG_ERROR, "ingester", "msg=\"block seal failed\" stream=%s err=\"%s\"",
+                s->canonical, j->err.msg);
+        struct noa_block *b;
+        if (noa_block_seal(s->sealing_raw.data, s->sealing_raw.len, ing->sopts.zstd_level, &b,
+                           NULL) == 0)
+            noa_stream_end_seal(s, b);
+    }
+    /* Under the lock: cutting mutates the stream. */
+    if (s->cut_requested) {
+        s->cut_requested = 0;
+        if (noa_stream_cut(s, &ing->sopts))
+            flush_stream_next(ing, s);
+    } else if (!ing->closing) {
+        maybe_cut_full(ing, s);
+    }
+    noa_instance_unlock(&ing->inst);
+    noa_free(j);
+    maybe_finish_close(ing);
+}
+
+/* A full head is compressed on a worker so the loop keeps serving; if the
+ * previous block of the stream is still being compressed, inline. */
+static void seal_full_head(struct noa_ingester *ing, struct noa_stream *s)
+{
+    if (s->head_raw.len < ing->sopts.block_size)
+        return;
+    if (!noa_stream_begin_seal(s)) {
+        noa_stream_seal(s, &ing->sopts);
+        return;
+    }
+    struct seal_job *j = noa_xcalloc(1, sizeof(*j));
+    j->ing = ing;
+    j->stream = s;
+    j->req.data = j;
+    ing->seals_in_flight++;
+    if (uv_queue_work(ing->loop, &j->req, seal_work, seal_after) < 0) {
+        ing->seals_in_flight--;
+        struct noa_block *b;
+        if (noa_block_seal(s->sealing_raw.data, s->sealing_raw.len, ing->sopts.zstd_level, &b,
+                           NULL) == 0)
+            noa_stream_end_seal(s, b);
+        noa_free(j);
+    }
+}
+
 static void apply_entries(struct noa_ingester *ing, struct noa_stream *s,
                           const struct noa_push_entry *e, uint32_t n, uint64_t seq,
                           uint32_t segment, int64_t now)
 {
     for (uint32_t i = 0; i < n; i++) {
-        int rc = noa_stream_append(s, &ing->sopts, &e[i], seq, segment, now);
+        int rc = noa_stream_append(s, ing->ready ? &ing->sopts : &ing->replay_sopts, &e[i], seq,
+                                   segment, now);
         if (rc == 1) {
             ing->st.lines_appended++;
             ing->st.bytes_appended += e[i].line.len;
@@ -94,8 +173,10 @@ static void apply_entries(struct noa_ingester *ing, struct noa_stream *s,
                     s->canonical, noa_strerror(rc));
         }
     }
-    if (ing->ready)
+    if (ing->ready) {
+        seal_full_head(ing, s);
         maybe_cut_full(ing, s);
+    }
 }
 
 /* ---- push ------------------------------------------------------------------ */
@@ -346,7 +427,6 @@ done:
     noa_buf_fini(&file);
 }
 
-static void maybe_finish_close(struct noa_ingester *ing);
 
 static void flush_after(uv_work_t *req, int status)
 {
@@ -427,8 +507,8 @@ static void flush_check(struct noa_ingester *ing, int force)
                       (force || now - s->last_append_ns >= ing->opts.idle_period_ns ||
                        now - s->chunk_start_ns >= ing->opts.max_chunk_age_ns ||
                        s->chunk_bytes >= ing->opts.target_size);
-            if (cut)
-                noa_stream_cut(s, &ing->sopts);
+            if (cut && !noa_stream_cut(s, &ing->sopts) && s->sealing_raw.len)
+                s->cut_requested = 1; /* the seal's completion cuts */
             if (s->cut && !s->cut->flushing) {
                 if (n == cap) {
                     cap = cap ? cap * 2 : 64;
@@ -563,7 +643,9 @@ static void snapshot_encode(const struct noa_stream *s, struct noa_buf *b)
         noa_buf_put_uvarint(b, cb->raw_len);
         noa_walrec_put_str(b, (struct noa_str){cb->data.data, cb->data.len});
     }
-    noa_buf_put_uvarint(b, s->n_head);
+    /* A head being sealed is written as head entries, before the head. */
+    noa_buf_put_uvarint(b, (uint64_t)s->sealing_entries + s->n_head);
+    noa_buf_append(b, s->sealing_raw.data, s->sealing_raw.len);
     noa_buf_append(b, s->head_raw.data, s->head_raw.len);
 }
 
@@ -773,7 +855,7 @@ static int replay_snapshot(struct replay_ctx *rc, struct noa_walrec_reader *r, u
         size_t pos = 0;
         while (e.n_meta < 128 && noa_chunk_meta_next(&ce, &pos, &meta[e.n_meta]))
             e.n_meta++;
-        noa_stream_append(s, &ing->sopts, &e, seq, segment + 1, now);
+        noa_stream_append(s, &ing->replay_sopts, &e, seq, segment + 1, now);
     }
     if (s->n_blocks || s->n_head) {
         s->chunk_start_ns = chunk_start ? chunk_start : now;
@@ -831,7 +913,8 @@ int noa_ingester_open(uv_loop_t *loop, const struct noa_ingester_options *opts,
     ing->opts.wal_dir = dup_opt(opts->wal_dir);
     ing->opts.chunks_dir = dup_opt(opts->chunks_dir);
     ing->opts.index_dir = dup_opt(opts->index_dir);
-    ing->sopts = (struct noa_stream_options){opts->block_size, opts->zstd_level};
+    ing->sopts = (struct noa_stream_options){opts->block_size, opts->zstd_level, 1};
+    ing->replay_sopts = (struct noa_stream_options){opts->block_size, opts->zstd_level, 0};
     noa_instance_init(&ing->inst);
     rc = noa_chunkstore_dir_new(ing->opts.chunks_dir, &ing->store, err);
     if (rc < 0)
@@ -980,7 +1063,7 @@ static void timer_closed_cb(uv_handle_t *h)
 static void maybe_finish_close(struct noa_ingester *ing)
 {
     if (!ing->closing || ing->flushes_in_flight || ing->checkpoint_in_flight ||
-        ing->trim_in_flight || ing->handles_open)
+        ing->trim_in_flight || ing->seals_in_flight || ing->handles_open)
         return;
     ing->closing = 2; /* finishing: runs once */
     if (ing->wal)
@@ -1050,6 +1133,11 @@ static void snapshot_one(const struct noa_stream *s, int64_t from, int64_t throu
             push_block(m, &cap, s->blocks[i]);
     noa_stream_head_sorted(s, &m->head, &m->head_min_ts, &m->head_max_ts);
     m->head_entries = s->n_head;
+    if (s->sealing_raw.len && s->sealing_max_ts >= from && s->sealing_min_ts <= through) {
+        /* Readers sort what they gather: unsorted entries may follow. */
+        noa_buf_append(&m->head, s->sealing_raw.data, s->sealing_raw.len);
+        m->head_entries += s->sealing_entries;
+    }
 }
 
 /* 1 when the stream holds anything in [from, through]. */
@@ -1065,7 +1153,7 @@ static int stream_overlaps(const struct noa_stream *s, int64_t from, int64_t thr
     for (uint32_t i = 0; i < s->n_head; i++)
         if (s->head[i].ts >= from && s->head[i].ts <= through)
             return 1;
-    return 0;
+    return s->sealing_raw.len && s->sealing_max_ts >= from && s->sealing_min_ts <= through;
 }
 
 int noa_ingester_snapshot(struct noa_ingester *ing, const char *tenant,

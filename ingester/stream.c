@@ -44,6 +44,7 @@ void noa_stream_free(struct noa_stream *s)
         s->cut = n;
     }
     noa_buf_fini(&s->head_raw);
+    noa_buf_fini(&s->sealing_raw);
     noa_free(s->head);
     noa_free(s->labels.v);
     noa_free(s->canonical);
@@ -96,7 +97,7 @@ int noa_stream_append(struct noa_stream *s, const struct noa_stream_options *opt
         s->open_seq = seq;
     if (segment && (!s->oldest_segment || segment < s->oldest_segment))
         s->oldest_segment = segment;
-    if (s->head_raw.len >= opts->block_size) {
+    if (s->head_raw.len >= opts->block_size && !opts->defer_seal) {
         int rc = noa_stream_seal(s, opts);
         if (rc < 0)
             return rc;
@@ -136,6 +137,16 @@ void noa_stream_head_sorted(const struct noa_stream *s, struct noa_buf *out, int
     noa_free(order);
 }
 
+static void push_sealed(struct noa_stream *s, struct noa_block *b)
+{
+    if (s->n_blocks == s->cap_blocks) {
+        s->cap_blocks = s->cap_blocks ? s->cap_blocks * 2 : 4;
+        s->blocks = noa_xrealloc(s->blocks, s->cap_blocks * sizeof(*s->blocks));
+    }
+    s->blocks[s->n_blocks++] = b;
+    s->chunk_bytes += b->cb.data.len;
+}
+
 int noa_stream_seal(struct noa_stream *s, const struct noa_stream_options *opts)
 {
     if (!s->n_head)
@@ -144,12 +155,7 @@ int noa_stream_seal(struct noa_stream *s, const struct noa_stream_options *opts)
     int rc = noa_block_seal(s->head_raw.data, s->head_raw.len, opts->zstd_level, &b, NULL);
     if (rc < 0)
         return rc;
-    if (s->n_blocks == s->cap_blocks) {
-        s->cap_blocks = s->cap_blocks ? s->cap_blocks * 2 : 4;
-        s->blocks = noa_xrealloc(s->blocks, s->cap_blocks * sizeof(*s->blocks));
-    }
-    s->blocks[s->n_blocks++] = b;
-    s->chunk_bytes += b->cb.data.len;
+    push_sealed(s, b);
     /* The head restarts empty; keep its buffers for the next block. */
     s->head_raw.len = 0;
     s->n_head = 0;
@@ -157,9 +163,38 @@ int noa_stream_seal(struct noa_stream *s, const struct noa_stream_options *opts)
     return 0;
 }
 
+int noa_stream_begin_seal(struct noa_stream *s)
+{
+    if (s->sealing_raw.len || !s->n_head)
+        return 0;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (uint32_t i = 0; i < s->n_head; i++) {
+        if (s->head[i].ts < lo)
+            lo = s->head[i].ts;
+        if (s->head[i].ts > hi)
+            hi = s->head[i].ts;
+    }
+    /* The full buffer moves to the slot; the head starts a fresh one. */
+    s->sealing_raw = s->head_raw;
+    s->head_raw = (struct noa_buf){0};
+    s->sealing_entries = s->n_head;
+    s->sealing_min_ts = lo;
+    s->sealing_max_ts = hi;
+    s->n_head = 0;
+    s->head_sorted = 1;
+    return 1;
+}
+
+void noa_stream_end_seal(struct noa_stream *s, struct noa_block *b)
+{
+    push_sealed(s, b);
+    noa_buf_fini(&s->sealing_raw); /* a spare would double every stream's memory */
+    s->sealing_entries = 0;
+}
+
 struct noa_cut_chunk *noa_stream_cut(struct noa_stream *s, const struct noa_stream_options *opts)
 {
-    if (noa_stream_seal(s, opts) < 0 || !s->n_blocks)
+    if (s->sealing_raw.len || noa_stream_seal(s, opts) < 0 || !s->n_blocks)
         return NULL;
     struct noa_cut_chunk *c = noa_xcalloc(1, sizeof(*c));
     c->blocks = s->blocks;
@@ -173,6 +208,7 @@ struct noa_cut_chunk *noa_stream_cut(struct noa_stream *s, const struct noa_stre
     s->oldest_segment = 0;
     /* Release the head's buffers too: an idle stream should cost little. */
     noa_buf_fini(&s->head_raw);
+    noa_buf_fini(&s->sealing_raw);
     noa_free(s->head);
     s->head = NULL;
     s->cap_head = 0;
@@ -196,7 +232,7 @@ void noa_stream_drop_cut(struct noa_stream *s, struct noa_cut_chunk *c)
 
 int noa_stream_empty(const struct noa_stream *s)
 {
-    return !s->n_head && !s->n_blocks && !s->cut;
+    return !s->n_head && !s->n_blocks && !s->cut && !s->sealing_raw.len;
 }
 
 uint32_t noa_stream_oldest_segment(const struct noa_stream *s)

@@ -53,6 +53,13 @@ struct noa_stream {
     uint32_t n_head, cap_head;
     int head_sorted; /* 1 while every entry arrived in time order */
 
+    /* A full head being compressed on a worker (empty when none): still
+     * part of the open chunk, readable, immutable until noa_stream_end_seal. */
+    struct noa_buf sealing_raw;
+    uint32_t sealing_entries;
+    int64_t sealing_min_ts, sealing_max_ts;
+    int cut_requested; /* cut (and flush) as soon as the sealing ends */
+
     /* The open chunk's sealed blocks. */
     struct noa_block **blocks; /* owned references */
     uint32_t n_blocks, cap_blocks;
@@ -74,6 +81,7 @@ struct noa_stream {
 struct noa_stream_options {
     uint32_t block_size; /* raw bytes at which the head is sealed */
     int zstd_level;
+    int defer_seal;      /* 1: append leaves full heads for the caller to seal */
 };
 
 /* Creates a stream for a sorted label set (copied). */
@@ -94,8 +102,18 @@ int noa_stream_append(struct noa_stream *s, const struct noa_stream_options *opt
 /* Seals the head (if not empty) into a block. */
 int noa_stream_seal(struct noa_stream *s, const struct noa_stream_options *opts);
 
+/* Moves a full head into the sealing slot so a worker can compress it
+ * (noa_block_seal on s->sealing_raw). Returns 1, or 0 when the slot is busy
+ * or the head empty. */
+int noa_stream_begin_seal(struct noa_stream *s);
+
+/* Takes the block compressed from the sealing slot (one reference) as the
+ * open chunk's next block and empties the slot. */
+void noa_stream_end_seal(struct noa_stream *s, struct noa_block *b);
+
 /* Cuts the open chunk (sealing the head first) into a cut chunk appended to
- * s->cut; returns it, or NULL when the stream holds nothing unflushed. */
+ * s->cut; returns it, or NULL when the stream holds nothing unflushed or a
+ * head is being sealed (cut again once it is). */
 struct noa_cut_chunk *noa_stream_cut(struct noa_stream *s, const struct noa_stream_options *opts);
 
 /* Drops a cut chunk once it is durable in the store. */

@@ -145,7 +145,8 @@ static int entry_cmp(const void *a, const void *b)
 static void keep_best(struct run *r, struct gather *g, uint32_t stream_index)
 {
     struct noa_logsel_result *res = r->res;
-    qsort(g->v, g->n, sizeof(*g->v), entry_cmp);
+    if (g->n > 1)
+        qsort(g->v, g->n, sizeof(*g->v), entry_cmp);
     size_t w = 0;
     for (size_t i = 0; i < g->n; i++) {
         if (w && entry_cmp(&g->v[w - 1], &g->v[i]) == 0) {

@@ -269,7 +269,8 @@ static int run_collect(struct query_job *j, struct collect *c,
 
 static void encode_strset(struct query_job *j, struct strset *s, int raw_json)
 {
-    qsort(s->v, s->n, sizeof(*s->v), cmp_cstr);
+    if (s->n > 1)
+        qsort(s->v, s->n, sizeof(*s->v), cmp_cstr);
     noa_buf_append(&j->out, "{\"status\":\"success\",\"data\":[", 28);
     for (size_t i = 0; i < s->n; i++) {
         if (i)
