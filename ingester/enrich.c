@@ -820,8 +820,13 @@ static struct noa_str logfmt_level(const uchar *p, size_t n, const struct noa_st
     struct noa_str res = {NULL, 0};
     uint32_t best = n_hints;
     while (d.pos < d.n && logfmt_next(&d)) {
+        /* An ASCII key can only fold onto a name of its own length: most
+         * keys are rejected here without a case-folding compare. */
+        int ascii = 1;
+        for (size_t i = 0; i < d.key.len && ascii; i++)
+            ascii = (uchar)d.key.p[i] < 0x80;
         for (uint32_t x = 0; x < best; x++) {
-            if (!fold_eq(d.key, hints[x]))
+            if ((ascii && d.key.len != hints[x].len) || !fold_eq(d.key, hints[x]))
                 continue;
             best = x;
             res = d.value;

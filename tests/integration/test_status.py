@@ -175,11 +175,23 @@ def bad_config_case(suite):
         check(r is None, "something still answers on port %d", port)
 
 
+def target_case(suite):
+    tmp = H.make_tempdir("target")
+    port = H.free_port()
+    with suite.case("-target other than all is refused with a clear message"):
+        srv = H.Server("target", H.make_config(os.path.join(tmp, "data"), port), workdir=tmp,
+                       args=["-target=querier"])
+        rc, out, err = H.run_expect_exit(srv.command(), timeout=30)
+        check(rc != 0, "server exited 0 with -target=querier")
+        check("-target=querier is not supported" in err, "stderr: %s", H.short(err, 500))
+
+
 def body(suite):
     check(os.access(PROMTOOL, os.X_OK) or shutil.which("promtool"), "promtool not installed")
     main_server_cases(suite)
     loki_local_case(suite)
     bad_config_case(suite)
+    target_case(suite)
 
 
 if __name__ == "__main__":
