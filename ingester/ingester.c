@@ -1150,9 +1150,8 @@ static int stream_overlaps(const struct noa_stream *s, int64_t from, int64_t thr
     for (uint32_t i = 0; i < s->n_blocks; i++)
         if (block_overlaps(s->blocks[i], from, through))
             return 1;
-    for (uint32_t i = 0; i < s->n_head; i++)
-        if (s->head[i].ts >= from && s->head[i].ts <= through)
-            return 1;
+    if (s->n_head && s->head[s->n_head - 1].ts >= from && s->head[0].ts <= through)
+        return 1; /* the head index is sorted by time */
     return s->sealing_raw.len && s->sealing_max_ts >= from && s->sealing_min_ts <= through;
 }
 

@@ -51,18 +51,49 @@ void noa_stream_free(struct noa_stream *s)
     noa_free(s);
 }
 
+/* The first index position whose time is >= ts (the index is sorted). */
+static uint32_t lower_bound(const struct noa_stream *s, int64_t ts)
+{
+    uint32_t lo = 0, hi = s->n_head;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->head[mid].ts < ts)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* 1 when the freshly encoded entry at [off, off+len) repeats one already in
- * the head with the same timestamp. */
+ * the head: only entries with the same time can, and the index finds them. */
 static int head_has_duplicate(const struct noa_stream *s, int64_t ts, uint32_t off, uint32_t len)
 {
     const char *fresh = s->head_raw.data + off;
-    /* Scan newest first: retries usually repeat recent entries. */
-    for (uint32_t i = s->n_head; i-- > 0;) {
+    for (uint32_t i = lower_bound(s, ts); i < s->n_head && s->head[i].ts == ts; i++) {
         const struct noa_head_entry *h = &s->head[i];
-        if (h->ts == ts && h->len == len && memcmp(s->head_raw.data + h->off, fresh, len) == 0)
+        if (h->len == len && memcmp(s->head_raw.data + h->off, fresh, len) == 0)
             return 1;
     }
     return 0;
+}
+
+/* Adds an entry to the index, keeping it sorted by time and, among equal
+ * times, by arrival. In-order entries (the common case) are appended. */
+static void index_insert(struct noa_stream *s, struct noa_head_entry h)
+{
+    if (s->n_head == s->cap_head) {
+        s->cap_head = s->cap_head ? s->cap_head * 2 : 64;
+        s->head = noa_xrealloc(s->head, s->cap_head * sizeof(*s->head));
+    }
+    uint32_t at = s->n_head;
+    if (at && s->head[at - 1].ts > h.ts) {
+        at = lower_bound(s, h.ts + 1); /* after every entry with the same time */
+        memmove(&s->head[at + 1], &s->head[at], (s->n_head - at) * sizeof(*s->head));
+        s->head_sorted = 0; /* the raw bytes are no longer in time order */
+    }
+    s->head[at] = h;
+    s->n_head++;
 }
 
 int noa_stream_append(struct noa_stream *s, const struct noa_stream_options *opts,
@@ -78,13 +109,7 @@ int noa_stream_append(struct noa_stream *s, const struct noa_stream_options *opt
         s->head_raw.len = off;
         return 0;
     }
-    if (s->n_head == s->cap_head) {
-        s->cap_head = s->cap_head ? s->cap_head * 2 : 64;
-        s->head = noa_xrealloc(s->head, s->cap_head * sizeof(*s->head));
-    }
-    s->head[s->n_head++] = (struct noa_head_entry){e->ts_ns, (uint32_t)off, len};
-    if (e->ts_ns < s->last_ts)
-        s->head_sorted = 0;
+    index_insert(s, (struct noa_head_entry){e->ts_ns, (uint32_t)off, len});
     s->last_ts = e->ts_ns;
     if (e->ts_ns > s->max_ts)
         s->max_ts = e->ts_ns;
@@ -105,14 +130,6 @@ int noa_stream_append(struct noa_stream *s, const struct noa_stream_options *opt
     return 1;
 }
 
-static int head_entry_cmp(const void *a, const void *b)
-{
-    const struct noa_head_entry *x = a, *y = b;
-    if (x->ts != y->ts)
-        return x->ts < y->ts ? -1 : 1;
-    return x->off < y->off ? -1 : x->off > y->off; /* arrival order among equal times */
-}
-
 void noa_stream_head_sorted(const struct noa_stream *s, struct noa_buf *out, int64_t *min_ts,
                             int64_t *max_ts)
 {
@@ -120,21 +137,15 @@ void noa_stream_head_sorted(const struct noa_stream *s, struct noa_buf *out, int
     *max_ts = INT64_MIN;
     if (!s->n_head)
         return;
+    *min_ts = s->head[0].ts;
+    *max_ts = s->head[s->n_head - 1].ts;
     if (s->head_sorted) {
         noa_buf_append(out, s->head_raw.data, s->head_raw.len);
-        *min_ts = s->head[0].ts;
-        *max_ts = s->head[s->n_head - 1].ts;
         return;
     }
-    struct noa_head_entry *order = noa_xmalloc(s->n_head * sizeof(*order));
-    memcpy(order, s->head, s->n_head * sizeof(*order));
-    qsort(order, s->n_head, sizeof(*order), head_entry_cmp);
     noa_buf_reserve(out, s->head_raw.len);
     for (uint32_t i = 0; i < s->n_head; i++)
-        noa_buf_append(out, s->head_raw.data + order[i].off, order[i].len);
-    *min_ts = order[0].ts;
-    *max_ts = order[s->n_head - 1].ts;
-    noa_free(order);
+        noa_buf_append(out, s->head_raw.data + s->head[i].off, s->head[i].len);
 }
 
 static void push_sealed(struct noa_stream *s, struct noa_block *b)
@@ -167,13 +178,7 @@ int noa_stream_begin_seal(struct noa_stream *s)
 {
     if (s->sealing_raw.len || !s->n_head)
         return 0;
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (uint32_t i = 0; i < s->n_head; i++) {
-        if (s->head[i].ts < lo)
-            lo = s->head[i].ts;
-        if (s->head[i].ts > hi)
-            hi = s->head[i].ts;
-    }
+    int64_t lo = s->head[0].ts, hi = s->head[s->n_head - 1].ts; /* the index is sorted */
     /* The full buffer moves to the slot; the head starts a fresh one. */
     s->sealing_raw = s->head_raw;
     s->head_raw = (struct noa_buf){0};

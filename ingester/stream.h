@@ -47,11 +47,12 @@ struct noa_stream {
     char *canonical;              /* read-only, owned: `{a="1", b="2"}` */
     size_t canonical_len;
 
-    /* The head: entries in arrival order, encoded as in a chunk block. */
+    /* The head: entries in arrival order, encoded as in a chunk block, and
+     * an index of them sorted by time (arrival order among equal times). */
     struct noa_buf head_raw;
     struct noa_head_entry *head;
     uint32_t n_head, cap_head;
-    int head_sorted; /* 1 while every entry arrived in time order */
+    int head_sorted; /* 1 while head_raw itself is in time order */
 
     /* A full head being compressed on a worker (empty when none): still
      * part of the open chunk, readable, immutable until noa_stream_end_seal. */

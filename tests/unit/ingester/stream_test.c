@@ -96,11 +96,62 @@ static void test_seal_and_cut(void **state)
     noa_stream_free(s);
 }
 
+/* Entries arriving in a shuffled order, each twice: every second copy is
+ * dropped, and the head reads back in time order, equal times by arrival. */
+static void test_shuffled_with_repeats(void **state)
+{
+    (void)state;
+    struct noa_stream *s = new_stream();
+    struct noa_stream_options big = {.block_size = 1u << 30, .zstd_level = 1};
+    enum { N = 1000 };
+    int order[N];
+    for (int i = 0; i < N; i++)
+        order[i] = i;
+    unsigned r = 12345;
+    for (int i = N - 1; i > 0; i--) {
+        r = r * 1103515245u + 12345u;
+        int k = (int)(r % (unsigned)(i + 1)), t = order[i];
+        order[i] = order[k];
+        order[k] = t;
+    }
+    int stored = 0, dropped = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < N; i++) {
+            char line[32];
+            snprintf(line, sizeof(line), "line %d", order[i] % 10);
+            /* Times repeat every other entry: (t, "line x") pairs are unique. */
+            struct noa_push_entry e = {.ts_ns = order[i] / 2, .line = noa_str_c(line)};
+            int rc = noa_stream_append(s, &big, &e, 1, 1, 1000);
+            stored += rc == 1;
+            dropped += rc == 0;
+        }
+    assert_int_equal(stored, N);
+    assert_int_equal(dropped, N);
+    struct noa_buf raw = {0};
+    int64_t lo, hi;
+    noa_stream_head_sorted(s, &raw, &lo, &hi);
+    assert_true(lo == 0 && hi == (N - 1) / 2);
+    struct noa_chunk_iter it;
+    struct noa_chunk_entry e;
+    int64_t prev = -1;
+    int n = 0;
+    noa_chunk_iter_init(&it, raw.data, raw.len);
+    while (noa_chunk_iter_next(&it, &e, NULL) == 1) {
+        assert_true(e.ts_ns >= prev);
+        prev = e.ts_ns;
+        n++;
+    }
+    assert_int_equal(n, N);
+    noa_buf_fini(&raw);
+    noa_stream_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duplicates_and_order),
         cmocka_unit_test(test_seal_and_cut),
+        cmocka_unit_test(test_shuffled_with_repeats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
