@@ -13,6 +13,7 @@
 #include "ingester/walrec.h"
 
 #include <stdio.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 struct noa_ingester {
@@ -342,6 +343,10 @@ void noa_ingester_push(struct noa_ingester *ing, const char *tenant,
         done_cb(0, NULL, ctx);
         return;
     }
+    if (ing->st.wal_disk_full) {
+        done_cb(NOA_EUNAVAIL, "the WAL's disk is full: push refused until space is freed", ctx);
+        return;
+    }
     struct noa_tenant *t = noa_instance_tenant(&ing->inst, tenant);
     if (!t) {
         noa_instance_wrlock(&ing->inst);
@@ -590,8 +595,32 @@ static void trim_wal(struct noa_ingester *ing)
     }
 }
 
+/*
+ * Refuses pushes while the WAL's filesystem is fuller than the threshold,
+ * as Loki's disk monitor does: a write failing for lack of space would
+ * fail its push anyway, and a failed fsync would stop the WAL for good.
+ * statvfs is cheap enough for the flush tick.
+ */
+static void check_disk(struct noa_ingester *ing)
+{
+    struct statvfs sv;
+    if (!ing->wal || ing->opts.disk_full_threshold <= 0 || !ing->opts.wal_dir ||
+        statvfs(ing->opts.wal_dir, &sv) != 0 || !sv.f_blocks)
+        return;
+    double used = 1.0 - (double)sv.f_bavail / (double)sv.f_blocks;
+    int full = used >= ing->opts.disk_full_threshold;
+    if (full != ing->st.wal_disk_full)
+        noa_log(full ? NOA_LOG_ERROR : NOA_LOG_INFO, "wal",
+                "msg=\"%s\" used=%.3f threshold=%.3f", full ? "disk full: refusing pushes"
+                                                         : "disk space recovered",
+                used, ing->opts.disk_full_threshold);
+    ing->st.wal_disk_used = used;
+    ing->st.wal_disk_full = full;
+}
+
 static void flush_timer_cb(uv_timer_t *t)
 {
+    check_disk(t->data);
     flush_check(t->data, 0);
     trim_wal(t->data);
 }
@@ -1021,6 +1050,7 @@ void noa_ingester_start(struct noa_ingester *ing)
     ing->checkpoint_timer.data = ing;
     ing->handles_open = 2;
     ing->timers_started = 1;
+    check_disk(ing);
     uv_timer_start(&ing->flush_timer, flush_timer_cb, flush_ms ? flush_ms : 1000,
                    flush_ms ? flush_ms : 1000);
     if (ing->wal)

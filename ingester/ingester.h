@@ -38,6 +38,8 @@ struct noa_ingester_options {
     int64_t max_chunk_age_ns;     /* max_chunk_age */
     int64_t flush_check_period_ns;
     int flush_on_shutdown;        /* cut and flush everything on close */
+    double disk_full_threshold;   /* refuse pushes while the WAL's filesystem is this
+                                     full (0..1); 0 = never */
     int zstd_level;
     const struct noa_limits *limits; /* borrowed for the ingester's lifetime */
 };
@@ -115,6 +117,8 @@ struct noa_ingester_stats {
     uint64_t checkpoints, checkpoint_failures;
     uint64_t replayed_records, wal_corruptions;
     double last_flush_seconds;
+    double wal_disk_used;       /* fraction of the WAL filesystem in use at the last check */
+    int wal_disk_full;          /* 1 while pushes are refused for it */
 };
 void noa_ingester_stats(struct noa_ingester *ing, struct noa_ingester_stats *st);
 

@@ -85,6 +85,8 @@ static double ingester_gauge(struct server *s, int which)
     case 6: return (double)st.replayed_records;
     case 7: return (double)st.wal_corruptions;
     case 8: return (double)st.chunk_bytes_flushed;
+    case 10: return (double)st.wal_disk_full;
+    case 11: return st.wal_disk_used;
     default: return (double)st.flush_queue;
     }
 }
@@ -104,6 +106,8 @@ GAUGE_FN(6)
 GAUGE_FN(7)
 GAUGE_FN(8)
 GAUGE_FN(9)
+GAUGE_FN(10)
+GAUGE_FN(11)
 
 static void register_metrics(struct server *s)
 {
@@ -131,6 +135,11 @@ static void register_metrics(struct server *s)
                              "Bytes of chunks written to the store.", gauge_8, s);
     noa_metrics_gauge_func(m, "noa_ingester_flush_queue_length", "Chunk flushes in progress.",
                            gauge_9, s);
+    noa_metrics_gauge_func(m, "noa_ingester_wal_disk_full",
+                           "1 while pushes are refused because the WAL filesystem is full.",
+                           gauge_10, s);
+    noa_metrics_gauge_func(m, "noa_ingester_wal_disk_used_ratio",
+                           "Fraction of the WAL filesystem in use at the last check.", gauge_11, s);
 }
 
 /* POST /flush: cut every open chunk and flush it (as Loki's ingester). */
@@ -240,6 +249,7 @@ static int start(struct server *s)
         .max_chunk_age_ns = c->ingester.max_chunk_age_ns,
         .flush_check_period_ns = c->ingester.flush_check_period_ns,
         .flush_on_shutdown = c->ingester.wal.flush_on_shutdown || !c->ingester.wal.enabled,
+        .disk_full_threshold = c->ingester.wal.disk_full_threshold,
         .zstd_level = 1,
         .limits = &c->limits,
     };

@@ -293,8 +293,9 @@ static const struct noa_config_entry entries[] = {
      .desc = "Memory the WAL replay may use before it flushes."},
     {.path = "ingester.wal.disk_full_threshold", .type = NOA_CONFIG_FLOAT, .def = "0.9",
      .offset = OFF(ingester.wal.disk_full_threshold), .flag = "ingester.wal-disk-full-threshold",
-     .flags = NOA_CONFIG_UNENFORCED,
-     .desc = "Disk usage (0 to 1) at which WAL writes are throttled; 0 disables."},
+     .desc = "Fraction (0 to 1) of the WAL's filesystem in use at which pushes are refused "
+             "with a retryable 503 until space is freed (checked every flush_check_period); "
+             "0 disables."},
     {.path = "ingester.index_shards", .type = NOA_CONFIG_INT, .def = "32", .flags = UNENF,
      .desc = "Shards of the in-memory inverted index."},
     {.path = "ingester.max_dropped_streams", .type = NOA_CONFIG_INT, .def = "10", .flags = UNENF,

@@ -81,5 +81,33 @@ def body(suite):
         srv2.stop()
 
 
+def disk_full_cases(suite):
+    tmp = H.make_tempdir("walfull")
+    data = os.path.join(tmp, "data")
+    # Any filesystem in use is "full" at this threshold.
+    ingester = {"flush_check_period": "200ms", "wal": {"disk_full_threshold": 0.000001}}
+    srv = H.Server("walfull", H.make_config(data, H.free_port(), ingester=ingester), workdir=tmp)
+    with suite.case("pushes are refused with a retryable 503 while the WAL disk is full"):
+        srv.start()
+        streams = [Stream({"job": "full"}, [entry(H.now_ns(), "not stored")])]
+        r = H.push(srv, streams, fmt="json")
+        check(r.status == 503, "status %d: %s", r.status, H.short(r.body))
+        check(b"disk is full" in r.body, "body %r", r.body)
+        m = H.parse_metrics(srv.get("/metrics").text)
+        full, _ = H.metric_sum(m, "^noa_ingester_wal_disk_full$")
+        check(full == 1, "disk-full gauge is %r", full)
+        srv.stop()
+        now = H.now_ns()
+        srv2 = H.Server("walfull2", H.make_config(data, H.free_port()), workdir=tmp)
+        srv2.start()
+        check(count(srv2, "full", now - 600 * H.NS, now + 600 * H.NS) == 0, "refused push stored")
+        srv2.stop()
+
+
+def all_cases(suite):
+    body(suite)
+    disk_full_cases(suite)
+
+
 if __name__ == "__main__":
-    H.main("wal_lifecycle", body)
+    H.main("wal_lifecycle", all_cases)
