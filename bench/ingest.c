@@ -302,6 +302,49 @@ static int http_status(const char *method, const char *url)
     return status;
 }
 
+/* Mean milliseconds of `n` GETs of path (after one warm-up). */
+static double time_get(int port, const char *path, int n)
+{
+    char url[512];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    http_status("GET", url);
+    double t0 = now_s();
+    for (int i = 0; i < n; i++)
+        if (http_status("GET", url) != 200)
+            return -1;
+    return (now_s() - t0) * 1000.0 / n;
+}
+
+/* Polls /metrics until no stream is left in memory (every chunk flushed). */
+static int wait_flushed(int port)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+    struct noa_http_client *cl;
+    if (noa_http_client_new(&cl) < 0)
+        return 0;
+    int done = 0;
+    for (int i = 0; i < 1200 && !done; i++) {
+        struct noa_http_client_request req = {.method = "GET", .url = url, .timeout_ms = 10000};
+        struct noa_http_client_response resp = {0};
+        if (noa_http_client_do(cl, &req, &resp) == 0 && resp.status == 200)
+            done = strstr(noa_buf_cstr(&resp.body), "\nnoa_ingester_memory_streams 0\n") != NULL;
+        noa_http_client_response_fini(&resp);
+        if (!done)
+            usleep(50000);
+    }
+    noa_http_client_free(cl);
+    return done;
+}
+
+static void print_lookups(int port, const char *when)
+{
+    printf("  lookups (%s): labels %.2f ms, label values %.2f ms, series of one app %.2f ms\n",
+           when, time_get(port, "/loki/api/v1/labels", 20),
+           time_get(port, "/loki/api/v1/label/pod/values", 20),
+           time_get(port, "/loki/api/v1/series?match%5B%5D=%7Bapp%3D%22app-7%22%7D", 20));
+}
+
 static pid_t start_server(const struct bench_opts *o, const char *dir)
 {
     char cfg[4200];
@@ -391,8 +434,11 @@ int main(int argc, char **argv)
     double secs = now_s() - t0, cpu = proc_cpu(pid) - cpu0;
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/flush", o.port);
-    http_status("POST", url);
     long hwm = proc_hwm_kb(pid);
+    print_lookups(o.port, "streams in memory");
+    http_status("POST", url);
+    if (wait_flushed(o.port))
+        print_lookups(o.port, "streams flushed, from the index");
     /* The flush is asynchronous: a graceful stop waits for it to finish. */
     kill(pid, SIGTERM);
     int wst;

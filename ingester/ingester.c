@@ -1209,6 +1209,21 @@ int noa_ingester_snapshot(struct noa_ingester *ing, const char *tenant,
     return 0;
 }
 
+int noa_ingester_each_stream(struct noa_ingester *ing, const char *tenant,
+                             const struct noa_selector *sel, int64_t from_ns, int64_t through_ns,
+                             int (*cb)(const struct noa_labels *ls, void *ctx), void *ctx)
+{
+    int rc = 0;
+    noa_instance_rdlock(&ing->inst);
+    struct noa_tenant *t = noa_instance_tenant(&ing->inst, tenant);
+    for (struct noa_stream *s = t ? t->streams : NULL; s && rc == 0; s = s->list_next)
+        if ((!sel || noa_selector_matches(sel, &s->labels)) &&
+            stream_overlaps(s, from_ns, through_ns))
+            rc = cb(&s->labels, ctx);
+    noa_instance_unlock(&ing->inst);
+    return rc;
+}
+
 void noa_mem_streams_free(struct noa_mem_stream *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

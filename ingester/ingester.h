@@ -109,6 +109,14 @@ int noa_ingester_snapshot(struct noa_ingester *ing, const char *tenant,
                           int include_data, struct noa_mem_stream **out, size_t *n);
 void noa_mem_streams_free(struct noa_mem_stream *v, size_t n);
 
+/* Calls cb(labels, ctx) for every in-memory stream of tenant matching sel
+ * (NULL = all) with data in [from_ns, through_ns], holding the read lock:
+ * cb must be quick and must not call back into the ingester. A non-zero
+ * return stops the walk and is returned. Any thread. */
+int noa_ingester_each_stream(struct noa_ingester *ing, const char *tenant,
+                             const struct noa_selector *sel, int64_t from_ns, int64_t through_ns,
+                             int (*cb)(const struct noa_labels *ls, void *ctx), void *ctx);
+
 /* Figures for /metrics. */
 struct noa_ingester_stats {
     uint64_t streams, tenants;

@@ -56,14 +56,4 @@ int noa_logsel_run(struct noa_ingester *ing, const struct noa_logsel_query *q,
                    struct noa_logsel_result *out, struct noa_error *err);
 void noa_logsel_result_fini(struct noa_logsel_result *r);
 
-/* Label names / values / series over memory and index. cb gets each
- * distinct item once, unsorted; the caller sorts. */
-struct noa_logsel_series_cb {
-    int (*series_cb)(const struct noa_labels *ls, void *ctx);
-    void *ctx;
-};
-int noa_logsel_series(struct noa_ingester *ing, const char *tenant, const struct noa_selector *sel,
-                      int64_t start_ns, int64_t end_ns,
-                      int (*cb)(const struct noa_labels *ls, void *ctx), void *ctx);
-
 #endif

@@ -6,6 +6,8 @@
 #include "common/form.h"
 #include "common/mem.h"
 #include "common/selector.h"
+#include "common/strset.h"
+#include "ingester/index.h"
 #include "ingester/validate.h"
 #include "querier/logsel.h"
 #include "querier/params.h"
@@ -197,91 +199,100 @@ static void encode_streams(struct query_job *j, const struct noa_logsel_result *
     noa_buf_append(b, "}}\n", 3);
 }
 
-/* ---- label and series collection ------------------------------------------- */
-
-struct strset {
-    char **v;
-    size_t n, cap;
-};
-
-static void strset_add(struct strset *s, struct noa_str x)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strlen(s->v[i]) == x.len && memcmp(s->v[i], x.p, x.len) == 0)
-            return;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 32;
-        s->v = noa_xrealloc(s->v, s->cap * sizeof(*s->v));
-    }
-    s->v[s->n++] = noa_xstrndup(x.p, x.len);
-}
-
-static int cmp_cstr(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+/* ---- label and series collection -------------------------------------------- */
 
 struct collect {
     struct query_job *j;
-    struct strset set;
+    struct noa_strset set;
+    struct noa_buf scratch;
 };
 
-static int collect_names_cb(const struct noa_labels *ls, void *arg)
+static int names_cb(const struct noa_labels *ls, void *arg)
 {
     struct collect *c = arg;
     for (uint32_t i = 0; i < ls->n; i++)
-        strset_add(&c->set, ls->v[i].name);
+        noa_strset_add(&c->set, ls->v[i].name);
     return 0;
 }
 
-static int collect_values_cb(const struct noa_labels *ls, void *arg)
+static int values_cb(const struct noa_labels *ls, void *arg)
 {
     struct collect *c = arg;
     struct noa_str v = noa_labels_get(ls, noa_str_c(c->j->label_name));
     if (v.len)
-        strset_add(&c->set, v);
+        noa_strset_add(&c->set, v);
     return 0;
 }
 
-static int collect_series_cb(const struct noa_labels *ls, void *arg)
+static int series_cb(const struct noa_labels *ls, void *arg)
 {
     struct collect *c = arg;
-    struct noa_buf b = {0};
-    put_labels_object(&b, ls->v, ls->n);
-    strset_add(&c->set, (struct noa_str){b.data, b.len});
-    noa_buf_fini(&b);
+    noa_buf_reset(&c->scratch);
+    put_labels_object(&c->scratch, ls->v, ls->n);
+    noa_strset_add(&c->set, (struct noa_str){c->scratch.data, c->scratch.len});
     return 0;
 }
 
-static int run_collect(struct query_job *j, struct collect *c,
-                       int (*cb)(const struct noa_labels *, void *))
+static int index_str_cb(struct noa_str s, void *arg)
+{
+    noa_strset_add(&((struct collect *)arg)->set, s);
+    return 0;
+}
+
+static int index_series_cb(uint64_t fp, const struct noa_labels *ls, void *arg)
+{
+    (void)fp;
+    return series_cb(ls, arg);
+}
+
+/* One selector (or none) over memory, then the index, into c->set. */
+static int collect_one(struct query_job *j, struct collect *c, const struct noa_selector *sel)
 {
     struct noa_ingester *ing = j->api->opts.ingester;
+    struct noa_index *idx = noa_ingester_index(ing);
+    int (*mem_cb)(const struct noa_labels *, void *) =
+        j->kind == JOB_LABELS ? names_cb : j->kind == JOB_VALUES ? values_cb : series_cb;
+    int rc = noa_ingester_each_stream(ing, j->tenant, sel, j->start_ns, j->end_ns, mem_cb, c);
+    if (rc < 0)
+        return rc;
+    switch (j->kind) {
+    case JOB_LABELS:
+        return noa_index_label_names(idx, j->tenant, j->start_ns, j->end_ns, sel, index_str_cb, c);
+    case JOB_VALUES:
+        return noa_index_label_values(idx, j->tenant, noa_str_c(j->label_name), j->start_ns,
+                                      j->end_ns, sel, index_str_cb, c);
+    default:
+        return noa_index_series(idx, j->tenant, j->start_ns, j->end_ns, sel, index_series_cb, c);
+    }
+}
+
+static int run_collect(struct query_job *j, struct collect *c)
+{
     if (!j->n_sels)
-        return noa_logsel_series(ing, j->tenant, NULL, j->start_ns, j->end_ns, cb, c);
+        return collect_one(j, c, NULL);
     for (unsigned i = 0; i < j->n_sels; i++) {
-        int rc = noa_logsel_series(ing, j->tenant, &j->sels[i], j->start_ns, j->end_ns, cb, c);
+        int rc = collect_one(j, c, &j->sels[i]);
         if (rc < 0)
             return rc;
     }
     return 0;
 }
 
-static void encode_strset(struct query_job *j, struct strset *s, int raw_json)
+/* Loki's answer: names and values as a sorted JSON array of strings, series
+ * as an array of label objects (already JSON). */
+static void encode_strset(struct query_job *j, const struct noa_strset *s, int raw_json)
 {
-    if (s->n > 1)
-        qsort(s->v, s->n, sizeof(*s->v), cmp_cstr);
+    struct noa_str *v = noa_strset_sorted(s);
     noa_buf_append(&j->out, "{\"status\":\"success\",\"data\":[", 28);
     for (size_t i = 0; i < s->n; i++) {
         if (i)
             noa_buf_putc(&j->out, ',');
         if (raw_json)
-            noa_buf_append(&j->out, s->v[i], strlen(s->v[i]));
+            noa_buf_append_str(&j->out, v[i]);
         else
-            noa_buf_put_json_str(&j->out, s->v[i], strlen(s->v[i]));
-        noa_free(s->v[i]);
+            noa_buf_put_json_str(&j->out, v[i].p, v[i].len);
     }
-    noa_free(s->v);
+    noa_free(v);
     noa_buf_append(&j->out, "]}\n", 3);
 }
 
@@ -301,13 +312,14 @@ static void query_work(uv_work_t *w)
         return;
     }
     struct collect c = {.j = j};
-    int (*cb)(const struct noa_labels *, void *) = j->kind == JOB_LABELS ? collect_names_cb
-                                                   : j->kind == JOB_VALUES ? collect_values_cb
-                                                                           : collect_series_cb;
-    j->status = run_collect(j, &c, cb);
+    noa_strset_init(&c.set);
+    j->status = run_collect(j, &c);
     if (j->status < 0)
         noa_error_set(&j->err, j->status, "%s", noa_strerror(j->status));
-    encode_strset(j, &c.set, j->kind == JOB_SERIES);
+    else
+        encode_strset(j, &c.set, j->kind == JOB_SERIES);
+    noa_strset_fini(&c.set);
+    noa_buf_fini(&c.scratch);
 }
 
 static void query_after(uv_work_t *w, int status)
