@@ -1142,6 +1142,7 @@ static int skip_scan(struct noa_index *idx, rocksdb_iterator_t *it, struct noa_b
     const char *k;
     size_t kl, plen = prefix->len;
     struct noa_str s;
+    struct noa_buf seen = {0}; /* the escaped segment just collected */
     rocksdb_iter_seek(it, prefix->data, prefix->len);
     while (it_in(it, prefix, &k, &kl)) {
         const unsigned char *seg = (const unsigned char *)k + plen;
@@ -1152,11 +1153,29 @@ static int skip_scan(struct noa_index *idx, rocksdb_iterator_t *it, struct noa_b
             continue;
         }
         strset_add(out, s);
-        noa_buf_append(prefix, seg, sl);
-        noa_buf_putc(prefix, 1); /* past every key carrying this segment */
-        rocksdb_iter_seek(it, prefix->data, prefix->len);
-        prefix->len = plen;
+        noa_buf_reset(&seen);
+        noa_buf_append(&seen, seg, sl);
+        /* Most segments (label values above all) have a few postings: step
+         * over them, and seek past the rest only when there are many. */
+        int steps = 0;
+        for (;;) {
+            rocksdb_iter_next(it);
+            if (!it_in(it, prefix, &k, &kl))
+                break;
+            seg = (const unsigned char *)k + plen;
+            if (kl - plen <= seen.len || seg[seen.len] != 0 ||
+                memcmp(seg, seen.data, seen.len) != 0)
+                break; /* the next segment starts here */
+            if (++steps == 8) {
+                noa_buf_append(prefix, seen.data, seen.len);
+                noa_buf_putc(prefix, 1); /* past every key carrying this segment */
+                rocksdb_iter_seek(it, prefix->data, prefix->len);
+                prefix->len = plen;
+                break;
+            }
+        }
     }
+    noa_buf_fini(&seen);
     return it_status(it);
 }
 
