@@ -7,15 +7,22 @@
 #include "ingester/chunk.h"
 #include "ingester/chunkstore.h"
 #include "ingester/index.h"
+#include "common/pipeline.h"
 
 #include <stdlib.h>
 
-/* An entry while gathering: metadata still encoded, borrowed from a block. */
+/* An entry while gathering: metadata still encoded, borrowed from a block.
+ * When the pipeline changed labels, `key` is the canonical text of the
+ * final labels (it orders and deduplicates) and labels holds them; both,
+ * and a rewritten line, live in the gather's arena. */
 struct gentry {
     int64_t ts;
     struct noa_str line;
     struct noa_str meta_raw;
     uint32_t n_meta;
+    struct noa_str key;
+    struct noa_logsel_label *labels;
+    uint32_t n_labels;
 };
 
 /* One stream being gathered. */
@@ -27,10 +34,13 @@ struct gather {
     size_t n, cap;
     struct noa_buf *raws;           /* decompressed blocks the entries point into */
     size_t n_raws, cap_raws;
+    struct noa_arena arena;         /* pipeline output of gathered entries */
 };
 
 struct run {
     const struct noa_logsel_query *q;
+    struct noa_pipeline_state ps; /* the pipeline's per-line state */
+    struct noa_buf key;           /* scratch for label keys */
     struct noa_ingester *ing;
     struct noa_logsel_result *res;
     struct gather *g;
@@ -66,6 +76,49 @@ static struct noa_buf *gather_raw(struct gather *g)
     return b;
 }
 
+/* Runs the pipeline on one entry; 0 when it is dropped. A pipeline that
+ * changes lines or labels has its output copied into the gather's arena. */
+static int run_pipeline(struct run *r, struct gather *g, const struct noa_chunk_entry *e,
+                        struct gentry *ge)
+{
+    struct noa_lbuilder *lb = &r->ps.lb;
+    noa_lbuilder_reset(lb);
+    size_t pos = 0;
+    struct noa_label m;
+    while (noa_chunk_meta_next(e, &pos, &m))
+        noa_lbuilder_add_meta(lb, m.name, m.value);
+    struct noa_str out;
+    if (!noa_pipeline_run(r->q->pipeline, &r->ps, e->ts_ns, e->line, &out))
+        return 0;
+    if (noa_pipeline_filters_only(r->q->pipeline))
+        return 1; /* the line and labels are the stored ones */
+    if (out.p != e->line.p || out.len != e->line.len)
+        ge->line = noa_arena_str(&g->arena, out);
+    struct noa_labels fin;
+    noa_lbuilder_labels(lb, &fin);
+    ge->labels = noa_arena_alloc(&g->arena, (fin.n ? fin.n : 1) * sizeof(*ge->labels));
+    ge->n_labels = fin.n;
+    for (uint32_t i = 0; i < fin.n; i++) {
+        struct noa_str v;
+        uint8_t cat = NOA_LB_STREAM;
+        if (noa_lbuilder_get_cat(lb, NOA_LB_PARSED, fin.v[i].name, &v) ||
+            noa_str_eq_c(fin.v[i].name, NOA_LB_ERROR) ||
+            noa_str_eq_c(fin.v[i].name, NOA_LB_ERROR_DETAILS))
+            cat = NOA_LB_PARSED;
+        else if (noa_lbuilder_get_cat(lb, NOA_LB_META, fin.v[i].name, &v))
+            cat = NOA_LB_META;
+        ge->labels[i] = (struct noa_logsel_label){
+            {noa_arena_str(&g->arena, fin.v[i].name), noa_arena_str(&g->arena, fin.v[i].value)},
+            cat};
+    }
+    noa_buf_reset(&r->key);
+    noa_labels_format(&fin, &r->key);
+    ge->key = noa_arena_str(&g->arena, (struct noa_str){r->key.data, r->key.len});
+    ge->meta_raw = (struct noa_str){NULL, 0}; /* the labels say it all */
+    ge->n_meta = 0;
+    return 1;
+}
+
 /* Adds the entries of one raw block that fall in the query range. */
 static int gather_block(struct run *r, struct gather *g, const struct noa_buf *raw)
 {
@@ -78,12 +131,15 @@ static int gather_block(struct run *r, struct gather *g, const struct noa_buf *r
         r->res->bytes_processed += e.line.len;
         if (e.ts_ns < r->q->start_ns || e.ts_ns >= r->q->end_ns)
             continue;
+        struct gentry ge = {e.ts_ns, e.line, e.meta, e.n_meta, {NULL, 0}, NULL, 0};
+        if (r->q->pipeline && !run_pipeline(r, g, &e, &ge))
+            continue;
         if (g->n == g->cap) {
             g->cap = g->cap ? g->cap * 2 : 256;
             g->v = noa_xrealloc(g->v, g->cap * sizeof(*g->v));
         }
         /* Metadata stays encoded until the entry is kept (see keep_best). */
-        g->v[g->n++] = (struct gentry){e.ts_ns, e.line, e.meta, e.n_meta};
+        g->v[g->n++] = ge;
     }
     return rc;
 }
@@ -136,6 +192,8 @@ static int entry_cmp(const void *a, const void *b)
     if (x->ts != y->ts)
         return x->ts < y->ts ? -1 : 1;
     int c = noa_str_cmp(x->line, y->line);
+    if (!c)
+        c = noa_str_cmp(x->key, y->key);
     return c ? c : noa_str_cmp(x->meta_raw, y->meta_raw);
 }
 
@@ -172,6 +230,16 @@ static void keep_best(struct run *r, struct gather *g, uint32_t stream_index)
             e.meta[k].name = noa_arena_str(&res->arena, e.meta[k].name);
             e.meta[k].value = noa_arena_str(&res->arena, e.meta[k].value);
         }
+        if (ge->labels) {
+            e.labels = noa_arena_alloc(&res->arena, (ge->n_labels ? ge->n_labels : 1) *
+                                                        sizeof(*e.labels));
+            e.n_labels = ge->n_labels;
+            for (uint32_t k = 0; k < ge->n_labels; k++)
+                e.labels[k] = (struct noa_logsel_label){
+                    {noa_arena_str(&res->arena, ge->labels[k].l.name),
+                     noa_arena_str(&res->arena, ge->labels[k].l.value)},
+                    ge->labels[k].cat};
+        }
         e.stream = stream_index;
         res->entries[res->n_entries++] = e;
     }
@@ -184,6 +252,7 @@ static void gather_fini(struct gather *g)
     noa_free(g->raws);
     noa_free(g->v);
     noa_free(g->labels.v);
+    noa_arena_fini(&g->arena);
 }
 
 static int series_collect_cb(uint64_t fp, const struct noa_labels *ls, void *arg)
@@ -209,6 +278,7 @@ int noa_logsel_run(struct noa_ingester *ing, const struct noa_logsel_query *q,
                    struct noa_logsel_result *out, struct noa_error *err)
 {
     struct run r = {.q = q, .ing = ing, .res = out, .err = err};
+    noa_pipeline_state_init(&r.ps);
     struct noa_mem_stream *mem = NULL;
     size_t n_mem = 0;
     int rc;
@@ -233,6 +303,7 @@ int noa_logsel_run(struct noa_ingester *ing, const struct noa_logsel_query *q,
     for (size_t i = 0; i < r.n_g; i++) {
         /* gather one stream at a time so memory holds one stream's range */
         struct gather *g = &r.g[i];
+        noa_lbuilder_reset_stream(&r.ps.lb, &g->labels);
         if (i < indexed) {
             struct ref_ctx rx = {&r, g};
             rc = noa_index_chunks(noa_ingester_index(ing), q->tenant, g->fp, q->start_ns,
@@ -280,6 +351,8 @@ done:
     for (size_t i = 0; i < r.n_g; i++)
         gather_fini(&r.g[i]);
     noa_free(r.g);
+    noa_pipeline_state_fini(&r.ps);
+    noa_buf_fini(&r.key);
     noa_mem_streams_free(mem, n_mem);
     return rc;
 }

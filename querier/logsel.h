@@ -19,12 +19,23 @@
 
 #include <stdint.h>
 
+/* Label categories of a pipeline's output (common/lbuilder.h). */
+struct noa_logsel_label {
+    struct noa_label l;
+    uint8_t cat; /* enum noa_lb_cat */
+};
+
 struct noa_logsel_entry {
     int64_t ts;
     struct noa_str line; /* in the result's arena */
     struct noa_label *meta; /* structured metadata, in the arena */
     uint32_t n_meta;
     uint32_t stream;     /* index into result streams */
+    /* When the pipeline changes labels: the entry's final label set (sorted,
+     * in the arena) with each label's category; NULL otherwise (the labels
+     * are then the stream's plus meta). */
+    struct noa_logsel_label *labels;
+    uint32_t n_labels;
 };
 
 struct noa_logsel_stream {
@@ -43,9 +54,12 @@ struct noa_logsel_result {
     uint64_t duplicates;
 };
 
+struct noa_pipeline;
+
 struct noa_logsel_query {
     const char *tenant;
     const struct noa_selector *sel;
+    const struct noa_pipeline *pipeline; /* NULL = no stages; applied to every entry */
     int64_t start_ns; /* inclusive */
     int64_t end_ns;   /* exclusive */
     uint32_t limit;

@@ -4,7 +4,10 @@
  */
 #include "querier/query_api.h"
 #include "common/form.h"
+#include "common/logql.h"
 #include "common/mem.h"
+#include "common/lbuilder.h"
+#include "common/pipeline.h"
 #include "common/selector.h"
 #include "common/strset.h"
 #include "ingester/index.h"
@@ -29,8 +32,10 @@ struct query_job {
     struct noa_http_request *req;
     enum job_kind kind;
     char tenant[160];
-    struct noa_selector *sels; /* owned */
+    struct noa_selector *sels; /* owned: labels/series selectors */
     unsigned n_sels;
+    struct noa_logql_expr *expr;   /* owned: the parsed query (query_range) */
+    struct noa_pipeline *pipeline; /* owned: its log pipeline */
     int64_t start_ns, end_ns;
     uint32_t limit;
     int backward;
@@ -54,6 +59,8 @@ static void job_free(struct query_job *j)
     for (unsigned i = 0; i < j->n_sels; i++)
         noa_selector_fini(&j->sels[i]);
     noa_free(j->sels);
+    noa_pipeline_free(j->pipeline);
+    noa_logql_free(j->expr);
     noa_free(j->label_name);
     noa_buf_fini(&j->out);
     noa_free(j);
@@ -128,18 +135,61 @@ static void put_stats(struct noa_buf *b, const struct noa_logsel_result *r, doub
                    (unsigned long long)r->head_bytes, (unsigned long long)r->head_lines);
 }
 
+/* The labels of one category of a pipeline's output. */
+static uint32_t labels_of_cat(const struct noa_logsel_entry *e, uint8_t cat, struct noa_label *out,
+                              uint32_t cap)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < e->n_labels && n < cap; i++)
+        if (e->labels[i].cat == cat)
+            out[n++] = e->labels[i].l;
+    return n;
+}
+
+/* The third element of a categorize-labels value: {} or
+ * {"structuredMetadata":{...},"parsed":{...}} with empty parts left out. */
+static void put_categories(struct noa_buf *v, const struct noa_label *meta, uint32_t n_meta,
+                           const struct noa_label *parsed, uint32_t n_parsed)
+{
+    noa_buf_putc(v, '{');
+    if (n_meta) {
+        noa_buf_append_str(v, NOA_STR("\"structuredMetadata\":"));
+        put_labels_object(v, meta, n_meta);
+    }
+    if (n_parsed) {
+        if (n_meta)
+            noa_buf_putc(v, ',');
+        noa_buf_append_str(v, NOA_STR("\"parsed\":"));
+        put_labels_object(v, parsed, n_parsed);
+    }
+    noa_buf_putc(v, '}');
+}
+
 static void encode_streams(struct query_job *j, const struct noa_logsel_result *r)
 {
+    enum { MAXL = 256 };
     struct out_stream *os = NULL;
     size_t n_os = 0, cap_os = 0;
-    struct noa_label merged[64];
+    struct noa_label *sl = noa_xmalloc(3 * MAXL * sizeof(*sl)), *ml = sl + MAXL, *pl = ml + MAXL;
     for (size_t i = 0; i < r->n_entries; i++) {
         const struct noa_logsel_entry *e = &r->entries[i];
         const struct noa_labels *ls = &r->streams[e->stream].labels;
         struct noa_labels out_ls = *ls;
-        if (!j->categorize && e->n_meta) {
-            out_ls.v = merged;
-            out_ls.n = merged_labels(ls, e, merged, 64);
+        const struct noa_label *meta = e->meta, *parsed = NULL;
+        uint32_t n_meta = e->n_meta, n_parsed = 0;
+        if (e->labels && j->categorize) {
+            out_ls = (struct noa_labels){sl, labels_of_cat(e, NOA_LB_STREAM, sl, MAXL)};
+            n_meta = labels_of_cat(e, NOA_LB_META, ml, MAXL);
+            meta = ml;
+            n_parsed = labels_of_cat(e, NOA_LB_PARSED, pl, MAXL);
+            parsed = pl;
+        } else if (e->labels) {
+            uint32_t n = e->n_labels < 3 * MAXL ? e->n_labels : 3 * MAXL;
+            for (uint32_t k = 0; k < n; k++)
+                sl[k] = e->labels[k].l;
+            out_ls = (struct noa_labels){sl, n};
+        } else if (!j->categorize && e->n_meta) {
+            out_ls = (struct noa_labels){sl, merged_labels(ls, e, sl, 3 * MAXL)};
         }
         struct noa_buf key = {0};
         noa_labels_format(&out_ls, &key);
@@ -166,37 +216,32 @@ static void encode_streams(struct query_job *j, const struct noa_logsel_result *
         noa_buf_put_json_str(v, e->line.p, e->line.len);
         if (j->categorize) {
             noa_buf_putc(v, ',');
-            if (e->n_meta) {
-                noa_buf_append(v, "{\"structuredMetadata\":", 22);
-                put_labels_object(v, e->meta, e->n_meta);
-                noa_buf_putc(v, '}');
-            } else {
-                noa_buf_append(v, "{}", 2);
-            }
+            put_categories(v, meta, n_meta, parsed, n_parsed);
         }
         noa_buf_putc(v, ']');
     }
+    noa_free(sl);
     struct noa_buf *b = &j->out;
-    noa_buf_append(b, "{\"status\":\"success\",\"data\":{\"resultType\":\"streams\",", 51);
+    noa_buf_append_str(b, NOA_STR("{\"status\":\"success\",\"data\":{\"resultType\":\"streams\","));
     if (j->categorize)
-        noa_buf_printf(b, "\"encodingFlags\":[\"categorize-labels\"],");
-    noa_buf_append(b, "\"result\":[", 10);
+        noa_buf_append_str(b, NOA_STR("\"encodingFlags\":[\"categorize-labels\"],"));
+    noa_buf_append_str(b, NOA_STR("\"result\":["));
     for (size_t k = 0; k < n_os; k++) {
         if (k)
             noa_buf_putc(b, ',');
-        noa_buf_append(b, "{\"stream\":", 10);
+        noa_buf_append_str(b, NOA_STR("{\"stream\":"));
         noa_buf_append(b, os[k].labels.data, os[k].labels.len);
-        noa_buf_append(b, ",\"values\":[", 11);
+        noa_buf_append_str(b, NOA_STR(",\"values\":["));
         noa_buf_append(b, os[k].values.data, os[k].values.len);
-        noa_buf_append(b, "]}", 2);
+        noa_buf_append_str(b, NOA_STR("]}"));
         noa_buf_fini(&os[k].key);
         noa_buf_fini(&os[k].labels);
         noa_buf_fini(&os[k].values);
     }
     noa_free(os);
-    noa_buf_append(b, "],", 2);
+    noa_buf_append_str(b, NOA_STR("],"));
     put_stats(b, r, (double)(now_ns() - j->t0) / 1e9, r->n_entries);
-    noa_buf_append(b, "}}\n", 3);
+    noa_buf_append_str(b, NOA_STR("}}\n"));
 }
 
 /* ---- label and series collection -------------------------------------------- */
@@ -302,7 +347,8 @@ static void query_work(uv_work_t *w)
     struct noa_ingester *ing = j->api->opts.ingester;
     if (j->kind == JOB_RANGE) {
         struct noa_logsel_result r;
-        struct noa_logsel_query q = {.tenant = j->tenant, .sel = &j->sels[0],
+        struct noa_logsel_query q = {.tenant = j->tenant, .sel = &j->expr->selector,
+                                     .pipeline = j->pipeline,
                                      .start_ns = j->start_ns, .end_ns = j->end_ns,
                                      .limit = j->limit, .backward = j->backward};
         j->status = noa_logsel_run(ing, &q, &r, &j->err);
@@ -352,6 +398,19 @@ static int add_selector(struct query_job *j, const struct noa_str *text, struct 
     if (rc == 0)
         j->n_sels++;
     return rc;
+}
+
+/* Parses a LogQL log query and compiles its pipeline into the job. Metric
+ * queries are refused until the metric engine exists. */
+static int parse_log_query(struct query_job *j, const struct noa_str *q, struct noa_error *err)
+{
+    int rc = noa_logql_parse(q->p, q->len, &j->expr, err);
+    if (rc < 0)
+        return rc;
+    if (!noa_logql_is_log(j->expr))
+        return noa_error_set(err, NOA_EINVAL,
+                             "metric queries are not supported yet by this noa version");
+    return noa_pipeline_new(j->expr, &j->pipeline, err);
 }
 
 /* Common start of every handler: tenant, form, time bounds. */
@@ -442,7 +501,7 @@ static void query_range_handler(struct noa_http_request *req, void *ctx)
                            "parse error at line 1, col 1: syntax error: unexpected $end");
         goto fail;
     }
-    if ((rc = add_selector(j, q, &err)) < 0)
+    if ((rc = parse_log_query(j, q, &err)) < 0)
         goto fail;
     const struct noa_str *flags = noa_http_request_header(req, "X-Loki-Response-Encoding-Flags");
     j->categorize = flags && memmem(flags->p, flags->len, "categorize-labels", 17) != NULL;
@@ -462,21 +521,20 @@ static void instant_query_handler(struct noa_http_request *req, void *ctx)
     if (rc < 0)
         goto fail;
     const struct noa_str *q = noa_form_get(&form, "query");
-    struct noa_selector sel;
     if (!q || !q->len) {
         rc = noa_error_set(&err, NOA_EINVAL,
                            "parse error at line 1, col 1: syntax error: unexpected $end");
         goto fail;
     }
-    char *text = noa_xstrndup(q->p, q->len);
-    rc = noa_selector_parse_str(text, &sel, &err);
-    noa_free(text);
-    if (rc < 0)
+    if ((rc = noa_logql_parse(q->p, q->len, &j->expr, &err)) < 0)
         goto fail;
-    noa_selector_fini(&sel);
-    rc = noa_error_set(&err, NOA_EINVAL,
-                       "log queries are not supported as an instant query type, please change "
-                       "your query to a range query type");
+    if (noa_logql_is_log(j->expr))
+        rc = noa_error_set(&err, NOA_EINVAL,
+                           "log queries are not supported as an instant query type, please "
+                           "change your query to a range query type");
+    else
+        rc = noa_error_set(&err, NOA_EINVAL,
+                           "metric queries are not supported yet by this noa version");
 fail:
     fail(req, j, rc, &err);
 }
@@ -529,6 +587,35 @@ static void series_handler(struct noa_http_request *req, void *ctx)
     labels_like_handler(req, ctx, JOB_SERIES);
 }
 
+/* GET|POST /loki/api/v1/format_query: Loki's canonical text of a query.
+ * Not tenant-scoped; parsing is quick, so it runs on the loop thread. */
+static void format_query_handler(struct noa_http_request *req, void *ctx)
+{
+    (void)ctx;
+    struct noa_form form = {0};
+    struct noa_error err = {0};
+    struct noa_buf out = {0};
+    struct noa_logql_expr *e = NULL;
+    int status = 200;
+    noa_form_parse_request(&form, &req->arena, req, &err);
+    const struct noa_str *q = noa_form_get(&form, "query");
+    struct noa_str text = q ? *q : (struct noa_str){"", 0};
+    if (noa_logql_parse(text.p, text.len, &e, &err) == 0) {
+        struct noa_buf f = {0};
+        noa_logql_format(e, &f);
+        noa_buf_append_str(&out, NOA_STR("{\"status\":\"success\",\"data\":"));
+        noa_buf_put_json_str(&out, f.data, f.len);
+        noa_buf_fini(&f);
+    } else {
+        status = 400;
+        noa_buf_append_str(&out, NOA_STR("{\"status\":\"invalid-query\",\"error\":"));
+        noa_buf_put_json_str(&out, err.msg, strlen(err.msg));
+    }
+    noa_buf_append(&out, "}\n", 2);
+    noa_logql_free(e);
+    noa_http_reply_buf(req, status, "application/json; charset=utf-8", &out);
+}
+
 int noa_query_api_new(struct noa_http_server *srv, const struct noa_query_api_options *opts,
                       struct noa_query_api **out)
 {
@@ -546,6 +633,7 @@ int noa_query_api_new(struct noa_http_server *srv, const struct noa_query_api_op
         {"/api/prom/label/{name}/values", "api_prom_label_name_values", values_handler},
         {"/loki/api/v1/series", "loki_api_v1_series", series_handler},
         {"/api/prom/series", "api_prom_series", series_handler},
+        {"/loki/api/v1/format_query", "loki_api_v1_format_query", format_query_handler},
     };
     struct noa_query_api *api = noa_xcalloc(1, sizeof(*api));
     api->opts = *opts;

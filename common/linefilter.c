@@ -1,0 +1,370 @@
+/*
+ * Line filters (see linefilter.h). Each stage compiles to a flat list of
+ * alternatives (substring, case-folded substring, regex, pattern, ip);
+ * the line passes when any alternative matches, inverted for the negative
+ * operators. Regexes that are plain literals, `(?i)literal`, `a|b` or
+ * `.*a.*` become substring searches, as Loki's simplifier does.
+ * Immutable after _new; any thread.
+ */
+#include "common/linefilter.h"
+#include "common/logparse.h"
+#include "common/mem.h"
+#include "common/regex.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <string.h>
+
+enum { K_CONTAINS, K_FOLD, K_REGEX, K_PATTERN, K_IP };
+
+struct lf_item {
+    int kind;
+    char *lit; /* owned; K_CONTAINS (as is) and K_FOLD (lower-cased) */
+    size_t len;
+    struct noa_regex *re;
+    struct noa_pattern pat;
+    struct noa_ipmatch ip;
+};
+
+struct noa_linefilter {
+    int negate;
+    struct lf_item *item;
+    unsigned n, cap;
+};
+
+static struct lf_item *add_item(struct noa_linefilter *f, int kind)
+{
+    if (f->n == f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 4;
+        f->item = noa_xrealloc(f->item, f->cap * sizeof(*f->item));
+    }
+    struct lf_item *it = &f->item[f->n++];
+    memset(it, 0, sizeof(*it));
+    it->kind = kind;
+    return it;
+}
+
+int noa_linefilter_contains_fold(const char *hay, size_t n, const char *needle, size_t m)
+{
+    if (m == 0)
+        return 1;
+    if (m > n)
+        return 0;
+    unsigned char c0 = (unsigned char)tolower((unsigned char)needle[0]);
+    for (size_t i = 0; i + m <= n; i++) {
+        if ((unsigned char)tolower((unsigned char)hay[i]) != c0)
+            continue;
+        size_t k = 1;
+        while (k < m && tolower((unsigned char)hay[i + k]) == tolower((unsigned char)needle[k]))
+            k++;
+        if (k == m)
+            return 1;
+    }
+    return 0;
+}
+
+/* Splits a regex into literal alternatives when it is one of the shapes
+ * Loki rewrites; returns 1 and adds the items, 0 when a real regex is
+ * needed (nothing added). */
+static int simplify_regex(struct noa_linefilter *f, struct noa_str re)
+{
+    int fold = 0;
+    const char *p = re.p;
+    size_t n = re.len;
+    if (n >= 4 && !memcmp(p, "(?i)", 4)) {
+        fold = 1;
+        p += 4;
+        n -= 4;
+    }
+    /* First pass validates; the second emits. */
+    for (int emit = 0; emit < 2; emit++) {
+        size_t i = 0;
+        for (;;) {
+            size_t j = i;
+            while (j < n && p[j] != '|') {
+                if (p[j] == '\\')
+                    j++;
+                j++;
+            }
+            if (j > n)
+                return 0; /* trailing backslash */
+            const char *a = p + i;
+            size_t alen = j - i;
+            if (alen >= 2 && a[0] == '.' && a[1] == '*') {
+                a += 2;
+                alen -= 2;
+            }
+            if (alen >= 2 && a[alen - 2] == '.' && a[alen - 1] == '*' &&
+                (alen < 3 || a[alen - 3] != '\\')) {
+                alen -= 2;
+            }
+            char *lit = emit ? noa_xmalloc(alen + 1) : NULL;
+            size_t ll = 0;
+            for (size_t k = 0; k < alen; k++) {
+                unsigned char c = (unsigned char)a[k];
+                if (c == '\\') {
+                    unsigned char e = (unsigned char)a[k + 1];
+                    if (isalnum(e) || e >= 0x80)
+                        goto fail;
+                    c = e;
+                    k++;
+                } else if (strchr("^$.|?*+()[]{}", c)) {
+                    goto fail;
+                }
+                if (fold && c >= 0x80)
+                    goto fail;
+                if (lit)
+                    lit[ll++] = fold ? (char)tolower(c) : (char)c;
+            }
+            if (emit) {
+                struct lf_item *it = add_item(f, fold ? K_FOLD : K_CONTAINS);
+                it->lit = lit;
+                it->len = ll;
+            }
+            if (j >= n)
+                break;
+            i = j + 1;
+            continue;
+        fail:
+            noa_free(lit);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int add_operand(struct noa_linefilter *f, enum noa_linefilter_op op,
+                       const struct noa_linefilter_operand *o, struct noa_error *err)
+{
+    if (o->ip) {
+        if (op != NOA_LINEFILTER_CONTAINS && op != NOA_LINEFILTER_NCONTAINS)
+            return noa_error_set(err, NOA_EINVAL, "ip: invalid operation");
+        struct noa_ipmatch m;
+        int rc = noa_linefilter_ip_parse(o->value, &m, err);
+        if (rc)
+            return rc;
+        add_item(f, K_IP)->ip = m;
+        return 0;
+    }
+    switch (op) {
+    case NOA_LINEFILTER_CONTAINS:
+    case NOA_LINEFILTER_NCONTAINS: {
+        struct lf_item *it = add_item(f, K_CONTAINS);
+        it->lit = noa_xstrndup(o->value.p ? o->value.p : "", o->value.len);
+        it->len = o->value.len;
+        return 0;
+    }
+    case NOA_LINEFILTER_REGEX:
+    case NOA_LINEFILTER_NREGEX: {
+        struct noa_regex *re = NULL;
+        /* Compile first so a bad regex fails even when it would simplify. */
+        int rc = noa_regex_compile(o->value.p ? o->value.p : "", o->value.len, 0, &re, err);
+        if (rc)
+            return rc;
+        if (simplify_regex(f, o->value)) {
+            noa_regex_free(re);
+            return 0;
+        }
+        add_item(f, K_REGEX)->re = re;
+        return 0;
+    }
+    case NOA_LINEFILTER_PATTERN:
+    case NOA_LINEFILTER_NPATTERN: {
+        struct noa_pattern pat;
+        int rc = noa_logparse_pattern_compile(o->value, 1, &pat, err);
+        if (rc)
+            return rc;
+        add_item(f, K_PATTERN)->pat = pat;
+        return 0;
+    }
+    }
+    return noa_error_set(err, NOA_EINVAL, "unknown line filter operator");
+}
+
+int noa_linefilter_new(const struct noa_linefilter_opts *opts, struct noa_linefilter **out,
+                       struct noa_error *err)
+{
+    int rc = 0;
+    struct noa_linefilter *f = noa_xcalloc(1, sizeof(*f));
+    f->negate = opts->op == NOA_LINEFILTER_NCONTAINS || opts->op == NOA_LINEFILTER_NREGEX ||
+                opts->op == NOA_LINEFILTER_NPATTERN;
+    if (opts->n == 0) {
+        rc = noa_error_set(err, NOA_EINVAL, "line filter without operand");
+        goto fail;
+    }
+    for (unsigned i = 0; i < opts->n; i++) {
+        rc = add_operand(f, opts->op, &opts->operands[i], err);
+        if (rc)
+            goto fail;
+    }
+    *out = f;
+    return 0;
+fail:
+    noa_linefilter_free(f);
+    return rc;
+}
+
+void noa_linefilter_free(struct noa_linefilter *f)
+{
+    if (!f)
+        return;
+    for (unsigned i = 0; i < f->n; i++) {
+        noa_free(f->item[i].lit);
+        noa_regex_free(f->item[i].re);
+        if (f->item[i].kind == K_PATTERN)
+            noa_logparse_pattern_fini(&f->item[i].pat);
+    }
+    noa_free(f->item);
+    noa_free(f);
+}
+
+static int item_match(const struct lf_item *it, const char *line, size_t len)
+{
+    switch (it->kind) {
+    case K_CONTAINS:
+        return it->len == 0 || (len >= it->len && memmem(line, len, it->lit, it->len) != NULL);
+    case K_FOLD:
+        return noa_linefilter_contains_fold(line, len, it->lit, it->len);
+    case K_REGEX:
+        return noa_regex_match(it->re, line ? line : "", len);
+    case K_PATTERN:
+        return noa_logparse_pattern_test(&it->pat, line, len);
+    case K_IP:
+        return noa_linefilter_ip_find(&it->ip, line, len);
+    }
+    return 0;
+}
+
+int noa_linefilter_match(const struct noa_linefilter *f, const char *line, size_t len)
+{
+    for (unsigned i = 0; i < f->n; i++)
+        if (item_match(&f->item[i], line, len))
+            return !f->negate;
+    return f->negate;
+}
+
+/* ---- ip("...") ---- */
+
+/* Parses one address as netip.ParseAddr does (no zones). */
+static int parse_addr(const char *s, size_t n, int *v6, uint8_t out[16])
+{
+    char tmp[64];
+    if (n == 0 || n >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, s, n);
+    tmp[n] = 0;
+    memset(out, 0, 16);
+    if (memchr(tmp, ':', n)) {
+        *v6 = 1;
+        return inet_pton(AF_INET6, tmp, out) == 1 ? 0 : -1;
+    }
+    *v6 = 0;
+    return inet_pton(AF_INET, tmp, out) == 1 ? 0 : -1;
+}
+
+int noa_linefilter_ip_parse(struct noa_str pattern, struct noa_ipmatch *out,
+                            struct noa_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    const char *p = pattern.p ? pattern.p : "";
+    size_t n = pattern.len;
+    if (parse_addr(p, n, &out->v6, out->lo) == 0) {
+        out->kind = 0;
+        return 0;
+    }
+    const char *slash = memchr(p, '/', n);
+    if (slash) {
+        size_t bl = n - (size_t)(slash - p) - 1;
+        unsigned bits = 0;
+        int ok = bl > 0 && bl <= 3 && !(bl > 1 && slash[1] == '0');
+        for (size_t i = 0; ok && i < bl; i++) {
+            if (!isdigit((unsigned char)slash[1 + i]))
+                ok = 0;
+            else
+                bits = bits * 10 + (unsigned)(slash[1 + i] - '0');
+        }
+        if (ok && parse_addr(p, (size_t)(slash - p), &out->v6, out->lo) == 0 &&
+            bits <= (out->v6 ? 128u : 32u)) {
+            out->kind = 1;
+            out->bits = bits;
+            return 0;
+        }
+    }
+    const char *dash = memchr(p, '-', n);
+    if (dash) {
+        int v6b = 0;
+        if (parse_addr(p, (size_t)(dash - p), &out->v6, out->lo) == 0 &&
+            parse_addr(dash + 1, n - (size_t)(dash - p) - 1, &v6b, out->hi) == 0 &&
+            v6b == out->v6 && memcmp(out->lo, out->hi, out->v6 ? 16 : 4) <= 0) {
+            out->kind = 2;
+            return 0;
+        }
+    }
+    return noa_error_set(err, NOA_EINVAL, "ip: invalid pattern: \"%.*s\"", (int)n, p);
+}
+
+static int ip_contains(const struct noa_ipmatch *m, int v6, const uint8_t a[16])
+{
+    if (v6 != m->v6)
+        return 0;
+    size_t w = v6 ? 16 : 4;
+    switch (m->kind) {
+    case 0:
+        return memcmp(a, m->lo, w) == 0;
+    case 1: {
+        unsigned full = m->bits / 8, rem = m->bits % 8;
+        if (memcmp(a, m->lo, full))
+            return 0;
+        if (rem) {
+            uint8_t mask = (uint8_t)(0xff << (8 - rem));
+            return (a[full] & mask) == (m->lo[full] & mask);
+        }
+        return 1;
+    }
+    case 2:
+        return memcmp(a, m->lo, w) >= 0 && memcmp(a, m->hi, w) <= 0;
+    }
+    return 0;
+}
+
+static int is_hex(unsigned char c)
+{
+    return isdigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static size_t span(const char *s, size_t n, int v6)
+{
+    size_t i = 0;
+    while (i < n && (v6 ? (is_hex((unsigned char)s[i]) || s[i] == ':' || s[i] == '.')
+                        : (isdigit((unsigned char)s[i]) || s[i] == '.')))
+        i++;
+    return i;
+}
+
+int noa_linefilter_ip_find(const struct noa_ipmatch *m, const char *line, size_t n)
+{
+    /* The scan mirrors Loki's: cheap prefix hints pick candidate starts,
+     * the run of address characters is parsed, and a failed candidate
+     * skips its run plus one byte. */
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *c = (const unsigned char *)line + i;
+        int v6;
+        if (i + 3 < n && isdigit(c[0]) && (c[1] == '.' || c[2] == '.' || c[3] == '.'))
+            v6 = 0;
+        else if (i + 4 < n &&
+                 ((c[0] == ':' && c[1] == ':' && is_hex(c[2])) || (is_hex(c[0]) && c[1] == ':') ||
+                  (is_hex(c[0]) && is_hex(c[1]) && c[2] == ':') ||
+                  (is_hex(c[0]) && is_hex(c[1]) && is_hex(c[2]) && c[3] == ':') ||
+                  (is_hex(c[0]) && is_hex(c[1]) && is_hex(c[2]) && is_hex(c[3]) && c[4] == ':')))
+            v6 = 1;
+        else
+            continue;
+        size_t len = span(line + i, n - i, v6);
+        uint8_t a[16];
+        int fam;
+        if (parse_addr(line + i, len, &fam, a) == 0 && ip_contains(m, fam, a))
+            return 1;
+        i += len;
+    }
+    return 0;
+}

@@ -1,0 +1,59 @@
+/*
+ * The log pipeline of a LogQL query, compiled from the parsed stages
+ * (common/logql.h) and run line by line: line filters, parsers (json,
+ * logfmt, regexp, pattern, unpack), label filters, line_format,
+ * label_format, drop, keep, decolorize. The same pipeline runs wherever
+ * lines are (the querier now; ingester push-down and shipper stages later).
+ *
+ * A compiled pipeline is immutable and shareable across threads; each
+ * thread runs it with its own state (label builder and line buffers).
+ * Running allocates nothing per line once the state has warmed up.
+ */
+#ifndef NOA_COMMON_PIPELINE_H
+#define NOA_COMMON_PIPELINE_H
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/lbuilder.h"
+#include "common/logql.h"
+
+#include <stdint.h>
+
+struct noa_pipeline;
+
+/* One thread's per-line state. Zero-initialise or _init; _fini frees. */
+struct noa_pipeline_state {
+    struct noa_lbuilder lb;   /* public: the line's labels after a run */
+    struct noa_buf lines[2];  /* private: rewritten lines (formatters, decolorize) */
+    struct noa_buf scratch;   /* private */
+    struct noa_arena tmpl;    /* private: template values, reset per line */
+};
+
+void noa_pipeline_state_init(struct noa_pipeline_state *st);
+void noa_pipeline_state_fini(struct noa_pipeline_state *st);
+
+/*
+ * Compiles the stages of a LOG expression (borrowed: the pipeline keeps
+ * pointers into it, so it must outlive the pipeline). Returns 0 or
+ * NOA_EINVAL for an invalid stage (a bad regex, pattern, template...; err
+ * says which, in Loki's words).
+ */
+int noa_pipeline_new(const struct noa_logql_expr *log, struct noa_pipeline **out,
+                     struct noa_error *err);
+void noa_pipeline_free(struct noa_pipeline *p);
+
+/* 1 when no stage can change a line's text or labels (filters only): the
+ * caller may then keep lines and stream labels as they are. */
+int noa_pipeline_filters_only(const struct noa_pipeline *p);
+
+/*
+ * Runs the pipeline over one line. st->lb must hold the line's stream
+ * labels and metadata (noa_lbuilder_reset_stream / _reset, _add_meta).
+ * Returns 1 when the line is kept, with *out_line the (possibly rewritten)
+ * line, valid until the next run on this state, and st->lb its labels;
+ * 0 when a stage dropped it.
+ */
+int noa_pipeline_run(const struct noa_pipeline *p, struct noa_pipeline_state *st, int64_t ts_ns,
+                     struct noa_str line, struct noa_str *out_line);
+
+#endif
