@@ -345,6 +345,44 @@ static void print_lookups(int port, const char *when)
            time_get(port, "/loki/api/v1/series?match%5B%5D=%7Bapp%3D%22app-7%22%7D", 20));
 }
 
+/* Runs one query_range over everything pushed and prints its speed: raw
+ * bytes the server scanned (its stats) per second of wall time. */
+static void time_query(int port, const char *query, const char *label)
+{
+    struct noa_http_client *cl;
+    if (noa_http_client_new(&cl) < 0)
+        return;
+    char url[1024];
+    struct noa_buf q = {0};
+    for (const char *c = query; *c; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))
+            noa_buf_putc(&q, *c);
+        else
+            noa_buf_printf(&q, "%%%02X", (unsigned char)*c);
+    }
+    int64_t now = wall_ns();
+    snprintf(url, sizeof(url),
+             "http://127.0.0.1:%d/loki/api/v1/query_range?query=%s&start=%lld&end=%lld&limit=100",
+             port, noa_buf_cstr(&q), (long long)(now - 3600LL * 1000000000),
+             (long long)(now + 60LL * 1000000000));
+    struct noa_http_client_request req = {.method = "GET", .url = url, .timeout_ms = 600000};
+    struct noa_http_client_response resp = {0};
+    double t0 = now_s();
+    int rc = noa_http_client_do(cl, &req, &resp);
+    double secs = now_s() - t0;
+    const char *body = noa_buf_cstr(&resp.body);
+    const char *tb = strstr(body, "\"totalBytesProcessed\":");
+    double bytes = tb ? atof(tb + 22) : 0;
+    if (rc == 0 && resp.status == 200)
+        printf("  query %-28s %.2f s, %.0f MB scanned = %.0f MB/s\n", label, secs, bytes / 1e6,
+               bytes / 1e6 / secs);
+    else
+        printf("  query %-28s failed: %d %s\n", label, resp.status, body);
+    noa_http_client_response_fini(&resp);
+    noa_http_client_free(cl);
+    noa_buf_fini(&q);
+}
+
 static pid_t start_server(const struct bench_opts *o, const char *dir)
 {
     char cfg[4200];
@@ -437,8 +475,11 @@ int main(int argc, char **argv)
     long hwm = proc_hwm_kb(pid);
     print_lookups(o.port, "streams in memory");
     http_status("POST", url);
-    if (wait_flushed(o.port))
+    if (wait_flushed(o.port)) {
         print_lookups(o.port, "streams flushed, from the index");
+        time_query(o.port, "{namespace=~\"ns-.*\"} |= \"rare-token-xyz\"", "|= rare token");
+        time_query(o.port, "{namespace=~\"ns-.*\"} | json | level=\"error\"", "| json | level=error");
+    }
     /* The flush is asynchronous: a graceful stop waits for it to finish. */
     kill(pid, SIGTERM);
     int wst;
