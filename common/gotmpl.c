@@ -1,9 +1,11 @@
 /*
- * Go text/template for LogQL: lexer, parser and executor. Owns the parsed
+ * Go text/template for LogQL: lexer and parser (the executor is
+ * gotmpl_exec.c). Owns the parsed
  * tree (struct noa_gotmpl, allocated in its own arena, immutable after
- * parsing and so shareable between query threads). Execution keeps its
- * state on the stack and in the caller's scratch arena. The function map
- * lives in gotmpl_funcs.c.
+ * parsing and so shareable between query threads; literal regexes and
+ * zones are compiled/loaded here once). Execution keeps its state on the
+ * stack and in the caller's struct noa_gotmpl_scratch, also defined here.
+ * The function map lives in gotmpl_funcs.c and its siblings.
  */
 #include "common/gotmpl.h"
 #include "common/gotmpl_int.h"
@@ -11,84 +13,37 @@
 #include "common/regex.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEPTH 100            /* nesting of blocks and parentheses */
+#define MAX_DEPTH 100              /* nesting of blocks and parentheses */
 #define MAX_TEMPLATE (1024 * 1024) /* bytes of template source */
-#define MAX_STEPS 10000000L      /* executed nodes and calls per exec */
-#define MAX_ARGS 64              /* operands in one command */
 
 enum tok_kind {
-    T_EOF, T_ERR, T_RDELIM, T_IDENT, T_FIELD, T_DOT, T_VAR, T_STR, T_NUM, T_CHAR,
-    T_PIPE, T_LPAREN, T_RPAREN, T_DECL, T_ASSIGN, T_COMMA,
+    T_EOF,
+    T_ERR,
+    T_RDELIM,
+    T_IDENT,
+    T_FIELD,
+    T_DOT,
+    T_VAR,
+    T_STR,
+    T_NUM,
+    T_CHAR,
+    T_PIPE,
+    T_LPAREN,
+    T_RPAREN,
+    T_DECL,
+    T_ASSIGN,
+    T_COMMA,
 };
 
 struct tok {
     enum tok_kind kind;
     size_t start, end; /* byte offsets of the token in the source */
     int trim;          /* T_RDELIM: "-}}" */
-};
-
-enum arg_kind { A_DOT, A_FIELD, A_VAR, A_FUNC, A_LIT, A_PIPE };
-
-struct pipe;
-
-struct arg {
-    enum arg_kind kind;
-    size_t pos;                /* source offset, for messages */
-    struct noa_str text;       /* source text */
-    struct noa_str name;       /* A_VAR: "$x"; A_FUNC: the name */
-    const struct noa__gotmpl_func *fn;
-    struct noa__gotmpl_val lit; /* A_LIT */
-    struct pipe *pipe;         /* A_PIPE */
-    struct noa_str *fields;    /* chain applied after the term */
-    int nfields;
-    struct noa_regex *re;      /* a literal regex argument, compiled once */
-    struct noa__gotmpl_zone *zone; /* a literal toDateInZone zone, loaded once */
-};
-
-struct re_link {
-    struct noa_regex *re;           /* or NULL */
-    struct noa__gotmpl_zone *zone;  /* or NULL */
-    struct re_link *next;
-};
-
-struct cmd {
-    struct arg **args;
-    int nargs;
-    size_t pos;
-    struct noa_str text;
-    struct cmd *next;
-};
-
-struct pipe {
-    int ndecl;               /* 0, 1 or 2 variables declared or assigned */
-    int assign;              /* "=" rather than ":=" */
-    struct noa_str decl[2];
-    struct cmd *cmds;
-};
-
-enum node_kind { N_TEXT, N_ACTION, N_IF, N_WITH, N_RANGE, N_BREAK, N_CONTINUE };
-
-struct node {
-    enum node_kind kind;
-    struct noa_str text; /* N_TEXT */
-    struct pipe *pipe;
-    struct node *list, *elist; /* control bodies */
-    size_t pos;
-    struct node *next;
-};
-
-struct noa_gotmpl {
-    struct noa_arena arena; /* everything below lives here */
-    char name[32];
-    const char *src;
-    size_t srclen;
-    struct node *root;
-    int nvars; /* declarations in the template: bounds the exec var stack */
-    struct re_link *regexes; /* compiled literal regexes, freed with the template */
 };
 
 /* ---------------------------------------------------------------- parse */
@@ -101,13 +56,14 @@ struct parser {
     size_t n, pos;
     int depth;
     int in_range;
-    int rtrim; /* the last delimiter was "-}}": trim the next text */
+    int rtrim;                 /* the last delimiter was "-}}": trim the next text */
+    const char *ctx;           /* what the pipeline being parsed belongs to, for messages */
     struct noa_str scope[256]; /* variables visible now */
     int nscope;
     struct noa_error *err;
 };
 
-static int position(const char *s, size_t pos, int *col0)
+int noa__gotmpl_position(const char *s, size_t pos, int *col0)
 {
     int line = 1;
     size_t last = 0;
@@ -130,7 +86,7 @@ static int perr(struct parser *p, size_t pos, const char *fmt, ...)
     vsnprintf(m, sizeof(m), fmt, ap);
     va_end(ap);
     int col0;
-    int line = position(p->s, pos > p->n ? p->n : pos, &col0);
+    int line = noa__gotmpl_position(p->s, pos > p->n ? p->n : pos, &col0);
     return noa_error_set_at(p->err, NOA_EINVAL, line, col0 + 1, "template: %s:%d: %s", p->t->name,
                             line, m);
 }
@@ -171,11 +127,21 @@ static struct tok lex(struct parser *p, size_t pos)
         return t;
     }
     switch (c) {
-    case '|': t.kind = T_PIPE; break;
-    case '(': t.kind = T_LPAREN; break;
-    case ')': t.kind = T_RPAREN; break;
-    case ',': t.kind = T_COMMA; break;
-    case '=': t.kind = T_ASSIGN; break;
+    case '|':
+        t.kind = T_PIPE;
+        break;
+    case '(':
+        t.kind = T_LPAREN;
+        break;
+    case ')':
+        t.kind = T_RPAREN;
+        break;
+    case ',':
+        t.kind = T_COMMA;
+        break;
+    case '=':
+        t.kind = T_ASSIGN;
+        break;
     case ':':
         if (i < n && s[i] == '=') {
             t.kind = T_DECL;
@@ -214,8 +180,8 @@ static struct tok lex(struct parser *p, size_t pos)
         t.kind = T_VAR;
         break;
     default:
-        if (isdigit((unsigned char)c) || ((c == '-' || c == '+') && i < n &&
-                                          (isdigit((unsigned char)s[i]) || s[i] == '.')))
+        if (isdigit((unsigned char)c) ||
+            ((c == '-' || c == '+') && i < n && (isdigit((unsigned char)s[i]) || s[i] == '.')))
             goto number;
         if (is_alnum(c)) {
             while (i < n && is_alnum(s[i]))
@@ -261,7 +227,8 @@ static int unexpected(struct parser *p, struct tok t, const char *where)
             return perr(p, t.start, "unterminated character constant");
         if (c == ':')
             return perr(p, t.start, "expected :=");
-        return perr(p, t.start, "bad character U+%04X '%c'", (unsigned)(unsigned char)c, c);
+        return perr(p, t.start, "unrecognized character in action: U+%04X '%c'",
+                    (unsigned)(unsigned char)c, c);
     }
     return perr(p, t.start, "unexpected %s %s", tok_desc(p, t, b, sizeof(b)), where);
 }
@@ -355,20 +322,26 @@ static int parse_number(struct parser *p, struct tok t, struct noa__gotmpl_val *
         v->u.i = b[0] == '-' ? -x : x;
     } else {
         v->kind = NOA_GOTMPL_INT;
+        errno = 0;
         v->u.i = strtoll(b, &end, 0);
+        if (errno == ERANGE) {
+            /* Go keeps an integer too big for int as a float constant. */
+            v->kind = NOA_GOTMPL_FLOAT;
+            v->u.f = strtod(b, &end);
+        }
     }
     if (*end || end == q)
         return perr(p, t.start, "bad number syntax: \"%s\"", b);
     return 0;
 }
 
-static int parse_pipeline(struct parser *p, struct pipe **out, int decl_ok, int nested);
+static int parse_pipeline(struct parser *p, struct noa__gotmpl_pipe **out, int decl_ok, int nested);
 
 /* One operand: a term and the field chain that follows it. */
-static int parse_operand(struct parser *p, struct tok t, struct arg **out)
+static int parse_operand(struct parser *p, struct tok t, struct noa__gotmpl_arg **out)
 {
     struct noa_gotmpl *tp = p->t;
-    struct arg *a = noa_arena_alloc(&tp->arena, sizeof(*a));
+    struct noa__gotmpl_arg *a = noa_arena_alloc(&tp->arena, sizeof(*a));
     memset(a, 0, sizeof(*a));
     a->pos = t.start;
     p->pos = t.end;
@@ -376,10 +349,10 @@ static int parse_operand(struct parser *p, struct tok t, struct arg **out)
     int rc = 0;
     switch (t.kind) {
     case T_DOT:
-        a->kind = A_DOT;
+        a->kind = NOA_GOTMPL_A_DOT;
         break;
     case T_FIELD:
-        a->kind = A_DOT;
+        a->kind = NOA_GOTMPL_A_DOT;
         p->pos = t.start; /* the chain loop below takes it */
         break;
     case T_VAR: {
@@ -388,20 +361,20 @@ static int parse_operand(struct parser *p, struct tok t, struct arg **out)
             found = noa_str_eq(p->scope[i], word);
         if (!found)
             return perr(p, t.start, "undefined variable \"%.*s\"", (int)word.len, word.p);
-        a->kind = A_VAR;
+        a->kind = NOA_GOTMPL_A_VAR;
         a->name = word;
         break;
     }
     case T_IDENT:
         if (noa_str_eq_c(word, "true") || noa_str_eq_c(word, "false")) {
-            a->kind = A_LIT;
+            a->kind = NOA_GOTMPL_A_LIT;
             a->lit.kind = NOA_GOTMPL_BOOL;
             a->lit.u.i = word.len == 4;
         } else if (noa_str_eq_c(word, "nil")) {
-            a->kind = A_LIT;
+            a->kind = NOA_GOTMPL_A_LIT;
             a->lit.kind = NOA_GOTMPL_NIL;
         } else {
-            a->kind = A_FUNC;
+            a->kind = NOA_GOTMPL_A_FUNC;
             a->name = word;
             a->fn = noa__gotmpl_func_find(word);
             if (!a->fn)
@@ -409,7 +382,7 @@ static int parse_operand(struct parser *p, struct tok t, struct arg **out)
         }
         break;
     case T_STR:
-        a->kind = A_LIT;
+        a->kind = NOA_GOTMPL_A_LIT;
         a->lit.kind = NOA_GOTMPL_STR;
         rc = unquote(p, t, &a->lit.u.s);
         break;
@@ -419,7 +392,7 @@ static int parse_operand(struct parser *p, struct tok t, struct arg **out)
         if (rc == 0 && c.len == 0)
             rc = perr(p, t.start, "malformed character constant");
         if (rc == 0) {
-            a->kind = A_LIT;
+            a->kind = NOA_GOTMPL_A_LIT;
             a->lit.kind = NOA_GOTMPL_INT;
             const unsigned char *u = (const unsigned char *)c.p;
             int64_t cp = u[0];
@@ -434,15 +407,17 @@ static int parse_operand(struct parser *p, struct tok t, struct arg **out)
         break;
     }
     case T_NUM:
-        a->kind = A_LIT;
+        a->kind = NOA_GOTMPL_A_LIT;
         rc = parse_number(p, t, &a->lit);
         break;
     case T_LPAREN:
         if (++p->depth > MAX_DEPTH)
-            return noa_error_set(p->err, NOA_ETOOBIG, "template: %s: nesting too deep",
-                                 tp->name);
-        a->kind = A_PIPE;
+            return noa_error_set(p->err, NOA_ETOOBIG, "template: %s: nesting too deep", tp->name);
+        a->kind = NOA_GOTMPL_A_PIPE;
+        const char *saved = p->ctx;
+        p->ctx = "parenthesized pipeline";
         rc = parse_pipeline(p, &a->pipe, 0, 1);
+        p->ctx = saved;
         p->depth--;
         break;
     default:
@@ -459,7 +434,7 @@ static int parse_operand(struct parser *p, struct tok t, struct arg **out)
             break;
         if (nf == 32)
             return perr(p, f.start, "field chain too long");
-        if (a->kind == A_LIT || a->kind == A_FUNC)
+        if (a->kind == NOA_GOTMPL_A_LIT || a->kind == NOA_GOTMPL_A_FUNC)
             return perr(p, f.start, "unexpected . after term \"%.*s\"", (int)word.len, word.p);
         fields[nf++] = (struct noa_str){p->s + f.start + 1, f.end - f.start - 1};
         p->pos = f.end;
@@ -468,8 +443,8 @@ static int parse_operand(struct parser *p, struct tok t, struct arg **out)
         a->fields = noa_arena_alloc(&tp->arena, sizeof(fields[0]) * (size_t)nf);
         memcpy(a->fields, fields, sizeof(fields[0]) * (size_t)nf);
         a->nfields = nf;
-        if (a->kind == A_DOT)
-            a->kind = A_FIELD;
+        if (a->kind == NOA_GOTMPL_A_DOT)
+            a->kind = NOA_GOTMPL_A_FIELD;
     }
     a->text = (struct noa_str){p->s + a->pos, p->pos - a->pos};
     *out = a;
@@ -477,22 +452,24 @@ static int parse_operand(struct parser *p, struct tok t, struct arg **out)
 }
 
 /* Compiles the literal pattern of a regex function (and loads the literal
- * zone of toDateInZone) once, so execution does not do it per line. A bad pattern is left for execution to
- * report, as Go reports it only when the call runs. */
-static void precompile(struct parser *p, struct cmd *c)
+ * zone of toDateInZone) once, so execution does not do it per line. A bad pattern is left for
+ * execution to report, as Go reports it only when the call runs. */
+static void precompile(struct parser *p, struct noa__gotmpl_cmd *c)
 {
-    if (c->nargs < 2 || c->args[0]->kind != A_FUNC || c->args[1]->kind != A_LIT ||
-        c->args[1]->lit.kind != NOA_GOTMPL_STR || c->args[1]->nfields)
+    if (c->nargs < 2 || c->args[0]->kind != NOA_GOTMPL_A_FUNC ||
+        c->args[1]->kind != NOA_GOTMPL_A_LIT || c->args[1]->lit.kind != NOA_GOTMPL_STR ||
+        c->args[1]->nfields)
         return;
     struct noa_str f = c->args[0]->name;
     if (noa_str_eq_c(f, "toDateInZone")) {
-        if (c->nargs < 3 || c->args[2]->kind != A_LIT || c->args[2]->lit.kind != NOA_GOTMPL_STR)
+        if (c->nargs < 3 || c->args[2]->kind != NOA_GOTMPL_A_LIT ||
+            c->args[2]->lit.kind != NOA_GOTMPL_STR)
             return;
         struct noa__gotmpl_zone *z;
         struct noa_str zn = c->args[2]->lit.u.s;
         if (noa__gotmpl_time_zone_load(zn.p, zn.len, &z))
             return;
-        struct re_link *l = noa_arena_alloc(&p->t->arena, sizeof(*l));
+        struct noa__gotmpl_re_link *l = noa_arena_alloc(&p->t->arena, sizeof(*l));
         l->re = NULL;
         l->zone = z;
         l->next = p->t->regexes;
@@ -507,7 +484,7 @@ static void precompile(struct parser *p, struct cmd *c)
     struct noa_str pat = c->args[1]->lit.u.s;
     if (noa_regex_compile(pat.p, pat.len, 0, &re, NULL))
         return;
-    struct re_link *l = noa_arena_alloc(&p->t->arena, sizeof(*l));
+    struct noa__gotmpl_re_link *l = noa_arena_alloc(&p->t->arena, sizeof(*l));
     l->re = re;
     l->zone = NULL;
     l->next = p->t->regexes;
@@ -515,21 +492,21 @@ static void precompile(struct parser *p, struct cmd *c)
     c->args[1]->re = re;
 }
 
-static int parse_command(struct parser *p, struct cmd **out, int nested)
+static int parse_command(struct parser *p, struct noa__gotmpl_cmd **out, int nested)
 {
-    struct arg *args[MAX_ARGS];
+    struct noa__gotmpl_arg *args[NOA_GOTMPL_MAX_ARGS];
     int n = 0;
     size_t start = lex(p, p->pos).start;
     for (;;) {
         struct tok t = lex(p, p->pos);
         if (t.kind == T_PIPE || t.kind == T_RDELIM || t.kind == T_RPAREN) {
             if (n == 0)
-                return perr(p, t.start, "missing value for command");
+                return perr(p, t.start, "missing value for %s", p->ctx);
             if ((t.kind == T_RPAREN && !nested) || (t.kind == T_RDELIM && nested))
                 return unexpected(p, t, nested ? "in parenthesized pipeline" : "in command");
             break;
         }
-        if (n == MAX_ARGS)
+        if (n == NOA_GOTMPL_MAX_ARGS)
             return perr(p, t.start, "too many operands");
         if (n > 0 && t.start == p->pos && t.kind != T_LPAREN)
             return perr(p, t.start, "missing space?");
@@ -538,7 +515,7 @@ static int parse_command(struct parser *p, struct cmd **out, int nested)
             return rc;
         n++;
     }
-    struct cmd *c = noa_arena_alloc(&p->t->arena, sizeof(*c));
+    struct noa__gotmpl_cmd *c = noa_arena_alloc(&p->t->arena, sizeof(*c));
     memset(c, 0, sizeof(*c));
     c->args = noa_arena_alloc(&p->t->arena, sizeof(args[0]) * (size_t)n);
     memcpy(c->args, args, sizeof(args[0]) * (size_t)n);
@@ -552,9 +529,9 @@ static int parse_command(struct parser *p, struct cmd **out, int nested)
 
 /* Parses "[decl] cmd | cmd ..." up to and including "}}" (or ")" when
  * nested). decl_ok: 1 plain, 2 range (allows "$i, $e :="). */
-static int parse_pipeline(struct parser *p, struct pipe **out, int decl_ok, int nested)
+static int parse_pipeline(struct parser *p, struct noa__gotmpl_pipe **out, int decl_ok, int nested)
 {
-    struct pipe *pp = noa_arena_alloc(&p->t->arena, sizeof(*pp));
+    struct noa__gotmpl_pipe *pp = noa_arena_alloc(&p->t->arena, sizeof(*pp));
     memset(pp, 0, sizeof(*pp));
     struct tok t = lex(p, p->pos);
     if (t.kind == T_VAR && !nested) {
@@ -580,8 +557,8 @@ static int parse_pipeline(struct parser *p, struct pipe **out, int decl_ok, int 
                     for (int k = p->nscope - 1; k >= 0 && !found; k--)
                         found = noa_str_eq(p->scope[k], pp->decl[i]);
                     if (!found)
-                        return perr(p, t.start, "undefined variable \"%.*s\"",
-                                    (int)pp->decl[i].len, pp->decl[i].p);
+                        return perr(p, t.start, "undefined variable \"%.*s\"", (int)pp->decl[i].len,
+                                    pp->decl[i].p);
                 } else {
                     if (p->nscope == (int)(sizeof(p->scope) / sizeof(p->scope[0])))
                         return perr(p, t.start, "too many variables");
@@ -591,14 +568,15 @@ static int parse_pipeline(struct parser *p, struct pipe **out, int decl_ok, int 
             p->pos = op.end;
         }
     }
-    struct cmd **tail = &pp->cmds;
+    struct noa__gotmpl_cmd **tail = &pp->cmds;
     int stage = 0;
     for (;;) {
-        struct cmd *c = NULL;
+        struct noa__gotmpl_cmd *c = NULL;
         int rc = parse_command(p, &c, nested);
         if (rc)
             return rc;
-        if (stage > 0 && c->args[0]->kind == A_LIT)
+        if (stage > 0 &&
+            (c->args[0]->kind == NOA_GOTMPL_A_LIT || c->args[0]->kind == NOA_GOTMPL_A_DOT))
             return perr(p, c->pos, "non executable command in pipeline stage %d", stage + 1);
         stage++;
         *tail = c;
@@ -617,11 +595,11 @@ static int parse_pipeline(struct parser *p, struct pipe **out, int decl_ok, int 
     return 0;
 }
 
-static int parse_list(struct parser *p, struct node **out, enum term *term);
+static int parse_list(struct parser *p, struct noa__gotmpl_node **out, enum term *term);
 
-static struct node *new_node(struct parser *p, enum node_kind k, size_t pos)
+static struct noa__gotmpl_node *new_node(struct parser *p, enum noa__gotmpl_node_kind k, size_t pos)
 {
-    struct node *n = noa_arena_alloc(&p->t->arena, sizeof(*n));
+    struct noa__gotmpl_node *n = noa_arena_alloc(&p->t->arena, sizeof(*n));
     memset(n, 0, sizeof(*n));
     n->kind = k;
     n->pos = pos;
@@ -629,18 +607,20 @@ static struct node *new_node(struct parser *p, enum node_kind k, size_t pos)
 }
 
 /* Parses {{if|with|range pipeline}} ... {{end}} after its keyword. */
-static int parse_control(struct parser *p, enum node_kind kind, size_t pos, struct node **out)
+static int parse_control(struct parser *p, enum noa__gotmpl_node_kind kind, size_t pos,
+                         struct noa__gotmpl_node **out)
 {
     if (++p->depth > MAX_DEPTH)
         return noa_error_set(p->err, NOA_ETOOBIG, "template: %s: nesting too deep", p->t->name);
     int mark = p->nscope;
-    struct node *n = new_node(p, kind, pos);
+    struct noa__gotmpl_node *n = new_node(p, kind, pos);
     enum term term;
-    int rc = parse_pipeline(p, &n->pipe, kind == N_RANGE ? 2 : 1, 0);
+    p->ctx = kind == NOA_GOTMPL_N_IF ? "if" : kind == NOA_GOTMPL_N_WITH ? "with" : "range";
+    int rc = parse_pipeline(p, &n->pipe, kind == NOA_GOTMPL_N_RANGE ? 2 : 1, 0);
     if (rc)
         return rc;
     int saved_range = p->in_range;
-    if (kind == N_RANGE)
+    if (kind == NOA_GOTMPL_N_RANGE)
         p->in_range = 1;
     rc = parse_list(p, &n->list, &term);
     p->in_range = saved_range;
@@ -651,11 +631,13 @@ static int parse_control(struct parser *p, enum node_kind kind, size_t pos, stru
         if (rc)
             return rc;
         if (term != TERM_END)
-            return perr(p, p->pos, term == TERM_EOF ? "unexpected EOF" : "expected end; found {{else}}");
+            return perr(p, p->pos,
+                        term == TERM_EOF ? "unexpected EOF" : "expected end; found {{else}}");
     } else if (term == TERM_ELSE_IF || term == TERM_ELSE_WITH) {
-        if (kind == N_RANGE || (kind == N_IF) != (term == TERM_ELSE_IF))
+        if (kind == NOA_GOTMPL_N_RANGE || (kind == NOA_GOTMPL_N_IF) != (term == TERM_ELSE_IF))
             return perr(p, p->pos, "unexpected {{else}}");
-        rc = parse_control(p, term == TERM_ELSE_IF ? N_IF : N_WITH, p->pos, &n->elist);
+        rc = parse_control(p, term == TERM_ELSE_IF ? NOA_GOTMPL_N_IF : NOA_GOTMPL_N_WITH, p->pos,
+                           &n->elist);
         if (rc)
             return rc;
     } else if (term == TERM_EOF) {
@@ -678,7 +660,8 @@ static int expect_rdelim(struct parser *p, const char *where)
 }
 
 /* Handles one "{{ ... }}" whose content starts at p->pos. */
-static int parse_action(struct parser *p, size_t open, struct node **out, enum term *term)
+static int parse_action(struct parser *p, size_t open, struct noa__gotmpl_node **out,
+                        enum term *term)
 {
     struct tok t = lex(p, p->pos);
     struct noa_str w = {p->s + t.start, t.end - t.start};
@@ -702,11 +685,11 @@ static int parse_action(struct parser *p, size_t open, struct node **out, enum t
             *term = TERM_ELSE;
             return expect_rdelim(p, "in else");
         }
-        enum node_kind k = noa_str_eq_c(w, "if")      ? N_IF
-                           : noa_str_eq_c(w, "with")  ? N_WITH
-                           : noa_str_eq_c(w, "range") ? N_RANGE
-                                                      : N_TEXT;
-        if (k != N_TEXT) {
+        enum noa__gotmpl_node_kind k = noa_str_eq_c(w, "if")      ? NOA_GOTMPL_N_IF
+                                       : noa_str_eq_c(w, "with")  ? NOA_GOTMPL_N_WITH
+                                       : noa_str_eq_c(w, "range") ? NOA_GOTMPL_N_RANGE
+                                                                  : NOA_GOTMPL_N_TEXT;
+        if (k != NOA_GOTMPL_N_TEXT) {
             p->pos = t.end;
             return parse_control(p, k, open, out);
         }
@@ -714,15 +697,15 @@ static int parse_action(struct parser *p, size_t open, struct node **out, enum t
             if (!p->in_range)
                 return perr(p, t.start, "{{%.*s}} outside {{range}}", (int)w.len, w.p);
             p->pos = t.end;
-            *out = new_node(p, w.p[0] == 'b' ? N_BREAK : N_CONTINUE, open);
+            *out = new_node(p, w.p[0] == 'b' ? NOA_GOTMPL_N_BREAK : NOA_GOTMPL_N_CONTINUE, open);
             return expect_rdelim(p, "in break/continue");
         }
-        if (noa_str_eq_c(w, "define") || noa_str_eq_c(w, "template") ||
-            noa_str_eq_c(w, "block"))
+        if (noa_str_eq_c(w, "define") || noa_str_eq_c(w, "template") || noa_str_eq_c(w, "block"))
             return perr(p, t.start, "{{%.*s}} is not supported in LogQL templates", (int)w.len,
                         w.p);
     }
-    struct node *n = new_node(p, N_ACTION, open);
+    struct noa__gotmpl_node *n = new_node(p, NOA_GOTMPL_N_ACTION, open);
+    p->ctx = "command";
     int rc = parse_pipeline(p, &n->pipe, 1, 0);
     if (rc)
         return rc;
@@ -749,9 +732,9 @@ static int skip_comment(struct parser *p)
     return perr(p, i, "comment ends before closing delimiter");
 }
 
-static int parse_list(struct parser *p, struct node **out, enum term *term)
+static int parse_list(struct parser *p, struct noa__gotmpl_node **out, enum term *term)
 {
-    struct node *head = NULL, **tail = &head;
+    struct noa__gotmpl_node *head = NULL, **tail = &head;
     *term = TERM_EOF;
     for (;;) {
         const char *open = p->pos < p->n ? memmem(p->s + p->pos, p->n - p->pos, "{{", 2) : NULL;
@@ -767,7 +750,7 @@ static int parse_list(struct parser *p, struct node **out, enum term *term)
                 te--;
         p->rtrim = 0;
         if (te > ts) {
-            struct node *n = new_node(p, N_TEXT, ts);
+            struct noa__gotmpl_node *n = new_node(p, NOA_GOTMPL_N_TEXT, ts);
             n->text = (struct noa_str){p->s + ts, te - ts};
             *tail = n;
             tail = &n->next;
@@ -783,7 +766,7 @@ static int parse_list(struct parser *p, struct node **out, enum term *term)
                 return rc;
             continue;
         }
-        struct node *n;
+        struct noa__gotmpl_node *n;
         int rc = parse_action(p, text_end, &n, term);
         if (rc)
             return rc;
@@ -796,8 +779,8 @@ static int parse_list(struct parser *p, struct node **out, enum term *term)
     return 0;
 }
 
-int noa_gotmpl_parse_named(const char *name, const char *text, size_t len,
-                           struct noa_gotmpl **out, struct noa_error *err)
+int noa_gotmpl_parse_named(const char *name, const char *text, size_t len, struct noa_gotmpl **out,
+                           struct noa_error *err)
 {
     *out = NULL;
     if (len > MAX_TEMPLATE)
@@ -834,7 +817,7 @@ void noa_gotmpl_free(struct noa_gotmpl *t)
 {
     if (!t)
         return;
-    for (struct re_link *l = t->regexes; l; l = l->next) {
+    for (struct noa__gotmpl_re_link *l = t->regexes; l; l = l->next) {
         noa_regex_free(l->re);
         noa__gotmpl_time_zone_free(l->zone);
     }
@@ -848,468 +831,8 @@ int noa_gotmpl_literal(const struct noa_gotmpl *t, struct noa_str *text)
         *text = (struct noa_str){"", 0};
         return 1;
     }
-    if (t->root->kind != N_TEXT || t->root->next)
+    if (t->root->kind != NOA_GOTMPL_N_TEXT || t->root->next)
         return 0;
     *text = t->root->text;
     return 1;
-}
-
-/* ----------------------------------------------------------------- exec */
-
-struct var {
-    struct noa_str name;
-    struct noa__gotmpl_val v;
-};
-
-struct state {
-    struct noa__gotmpl_exec x; /* what functions see */
-    const struct noa_gotmpl *t;
-    struct noa_buf *out;
-    size_t out_start;
-    size_t max_out;
-    long steps, max_steps;
-    struct var *vars;
-    int nvars, cap;
-    struct noa_error *err;
-    int brk; /* 1 break, 2 continue pending */
-};
-
-/* Go's exec error: "template: line:1:2: executing "line" at <ctx>: msg". */
-static int xerr(struct state *st, int code, size_t pos, struct noa_str ctx, const char *msg)
-{
-    int col0;
-    int line = position(st->t->src, pos, &col0);
-    return noa_error_set_at(st->err, code, line, col0 + 1,
-                            "template: %s:%d:%d: executing \"%s\" at <%.*s>: %s", st->t->name,
-                            line, col0, st->t->name, (int)(ctx.len > 80 ? 80 : ctx.len), ctx.p,
-                            msg);
-}
-
-static int step(struct state *st, size_t pos, struct noa_str ctx)
-{
-    if (++st->steps > st->max_steps)
-        return xerr(st, NOA_ELIMIT, pos, ctx, "template execution took too many steps");
-    return 0;
-}
-
-static const struct noa__gotmpl_val *dot_map(void)
-{
-    static const struct noa__gotmpl_val m = {.kind = NOA_GOTMPL_MAP};
-    return &m;
-}
-
-static int field_chain(struct state *st, const struct arg *a, struct noa__gotmpl_val *v)
-{
-    char m[200];
-    for (int i = 0; i < a->nfields; i++) {
-        struct noa_str f = a->fields[i];
-        if (v->kind != NOA_GOTMPL_MAP) {
-            if (v->kind == NOA_GOTMPL_NIL)
-                snprintf(m, sizeof(m), "nil pointer evaluating interface {}.%.*s", (int)f.len,
-                         f.p);
-            else
-                snprintf(m, sizeof(m), "can't evaluate field %.*s in type %s", (int)f.len, f.p,
-                         noa__gotmpl_type(v));
-            return xerr(st, NOA_EINVAL, a->pos, a->text, m);
-        }
-        struct noa_str val = {"", 0};
-        const struct noa_gotmpl_data *d = st->x.data;
-        if (d->lookup_cb && !d->lookup_cb(d->ctx, f.p, f.len, &val))
-            val = (struct noa_str){"", 0};
-        v->kind = NOA_GOTMPL_STR;
-        v->u.s = val;
-    }
-    return 0;
-}
-
-static int eval_pipe(struct state *st, const struct pipe *pp, const struct noa__gotmpl_val *dot,
-                     struct noa__gotmpl_val *out);
-
-static int eval_cmd(struct state *st, const struct cmd *c, const struct noa__gotmpl_val *dot,
-                    const struct noa__gotmpl_val *final, struct noa__gotmpl_val *out);
-
-static int eval_arg(struct state *st, const struct arg *a, const struct noa__gotmpl_val *dot,
-                    struct noa__gotmpl_val *v)
-{
-    int rc = 0;
-    switch (a->kind) {
-    case A_DOT:
-        *v = *dot;
-        break;
-    case A_FIELD:
-        *v = *dot;
-        break;
-    case A_VAR:
-        for (int i = st->nvars - 1; i >= 0; i--)
-            if (noa_str_eq(st->vars[i].name, a->name)) {
-                *v = st->vars[i].v;
-                break;
-            }
-        break;
-    case A_LIT:
-        *v = a->lit;
-        break;
-    case A_PIPE:
-        rc = eval_pipe(st, a->pipe, dot, v);
-        break;
-    case A_FUNC: {
-        /* A function name as an operand is a call without arguments. */
-        struct cmd c = {.args = (struct arg **)&a, .nargs = 1, .pos = a->pos, .text = a->text};
-        rc = eval_cmd(st, &c, dot, NULL, v);
-        break;
-    }
-    }
-    if (rc)
-        return rc;
-    return field_chain(st, a, v);
-}
-
-/* Calls c->args[0] (a function) with the rest of the operands and final. */
-static int call(struct state *st, const struct cmd *c, const struct noa__gotmpl_val *dot,
-                const struct noa__gotmpl_val *final, struct noa__gotmpl_val *out)
-{
-    const struct arg *f = c->args[0];
-    const struct noa__gotmpl_func *fn = f->fn;
-    char m[300];
-    int n = c->nargs - 1 + (final != NULL);
-    if (n < fn->min_args || (fn->max_args >= 0 && n > fn->max_args)) {
-        if (fn->max_args < 0)
-            snprintf(m, sizeof(m), "wrong number of args for %s: want at least %d got %d",
-                     fn->name, fn->min_args, n);
-        else
-            snprintf(m, sizeof(m), "wrong number of args for %s: want %d got %d", fn->name,
-                     fn->min_args, n);
-        return xerr(st, NOA_EINVAL, c->pos, c->text, m);
-    }
-    int is_and = strcmp(fn->name, "and") == 0, is_or = strcmp(fn->name, "or") == 0;
-    struct noa__gotmpl_val args[MAX_ARGS + 1];
-    for (int i = 0; i < n; i++) {
-        int rc = 0;
-        if (i < c->nargs - 1) {
-            rc = eval_arg(st, c->args[i + 1], dot, &args[i]);
-        } else {
-            args[i] = *final;
-        }
-        if (rc)
-            return rc;
-        /* and/or stop at the first operand that decides the result. */
-        if ((is_and && !noa__gotmpl_truth(&args[i])) || (is_or && noa__gotmpl_truth(&args[i]))) {
-            *out = args[i];
-            return 0;
-        }
-    }
-    if (is_and || is_or) {
-        *out = args[n - 1];
-        return 0;
-    }
-    st->x.msg[0] = '\0';
-    st->x.re_hint = c->nargs >= 2 ? c->args[1]->re : NULL;
-    st->x.zone_hint = c->nargs >= 3 ? c->args[2]->zone : NULL;
-    int rc = fn->fn(&st->x, args, n, out);
-    if (rc)
-        return xerr(st, rc, c->pos, c->text, st->x.msg);
-    return step(st, c->pos, c->text);
-}
-
-static int eval_cmd(struct state *st, const struct cmd *c, const struct noa__gotmpl_val *dot,
-                    const struct noa__gotmpl_val *final, struct noa__gotmpl_val *out)
-{
-    const struct arg *first = c->args[0];
-    char m[200];
-    if (first->kind == A_FUNC)
-        return call(st, c, dot, final, out);
-    if (c->nargs > 1 || final) {
-        if (first->nfields > 0) {
-            struct noa_str f = first->fields[first->nfields - 1];
-            snprintf(m, sizeof(m), "%.*s is not a method but has arguments", (int)f.len, f.p);
-        } else {
-            snprintf(m, sizeof(m), "can't give argument to non-function %.*s",
-                     (int)first->text.len, first->text.p);
-        }
-        return xerr(st, NOA_EINVAL, first->pos, first->text, m);
-    }
-    if (first->kind == A_LIT && first->lit.kind == NOA_GOTMPL_NIL)
-        return xerr(st, NOA_EINVAL, first->pos, first->text, "nil is not a command");
-    return eval_arg(st, first, dot, out);
-}
-
-static void set_var(struct state *st, struct noa_str name, const struct noa__gotmpl_val *v,
-                    int assign)
-{
-    if (assign) {
-        for (int i = st->nvars - 1; i >= 0; i--)
-            if (noa_str_eq(st->vars[i].name, name)) {
-                st->vars[i].v = *v;
-                return;
-            }
-        return;
-    }
-    /* The parser counted every declaration, so the stack cannot overflow. */
-    if (st->nvars < st->cap)
-        st->vars[st->nvars++] = (struct var){name, *v};
-}
-
-static int eval_pipe(struct state *st, const struct pipe *pp, const struct noa__gotmpl_val *dot,
-                     struct noa__gotmpl_val *out)
-{
-    struct noa__gotmpl_val v = {.kind = NOA_GOTMPL_NIL};
-    int have = 0;
-    for (const struct cmd *c = pp->cmds; c; c = c->next) {
-        struct noa__gotmpl_val r;
-        int rc = eval_cmd(st, c, dot, have ? &v : NULL, &r);
-        if (rc)
-            return rc;
-        v = r;
-        have = 1;
-    }
-    if (pp->ndecl == 1)
-        set_var(st, pp->decl[0], &v, pp->assign);
-    *out = v;
-    return 0;
-}
-
-static int check_out(struct state *st, const struct node *n)
-{
-    if (st->out->len - st->out_start > st->max_out)
-        return xerr(st, NOA_ETOOBIG, n->pos, NOA_STR("output"), "output over the size limit");
-    return 0;
-}
-
-static int exec_list(struct state *st, const struct node *n, const struct noa__gotmpl_val *dot);
-
-/* One iteration of a range body with its variables bound. Returns 1 to
- * stop (break), 0 to go on, or an error. */
-static int range_body(struct state *st, const struct node *n, const struct noa__gotmpl_val *key,
-                      const struct noa__gotmpl_val *elem)
-{
-    int imark = st->nvars;
-    /* Go binds one variable to the element, two to key and element. */
-    if (n->pipe->ndecl == 1)
-        set_var(st, n->pipe->decl[0], elem, 0);
-    if (n->pipe->ndecl == 2) {
-        set_var(st, n->pipe->decl[0], key, 0);
-        set_var(st, n->pipe->decl[1], elem, 0);
-    }
-    int rc = exec_list(st, n->list, elem);
-    st->nvars = imark;
-    if (rc)
-        return rc;
-    int stop = st->brk == 1;
-    st->brk = 0;
-    rc = step(st, n->pos, NOA_STR("range"));
-    return rc ? rc : stop;
-}
-
-struct pairs {
-    struct noa__gotmpl_exec *x;
-    struct noa_str *kv; /* key, value, key, value ... */
-    size_t n, cap;
-};
-
-static void collect_pair(void *ectx, struct noa_str name, struct noa_str val)
-{
-    struct pairs *p = ectx;
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 32;
-        struct noa_str *kv = noa__gotmpl_alloc(p->x, 2 * cap * sizeof(*kv));
-        if (p->n)
-            memcpy(kv, p->kv, 2 * p->n * sizeof(*kv));
-        p->kv = kv;
-        p->cap = cap;
-    }
-    p->kv[2 * p->n] = name;
-    p->kv[2 * p->n + 1] = val;
-    p->n++;
-}
-
-static int exec_range(struct state *st, const struct node *n, const struct noa__gotmpl_val *dot)
-{
-    struct noa__gotmpl_val v;
-    int mark = st->nvars;
-    int rc = eval_pipe(st, n->pipe, dot, &v);
-    if (rc)
-        return rc;
-    st->nvars = mark;
-    char m[200];
-    int64_t count = 0;
-    if (v.kind == NOA_GOTMPL_INT) {
-        if (n->pipe->ndecl == 2)
-            return xerr(st, NOA_EINVAL, n->pos, NOA_STR("range"),
-                        "can't use two iteration variables with an integer");
-        for (count = 0; count < v.u.i; count++) {
-            struct noa__gotmpl_val idx = {.kind = NOA_GOTMPL_INT, .u.i = count};
-            rc = range_body(st, n, &idx, &idx);
-            if (rc)
-                break;
-        }
-    } else if (v.kind == NOA_GOTMPL_MAP) {
-        /* Labels in name order, as Go ranges over a map's sorted keys. */
-        struct pairs p = {.x = &st->x};
-        const struct noa_gotmpl_data *d = st->x.data;
-        if (d->each_cb)
-            d->each_cb(d->ctx, collect_pair, &p);
-        for (size_t i = 0; i < p.n; i++, count++) {
-            struct noa__gotmpl_val k = {.kind = NOA_GOTMPL_STR, .u.s = p.kv[2 * i]};
-            struct noa__gotmpl_val e = {.kind = NOA_GOTMPL_STR, .u.s = p.kv[2 * i + 1]};
-            rc = range_body(st, n, &k, &e);
-            if (rc)
-                break;
-        }
-    } else if (v.kind != NOA_GOTMPL_NIL) {
-        snprintf(m, sizeof(m), "range can't iterate over %s", noa__gotmpl_type(&v));
-        return xerr(st, NOA_EINVAL, n->pos, NOA_STR("range"), m);
-    }
-    if (rc < 0)
-        return rc;
-    if (count <= 0)
-        return exec_list(st, n->elist, dot);
-    return 0;
-}
-
-static int exec_node(struct state *st, const struct node *n, const struct noa__gotmpl_val *dot)
-{
-    struct noa__gotmpl_val v;
-    int rc = step(st, n->pos, NOA_STR("node"));
-    if (rc)
-        return rc;
-    switch (n->kind) {
-    case N_TEXT:
-        noa_buf_append_str(st->out, n->text);
-        return check_out(st, n);
-    case N_ACTION:
-        rc = eval_pipe(st, n->pipe, dot, &v);
-        if (rc || n->pipe->ndecl)
-            return rc;
-        noa__gotmpl_print(&st->x, &v, st->out);
-        return check_out(st, n);
-    case N_IF:
-    case N_WITH: {
-        int mark = st->nvars;
-        rc = eval_pipe(st, n->pipe, dot, &v);
-        if (rc == 0) {
-            if (noa__gotmpl_truth(&v))
-                rc = exec_list(st, n->list, n->kind == N_WITH ? &v : dot);
-            else
-                rc = exec_list(st, n->elist, dot);
-        }
-        st->nvars = mark;
-        return rc;
-    }
-    case N_RANGE: {
-        int mark = st->nvars;
-        rc = exec_range(st, n, dot);
-        st->nvars = mark;
-        return rc;
-    }
-    case N_BREAK:
-        st->brk = 1;
-        return 0;
-    case N_CONTINUE:
-        st->brk = 2;
-        return 0;
-    }
-    return 0;
-}
-
-static int exec_list(struct state *st, const struct node *n, const struct noa__gotmpl_val *dot)
-{
-    for (; n && !st->brk; n = n->next) {
-        int rc = exec_node(st, n, dot);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-/* ----------------------------------------------------------- scratch */
-
-struct noa_gotmpl_block {
-    struct noa_gotmpl_block *next;
-    size_t used, cap; /* bytes */
-    _Alignas(16) unsigned char data[];
-};
-
-#define BLOCK_MIN (64 * 1024)
-
-void *noa__gotmpl_alloc(struct noa__gotmpl_exec *x, size_t n)
-{
-    if (!x->work)
-        return noa_arena_alloc(x->arena, n);
-    n = (n + 15) & ~(size_t)15;
-    struct noa_gotmpl_block *b = x->work->blocks;
-    if (!b || b->cap - b->used < n) {
-        /* Sizes are bounded by the output cap the caller chose. */
-        size_t cap = n > BLOCK_MIN ? n : BLOCK_MIN;
-        b = noa_xmalloc(sizeof(*b) + cap);
-        b->used = 0;
-        b->cap = cap;
-        b->next = x->work->blocks;
-        x->work->blocks = b;
-    }
-    void *p = b->data + b->used;
-    b->used += n;
-    return p;
-}
-
-/* Empties the scratch for the next execution. When it took several blocks
- * they are merged into one of the total size, so the next execution of the
- * same shape fits without allocating. */
-static void scratch_reset(struct noa_gotmpl_scratch *s)
-{
-    struct noa_gotmpl_block *b = s->blocks;
-    if (!b)
-        return;
-    if (b->next) {
-        size_t total = 0;
-        while (b) {
-            struct noa_gotmpl_block *next = b->next;
-            total += b->cap;
-            noa_free(b);
-            b = next;
-        }
-        b = noa_xmalloc(sizeof(*b) + total);
-        b->cap = total;
-        b->next = NULL;
-        s->blocks = b;
-    }
-    b->used = 0;
-}
-
-void noa_gotmpl_scratch_fini(struct noa_gotmpl_scratch *s)
-{
-    struct noa_gotmpl_block *b = s->blocks;
-    while (b) {
-        struct noa_gotmpl_block *next = b->next;
-        noa_free(b);
-        b = next;
-    }
-    s->blocks = NULL;
-}
-
-int noa_gotmpl_exec(const struct noa_gotmpl *t, const struct noa_gotmpl_data *data,
-                    struct noa_buf *out, struct noa_error *err)
-{
-    struct noa_gotmpl_scratch local = {0};
-    struct state st = {
-        .x = {.data = data, .work = data->work, .arena = data->scratch},
-        .t = t,
-        .out = out,
-        .out_start = out->len,
-        .max_out = data->max_output ? data->max_output : NOA_GOTMPL_MAX_OUTPUT,
-        .max_steps = data->max_steps > 0 ? data->max_steps : MAX_STEPS,
-        .err = err,
-    };
-    if (!st.x.work && !st.x.arena)
-        st.x.work = &local;
-    if (st.x.work)
-        scratch_reset(st.x.work);
-    st.x.max_str = st.max_out;
-    st.cap = t->nvars + 1;
-    st.vars = noa__gotmpl_alloc(&st.x, sizeof(struct var) * (size_t)st.cap);
-    st.vars[st.nvars++] = (struct var){NOA_STR("$"), *dot_map()};
-    int rc = exec_list(&st, t->root, dot_map());
-    if (rc)
-        out->len = st.out_start;
-    noa_gotmpl_scratch_fini(&local);
-    return rc;
 }

@@ -72,13 +72,25 @@ void noa__gotmpl_print(struct noa__gotmpl_exec *x, const struct noa__gotmpl_val 
                        struct noa_buf *b)
 {
     switch (v->kind) {
-    case NOA_GOTMPL_STR: noa_buf_append_str(b, v->u.s); break;
+    case NOA_GOTMPL_STR:
+        noa_buf_append_str(b, v->u.s);
+        break;
     case NOA_GOTMPL_INT:
-    case NOA_GOTMPL_UINT8: noa_buf_printf(b, "%" PRId64, v->u.i); break;
-    case NOA_GOTMPL_FLOAT: put_float(b, v->u.f); break;
-    case NOA_GOTMPL_BOOL: noa_buf_printf(b, "%s", v->u.i ? "true" : "false"); break;
-    case NOA_GOTMPL_TIME: put_time(b, v); break;
-    case NOA_GOTMPL_NIL: noa_buf_printf(b, "<no value>"); break;
+    case NOA_GOTMPL_UINT8:
+        noa_buf_printf(b, "%" PRId64, v->u.i);
+        break;
+    case NOA_GOTMPL_FLOAT:
+        put_float(b, v->u.f);
+        break;
+    case NOA_GOTMPL_BOOL:
+        noa_buf_printf(b, "%s", v->u.i ? "true" : "false");
+        break;
+    case NOA_GOTMPL_TIME:
+        put_time(b, v);
+        break;
+    case NOA_GOTMPL_NIL:
+        noa_buf_printf(b, "<no value>");
+        break;
     case NOA_GOTMPL_MAP: {
         struct each_ctx c = {b, 1};
         noa_buf_append(b, "map[", 4);
@@ -98,16 +110,35 @@ static void put_quoted(struct noa_buf *b, struct noa_str s)
     for (size_t i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.p[i];
         switch (c) {
-        case '"': noa_buf_append(b, "\\\"", 2); continue;
-        case '\\': noa_buf_append(b, "\\\\", 2); continue;
-        case '\n': noa_buf_append(b, "\\n", 2); continue;
-        case '\r': noa_buf_append(b, "\\r", 2); continue;
-        case '\t': noa_buf_append(b, "\\t", 2); continue;
-        case '\a': noa_buf_append(b, "\\a", 2); continue;
-        case '\b': noa_buf_append(b, "\\b", 2); continue;
-        case '\f': noa_buf_append(b, "\\f", 2); continue;
-        case '\v': noa_buf_append(b, "\\v", 2); continue;
-        default: break;
+        case '"':
+            noa_buf_append(b, "\\\"", 2);
+            continue;
+        case '\\':
+            noa_buf_append(b, "\\\\", 2);
+            continue;
+        case '\n':
+            noa_buf_append(b, "\\n", 2);
+            continue;
+        case '\r':
+            noa_buf_append(b, "\\r", 2);
+            continue;
+        case '\t':
+            noa_buf_append(b, "\\t", 2);
+            continue;
+        case '\a':
+            noa_buf_append(b, "\\a", 2);
+            continue;
+        case '\b':
+            noa_buf_append(b, "\\b", 2);
+            continue;
+        case '\f':
+            noa_buf_append(b, "\\f", 2);
+            continue;
+        case '\v':
+            noa_buf_append(b, "\\v", 2);
+            continue;
+        default:
+            break;
         }
         if (c >= 0x80) {
             size_t k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
@@ -173,11 +204,16 @@ static void c_fmt(char *f, size_t cap, const struct spec *sp, const char *len_mo
 {
     char flags[8];
     size_t k = 0;
-    if (sp->minus) flags[k++] = '-';
-    if (sp->plus) flags[k++] = '+';
-    if (sp->sharp) flags[k++] = '#';
-    if (sp->space) flags[k++] = ' ';
-    if (sp->zero && !sp->minus) flags[k++] = '0';
+    if (sp->minus)
+        flags[k++] = '-';
+    if (sp->plus)
+        flags[k++] = '+';
+    if (sp->sharp)
+        flags[k++] = '#';
+    if (sp->space)
+        flags[k++] = ' ';
+    if (sp->zero && !sp->minus)
+        flags[k++] = '0';
     flags[k] = '\0';
     if (sp->prec >= 0)
         snprintf(f, cap, "%%%s%d.%d%s%c", flags, sp->width > 0 ? sp->width : 0, sp->prec, len_mod,
@@ -220,7 +256,7 @@ static void fmt_one(struct noa__gotmpl_exec *x, struct noa_buf *b, struct spec *
                     const struct noa__gotmpl_val *v)
 {
     char f[48];
-    struct noa_buf tmp = {0};
+    struct noa_buf tmp = noa__gotmpl_buf_take(x);
     char verb = sp->verb;
     enum noa__gotmpl_kind k = v->kind;
     int isint = k == NOA_GOTMPL_INT || k == NOA_GOTMPL_UINT8;
@@ -313,10 +349,10 @@ static void fmt_one(struct noa__gotmpl_exec *x, struct noa_buf *b, struct spec *
         goto done;
     case 'q':
         if (k == NOA_GOTMPL_STR || k == NOA_GOTMPL_TIME) {
-            struct noa_buf s = {0};
+            struct noa_buf s = noa__gotmpl_buf_take(x);
             noa__gotmpl_print(x, v, &s);
             put_quoted(&tmp, (struct noa_str){s.data, s.len});
-            noa_buf_fini(&s);
+            noa__gotmpl_buf_give(x, &s);
         } else if (isint) {
             noa_buf_printf(&tmp, "'%c'", (char)v->u.i);
         } else {
@@ -327,11 +363,11 @@ static void fmt_one(struct noa__gotmpl_exec *x, struct noa_buf *b, struct spec *
     case 'x':
     case 'X':
         if (k == NOA_GOTMPL_STR || k == NOA_GOTMPL_TIME) {
-            struct noa_buf s = {0};
+            struct noa_buf s = noa__gotmpl_buf_take(x);
             noa__gotmpl_print(x, v, &s);
             for (size_t i = 0; i < s.len; i++)
                 noa_buf_printf(&tmp, verb == 'x' ? "%02x" : "%02X", (unsigned char)s.data[i]);
-            noa_buf_fini(&s);
+            noa__gotmpl_buf_give(x, &s);
             pad_put(b, sp, tmp.data, tmp.len);
         } else if (isint) {
             /* Go prints negative hex with a sign, not two's complement. */
@@ -349,7 +385,7 @@ static void fmt_one(struct noa__gotmpl_exec *x, struct noa_buf *b, struct spec *
     }
     bad_verb(x, b, verb, v);
 done:
-    noa_buf_fini(&tmp);
+    noa__gotmpl_buf_give(x, &tmp);
 }
 
 /* Go's fmt.Sprintf over template values, with its %!verb(...) reports. */
@@ -366,12 +402,18 @@ static void go_sprintf(struct noa__gotmpl_exec *x, struct noa_buf *b, struct noa
         struct spec sp = {.width = -1, .prec = -1};
         for (i++; i < f.len; i++) {
             c = f.p[i];
-            if (c == '-') sp.minus = 1;
-            else if (c == '+') sp.plus = 1;
-            else if (c == '#') sp.sharp = 1;
-            else if (c == ' ') sp.space = 1;
-            else if (c == '0') sp.zero = 1;
-            else break;
+            if (c == '-')
+                sp.minus = 1;
+            else if (c == '+')
+                sp.plus = 1;
+            else if (c == '#')
+                sp.sharp = 1;
+            else if (c == ' ')
+                sp.space = 1;
+            else if (c == '0')
+                sp.zero = 1;
+            else
+                break;
         }
         if (i < f.len && f.p[i] == '*') {
             if (ai < n && (a[ai].kind == NOA_GOTMPL_INT)) {
@@ -435,7 +477,7 @@ static void go_sprintf(struct noa__gotmpl_exec *x, struct noa_buf *b, struct noa
 
 static int f_print(NOA_GOTMPL_FN_ARGS)
 {
-    struct noa_buf b = {0};
+    struct noa_buf b = noa__gotmpl_buf_take(x);
     for (int i = 0; i < n; i++) {
         if (i > 0 && a[i].kind != NOA_GOTMPL_STR && a[i - 1].kind != NOA_GOTMPL_STR)
             noa_buf_putc(&b, ' ');
@@ -446,7 +488,7 @@ static int f_print(NOA_GOTMPL_FN_ARGS)
 
 static int f_println(NOA_GOTMPL_FN_ARGS)
 {
-    struct noa_buf b = {0};
+    struct noa_buf b = noa__gotmpl_buf_take(x);
     for (int i = 0; i < n; i++) {
         if (i > 0)
             noa_buf_putc(&b, ' ');
@@ -459,14 +501,13 @@ static int f_println(NOA_GOTMPL_FN_ARGS)
 static int f_printf(NOA_GOTMPL_FN_ARGS)
 {
     struct noa_str f = {0};
-    struct noa_buf b = {0};
     int rc = noa__gotmpl_want_str(x, &a[0], &f);
     if (rc)
         return rc;
+    struct noa_buf b = noa__gotmpl_buf_take(x);
     go_sprintf(x, &b, f, a + 1, n - 1);
     return noa__gotmpl_from_buf(x, &b, out);
 }
-
 
 const struct noa__gotmpl_func noa__gotmpl_fmt_funcs[] = {
     {"print", 0, -1, f_print},

@@ -31,14 +31,22 @@ int noa__gotmpl_fail(struct noa__gotmpl_exec *x, int code, const char *fmt, ...)
 const char *noa__gotmpl_type(const struct noa__gotmpl_val *v)
 {
     switch (v->kind) {
-    case NOA_GOTMPL_STR: return "string";
-    case NOA_GOTMPL_INT: return "int";
-    case NOA_GOTMPL_FLOAT: return "float64";
-    case NOA_GOTMPL_BOOL: return "bool";
-    case NOA_GOTMPL_TIME: return "time.Time";
-    case NOA_GOTMPL_MAP: return "map[string]string";
-    case NOA_GOTMPL_UINT8: return "uint8";
-    case NOA_GOTMPL_NIL: break;
+    case NOA_GOTMPL_STR:
+        return "string";
+    case NOA_GOTMPL_INT:
+        return "int";
+    case NOA_GOTMPL_FLOAT:
+        return "float64";
+    case NOA_GOTMPL_BOOL:
+        return "bool";
+    case NOA_GOTMPL_TIME:
+        return "time.Time";
+    case NOA_GOTMPL_MAP:
+        return "map[string]string";
+    case NOA_GOTMPL_UINT8:
+        return "uint8";
+    case NOA_GOTMPL_NIL:
+        break;
     }
     return "<nil>";
 }
@@ -46,14 +54,19 @@ const char *noa__gotmpl_type(const struct noa__gotmpl_val *v)
 int noa__gotmpl_truth(const struct noa__gotmpl_val *v)
 {
     switch (v->kind) {
-    case NOA_GOTMPL_STR: return v->u.s.len > 0;
+    case NOA_GOTMPL_STR:
+        return v->u.s.len > 0;
     case NOA_GOTMPL_INT:
     case NOA_GOTMPL_UINT8:
-    case NOA_GOTMPL_BOOL: return v->u.i != 0;
-    case NOA_GOTMPL_FLOAT: return v->u.f != 0;
+    case NOA_GOTMPL_BOOL:
+        return v->u.i != 0;
+    case NOA_GOTMPL_FLOAT:
+        return v->u.f != 0;
     case NOA_GOTMPL_TIME:
-    case NOA_GOTMPL_MAP: return 1;
-    case NOA_GOTMPL_NIL: break;
+    case NOA_GOTMPL_MAP:
+        return 1;
+    case NOA_GOTMPL_NIL:
+        break;
     }
     return 0;
 }
@@ -66,6 +79,14 @@ char *noa__gotmpl_mk(struct noa__gotmpl_exec *x, size_t n)
         noa__gotmpl_fail(x, NOA_ETOOBIG, "string of %zu bytes over the size limit", n);
         return NULL;
     }
+    /* Made strings live until the execution ends, so a loop that keeps
+     * making them is bounded in total too. */
+    if (x->made + n > NOA_GOTMPL_MADE_FACTOR * x->max_str) {
+        noa__gotmpl_fail(x, NOA_ETOOBIG, "template made more than %zu bytes of strings",
+                         NOA_GOTMPL_MADE_FACTOR * x->max_str);
+        return NULL;
+    }
+    x->made += n;
     return noa__gotmpl_alloc(x, n + 1);
 }
 
@@ -82,16 +103,16 @@ int noa__gotmpl_from_buf(struct noa__gotmpl_exec *x, struct noa_buf *b, struct n
         memcpy(d, b->data, b->len);
     *out = noa__gotmpl_str((struct noa_str){d, b->len});
 done:
-    noa_buf_fini(b);
+    noa__gotmpl_buf_give(x, b);
     return rc;
 }
 
 int noa__gotmpl_want_str(struct noa__gotmpl_exec *x, const struct noa__gotmpl_val *v,
-                    struct noa_str *s)
+                         struct noa_str *s)
 {
     if (v->kind != NOA_GOTMPL_STR)
         return noa__gotmpl_fail(x, NOA_EINVAL, "wrong type for value; expected string; got %s",
-                    noa__gotmpl_type(v));
+                                noa__gotmpl_type(v));
     *s = v->u.s;
     return 0;
 }
@@ -107,14 +128,15 @@ int noa__gotmpl_want_int(struct noa__gotmpl_exec *x, const struct noa__gotmpl_va
         *i = (int64_t)v->u.f;
         return 0;
     }
-    return noa__gotmpl_fail(x, NOA_EINVAL, "wrong type for value; expected int; got %s", noa__gotmpl_type(v));
+    return noa__gotmpl_fail(x, NOA_EINVAL, "wrong type for value; expected int; got %s",
+                            noa__gotmpl_type(v));
 }
 
 int noa__gotmpl_want_time(struct noa__gotmpl_exec *x, const struct noa__gotmpl_val *v)
 {
     if (v->kind != NOA_GOTMPL_TIME)
         return noa__gotmpl_fail(x, NOA_EINVAL, "wrong type for value; expected time.Time; got %s",
-                    noa__gotmpl_type(v));
+                                noa__gotmpl_type(v));
     return 0;
 }
 
@@ -126,8 +148,10 @@ int64_t noa__gotmpl_cast_int(const struct noa__gotmpl_val *v)
     switch (v->kind) {
     case NOA_GOTMPL_INT:
     case NOA_GOTMPL_UINT8:
-    case NOA_GOTMPL_BOOL: return v->u.i;
-    case NOA_GOTMPL_FLOAT: return isfinite(v->u.f) && fabs(v->u.f) < 9.2e18 ? (int64_t)v->u.f : 0;
+    case NOA_GOTMPL_BOOL:
+        return v->u.i;
+    case NOA_GOTMPL_FLOAT:
+        return isfinite(v->u.f) && fabs(v->u.f) < 9.2e18 ? (int64_t)v->u.f : 0;
     case NOA_GOTMPL_STR: {
         if (v->u.s.len == 0 || v->u.s.len >= sizeof(b))
             return 0;
@@ -141,7 +165,8 @@ int64_t noa__gotmpl_cast_int(const struct noa__gotmpl_val *v)
         long long r = strtoll(b, &end, 0);
         return *end || errno ? 0 : r;
     }
-    default: return 0;
+    default:
+        return 0;
     }
 }
 
@@ -151,8 +176,10 @@ double noa__gotmpl_cast_float(const struct noa__gotmpl_val *v)
     switch (v->kind) {
     case NOA_GOTMPL_INT:
     case NOA_GOTMPL_UINT8:
-    case NOA_GOTMPL_BOOL: return (double)v->u.i;
-    case NOA_GOTMPL_FLOAT: return v->u.f;
+    case NOA_GOTMPL_BOOL:
+        return (double)v->u.i;
+    case NOA_GOTMPL_FLOAT:
+        return v->u.f;
     case NOA_GOTMPL_STR: {
         if (v->u.s.len == 0 || v->u.s.len >= sizeof(b))
             return 0;
@@ -162,13 +189,14 @@ double noa__gotmpl_cast_float(const struct noa__gotmpl_val *v)
         double r = strtod(b, &end);
         return *end ? 0 : r;
     }
-    default: return 0;
+    default:
+        return 0;
     }
 }
 
 /* Arguments as strings, in order; fails on the first non-string. */
 int noa__gotmpl_want_strs(struct noa__gotmpl_exec *x, const struct noa__gotmpl_val *a, int n,
-                struct noa_str *s)
+                          struct noa_str *s)
 {
     for (int i = 0; i < n; i++) {
         int rc = noa__gotmpl_want_str(x, &a[i], &s[i]);
@@ -213,12 +241,18 @@ enum basic { B_BAD, B_BOOL, B_INT, B_UINT, B_FLOAT, B_STR };
 static enum basic basic(const struct noa__gotmpl_val *v)
 {
     switch (v->kind) {
-    case NOA_GOTMPL_BOOL: return B_BOOL;
-    case NOA_GOTMPL_INT: return B_INT;
-    case NOA_GOTMPL_UINT8: return B_UINT;
-    case NOA_GOTMPL_FLOAT: return B_FLOAT;
-    case NOA_GOTMPL_STR: return B_STR;
-    default: return B_BAD;
+    case NOA_GOTMPL_BOOL:
+        return B_BOOL;
+    case NOA_GOTMPL_INT:
+        return B_INT;
+    case NOA_GOTMPL_UINT8:
+        return B_UINT;
+    case NOA_GOTMPL_FLOAT:
+        return B_FLOAT;
+    case NOA_GOTMPL_STR:
+        return B_STR;
+    default:
+        return B_BAD;
     }
 }
 
@@ -232,15 +266,23 @@ static int compare(struct noa__gotmpl_exec *x, const char *fname, const struct n
             *cmp = l->kind == r->kind ? 0 : 1;
             return 0;
         }
-        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling %s: invalid type for comparison", fname);
+        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling %s: invalid type for comparison",
+                                fname);
     }
     int ints = (kl == B_INT || kl == B_UINT) && (kr == B_INT || kr == B_UINT);
     if (kl != kr && !ints)
-        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling %s: incompatible types for comparison", fname);
+        return noa__gotmpl_fail(x, NOA_EINVAL,
+                                "error calling %s: incompatible types for comparison", fname);
     switch (kl) {
-    case B_STR: *cmp = noa_str_cmp(l->u.s, r->u.s); break;
-    case B_FLOAT: *cmp = l->u.f < r->u.f ? -1 : l->u.f > r->u.f ? 1 : (l->u.f == r->u.f ? 0 : 2); break;
-    default: *cmp = l->u.i < r->u.i ? -1 : l->u.i > r->u.i; break;
+    case B_STR:
+        *cmp = noa_str_cmp(l->u.s, r->u.s);
+        break;
+    case B_FLOAT:
+        *cmp = l->u.f < r->u.f ? -1 : l->u.f > r->u.f ? 1 : (l->u.f == r->u.f ? 0 : 2);
+        break;
+    default:
+        *cmp = l->u.i < r->u.i ? -1 : l->u.i > r->u.i;
+        break;
     }
     return 0;
 }
@@ -271,15 +313,15 @@ static int f_ne(NOA_GOTMPL_FN_ARGS)
     return rc;
 }
 
-#define ORDER(fname, name, test)                                                                 \
-    static int fname(NOA_GOTMPL_FN_ARGS)                                                                    \
-    {                                                                                            \
-        int c;                                                                                   \
-        (void)n;                                                                                 \
-        int rc = compare(x, name, &a[0], &a[1], 1, &c);                                          \
-        if (rc == 0)                                                                             \
-            *out = noa__gotmpl_bool(c != 2 && (test));                                                   \
-        return rc;                                                                               \
+#define ORDER(fname, name, test)                                                                   \
+    static int fname(NOA_GOTMPL_FN_ARGS)                                                           \
+    {                                                                                              \
+        int c;                                                                                     \
+        (void)n;                                                                                   \
+        int rc = compare(x, name, &a[0], &a[1], 1, &c);                                            \
+        if (rc == 0)                                                                               \
+            *out = noa__gotmpl_bool(c != 2 && (test));                                             \
+        return rc;                                                                                 \
     }
 ORDER(f_lt, "lt", c < 0)
 ORDER(f_le, "le", c <= 0)
@@ -311,7 +353,8 @@ static int f_len(NOA_GOTMPL_FN_ARGS)
         *out = noa__gotmpl_int(c.n);
         return 0;
     }
-    return noa__gotmpl_fail(x, NOA_EINVAL, "error calling len: len of type %s", noa__gotmpl_type(&a[0]));
+    return noa__gotmpl_fail(x, NOA_EINVAL, "error calling len: len of type %s",
+                            noa__gotmpl_type(&a[0]));
 }
 
 static int f_index(NOA_GOTMPL_FN_ARGS)
@@ -321,8 +364,9 @@ static int f_index(NOA_GOTMPL_FN_ARGS)
         if (v.kind == NOA_GOTMPL_MAP) {
             struct noa_str key = {0}, val = {"", 0};
             if (a[i].kind != NOA_GOTMPL_STR)
-                return noa__gotmpl_fail(x, NOA_EINVAL, "error calling index: value has type %s; should be string",
-                            noa__gotmpl_type(&a[i]));
+                return noa__gotmpl_fail(x, NOA_EINVAL,
+                                        "error calling index: value has type %s; should be string",
+                                        noa__gotmpl_type(&a[i]));
             key = a[i].u.s;
             const struct noa_gotmpl_data *d = x->data;
             if (d->lookup_cb && !d->lookup_cb(d->ctx, key.p, key.len, &val))
@@ -331,16 +375,20 @@ static int f_index(NOA_GOTMPL_FN_ARGS)
         } else if (v.kind == NOA_GOTMPL_STR) {
             int64_t k;
             if (noa__gotmpl_want_int(x, &a[i], &k))
-                return noa__gotmpl_fail(x, NOA_EINVAL, "error calling index: cannot index slice/array with type %s",
-                            noa__gotmpl_type(&a[i]));
+                return noa__gotmpl_fail(
+                    x, NOA_EINVAL, "error calling index: cannot index slice/array with type %s",
+                    noa__gotmpl_type(&a[i]));
             if (k < 0 || (uint64_t)k >= v.u.s.len)
-                return noa__gotmpl_fail(x, NOA_EINVAL, "error calling index: index out of range: %" PRId64, k);
-            v = (struct noa__gotmpl_val){.kind = NOA_GOTMPL_UINT8, .u.i = (unsigned char)v.u.s.p[k]};
+                return noa__gotmpl_fail(x, NOA_EINVAL,
+                                        "error calling index: index out of range: %" PRId64, k);
+            v = (struct noa__gotmpl_val){.kind = NOA_GOTMPL_UINT8,
+                                         .u.i = (unsigned char)v.u.s.p[k]};
         } else if (v.kind == NOA_GOTMPL_NIL) {
             return noa__gotmpl_fail(x, NOA_EINVAL, "error calling index: index of untyped nil");
         } else {
-            return noa__gotmpl_fail(x, NOA_EINVAL, "error calling index: can't index item of type %s",
-                        noa__gotmpl_type(&v));
+            return noa__gotmpl_fail(x, NOA_EINVAL,
+                                    "error calling index: can't index item of type %s",
+                                    noa__gotmpl_type(&v));
         }
     }
     *out = v;
@@ -351,21 +399,24 @@ static int f_slice(NOA_GOTMPL_FN_ARGS)
 {
     if (a[0].kind != NOA_GOTMPL_STR)
         return noa__gotmpl_fail(x, NOA_EINVAL, "error calling slice: can't slice item of type %s",
-                    noa__gotmpl_type(&a[0]));
+                                noa__gotmpl_type(&a[0]));
     if (n > 3)
-        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling slice: cannot 3-index slice a string");
+        return noa__gotmpl_fail(x, NOA_EINVAL,
+                                "error calling slice: cannot 3-index slice a string");
     int64_t idx[2] = {0, (int64_t)a[0].u.s.len};
     for (int i = 1; i < n; i++) {
         if (noa__gotmpl_want_int(x, &a[i], &idx[i - 1]))
-            return noa__gotmpl_fail(x, NOA_EINVAL, "error calling slice: cannot index slice/array with type %s",
-                        noa__gotmpl_type(&a[i]));
+            return noa__gotmpl_fail(x, NOA_EINVAL,
+                                    "error calling slice: cannot index slice/array with type %s",
+                                    noa__gotmpl_type(&a[i]));
         if (idx[i - 1] < 0 || idx[i - 1] > (int64_t)a[0].u.s.len)
-            return noa__gotmpl_fail(x, NOA_EINVAL, "error calling slice: index out of range: %" PRId64,
-                        idx[i - 1]);
+            return noa__gotmpl_fail(
+                x, NOA_EINVAL, "error calling slice: index out of range: %" PRId64, idx[i - 1]);
     }
     if (idx[0] > idx[1])
-        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling slice: invalid slice index: %" PRId64 " > %" PRId64,
-                    idx[0], idx[1]);
+        return noa__gotmpl_fail(x, NOA_EINVAL,
+                                "error calling slice: invalid slice index: %" PRId64 " > %" PRId64,
+                                idx[0], idx[1]);
     *out = noa__gotmpl_str((struct noa_str){a[0].u.s.p + idx[0], (size_t)(idx[1] - idx[0])});
     return 0;
 }
@@ -485,31 +536,42 @@ static int arith_int(struct noa__gotmpl_exec *x, const char *fname, enum arith o
         uint64_t ur = (uint64_t)r, uv = (uint64_t)v;
         switch (op) {
         /* Go integers wrap on overflow: compute unsigned to match. */
-        case AR_ADD: r = (int64_t)(ur + uv); break;
-        case AR_SUB: r = (int64_t)(ur - uv); break;
-        case AR_MUL: r = (int64_t)(ur * uv); break;
+        case AR_ADD:
+            r = (int64_t)(ur + uv);
+            break;
+        case AR_SUB:
+            r = (int64_t)(ur - uv);
+            break;
+        case AR_MUL:
+            r = (int64_t)(ur * uv);
+            break;
         case AR_DIV:
         case AR_MOD:
             if (v == 0)
-                return noa__gotmpl_fail(x, NOA_EINVAL, "error calling %s: runtime error: integer divide by zero",
-                            fname);
+                return noa__gotmpl_fail(x, NOA_EINVAL,
+                                        "error calling %s: runtime error: integer divide by zero",
+                                        fname);
             if (v == -1)
                 r = op == AR_DIV ? (int64_t)(0 - ur) : 0;
             else
                 r = op == AR_DIV ? r / v : r % v;
             break;
-        case AR_MAX: r = v > r ? v : r; break;
-        case AR_MIN: r = v < r ? v : r; break;
+        case AR_MAX:
+            r = v > r ? v : r;
+            break;
+        case AR_MIN:
+            r = v < r ? v : r;
+            break;
         }
     }
     *out = noa__gotmpl_int(r);
     return 0;
 }
 
-#define ARITH(fname, name, op)                                                                   \
-    static int fname(NOA_GOTMPL_FN_ARGS)                                                                    \
-    {                                                                                            \
-        return arith_int(x, name, op, a, n, out);                                                \
+#define ARITH(fname, name, op)                                                                     \
+    static int fname(NOA_GOTMPL_FN_ARGS)                                                           \
+    {                                                                                              \
+        return arith_int(x, name, op, a, n, out);                                                  \
     }
 ARITH(f_add, "add", AR_ADD)
 ARITH(f_sub, "sub", AR_SUB)
@@ -540,23 +602,30 @@ static int arith_float(struct noa__gotmpl_exec *x, const char *fname, enum arith
             break;
         case AR_DIV:
             if (v == 0)
-                return noa__gotmpl_fail(x, NOA_EINVAL, "error calling %s: decimal division by 0", fname);
+                return noa__gotmpl_fail(x, NOA_EINVAL, "error calling %s: decimal division by 0",
+                                        fname);
             if (dec_op(DA_DIV, r, v, &r))
                 r /= v;
             break;
-        case AR_MOD: r = fmod(r, v); break;
-        case AR_MAX: r = fmax(r, v); break;
-        case AR_MIN: r = fmin(r, v); break;
+        case AR_MOD:
+            r = fmod(r, v);
+            break;
+        case AR_MAX:
+            r = fmax(r, v);
+            break;
+        case AR_MIN:
+            r = fmin(r, v);
+            break;
         }
     }
     *out = noa__gotmpl_float(r);
     return 0;
 }
 
-#define ARITHF(fname, name, op)                                                                  \
-    static int fname(NOA_GOTMPL_FN_ARGS)                                                                    \
-    {                                                                                            \
-        return arith_float(x, name, op, a, n, out);                                              \
+#define ARITHF(fname, name, op)                                                                    \
+    static int fname(NOA_GOTMPL_FN_ARGS)                                                           \
+    {                                                                                              \
+        return arith_float(x, name, op, a, n, out);                                                \
     }
 ARITHF(f_addf, "addf", AR_ADD)
 ARITHF(f_subf, "subf", AR_SUB)
@@ -592,7 +661,7 @@ static int f_round(NOA_GOTMPL_FN_ARGS)
     if (n > 2) {
         if (a[2].kind != NOA_GOTMPL_FLOAT && a[2].kind != NOA_GOTMPL_INT)
             return noa__gotmpl_fail(x, NOA_EINVAL, "wrong type for value; expected float64; got %s",
-                        noa__gotmpl_type(&a[2]));
+                                    noa__gotmpl_type(&a[2]));
         on = noa__gotmpl_cast_float(&a[2]);
     }
     if (places > 300)
@@ -644,15 +713,17 @@ static int f_bytes(NOA_GOTMPL_FN_ARGS)
     char *end;
     double num = strtod(b, &end);
     if (o == 0 || *end)
-        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling bytes: strconv.ParseFloat: parsing \"%s\": "
-                                   "invalid syntax", b);
+        return noa__gotmpl_fail(x, NOA_EINVAL,
+                                "error calling bytes: strconv.ParseFloat: parsing \"%s\": "
+                                "invalid syntax",
+                                b);
     while (i < s.len && s.p[i] == ' ')
         i++;
     char unit[8];
     size_t ul = s.len - i;
     if (ul >= sizeof(unit))
-        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling bytes: unhandled size name: %.*s", (int)ul,
-                    s.p + i);
+        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling bytes: unhandled size name: %.*s",
+                                (int)ul, s.p + i);
     for (size_t k = 0; k < ul; k++)
         unit[k] = (char)tolower((unsigned char)s.p[i + k]);
     unit[ul] = '\0';
@@ -660,19 +731,39 @@ static int f_bytes(NOA_GOTMPL_FN_ARGS)
         const char *u;
         double m;
     } units[] = {
-        {"", 1},          {"b", 1},
-        {"k", 1e3},       {"kb", 1e3},       {"ki", 1024},          {"kib", 1024},
-        {"m", 1e6},       {"mb", 1e6},       {"mi", 1048576.0},     {"mib", 1048576.0},
-        {"g", 1e9},       {"gb", 1e9},       {"gi", 1073741824.0},  {"gib", 1073741824.0},
-        {"t", 1e12},      {"tb", 1e12},      {"ti", 1099511627776.0}, {"tib", 1099511627776.0},
-        {"p", 1e15},      {"pb", 1e15},      {"pi", 1125899906842624.0}, {"pib", 1125899906842624.0},
-        {"e", 1e18},      {"eb", 1e18},      {"ei", 1152921504606846976.0}, {"eib", 1152921504606846976.0},
+        {"", 1},
+        {"b", 1},
+        {"k", 1e3},
+        {"kb", 1e3},
+        {"ki", 1024},
+        {"kib", 1024},
+        {"m", 1e6},
+        {"mb", 1e6},
+        {"mi", 1048576.0},
+        {"mib", 1048576.0},
+        {"g", 1e9},
+        {"gb", 1e9},
+        {"gi", 1073741824.0},
+        {"gib", 1073741824.0},
+        {"t", 1e12},
+        {"tb", 1e12},
+        {"ti", 1099511627776.0},
+        {"tib", 1099511627776.0},
+        {"p", 1e15},
+        {"pb", 1e15},
+        {"pi", 1125899906842624.0},
+        {"pib", 1125899906842624.0},
+        {"e", 1e18},
+        {"eb", 1e18},
+        {"ei", 1152921504606846976.0},
+        {"eib", 1152921504606846976.0},
     };
     for (size_t k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
         if (strcmp(units[k].u, unit) == 0) {
             double r = num * units[k].m;
             if (r >= 18446744073709551615.0)
-                return noa__gotmpl_fail(x, NOA_EINVAL, "error calling bytes: too large: %.*s", (int)s.len, s.p);
+                return noa__gotmpl_fail(x, NOA_EINVAL, "error calling bytes: too large: %.*s",
+                                        (int)s.len, s.p);
             *out = noa__gotmpl_float((double)(uint64_t)r);
             return 0;
         }
@@ -719,13 +810,21 @@ static int parse_duration(struct noa_str s, double *secs)
         double m;
         if (u.len == 0)
             return -2;
-        if (noa_str_eq_c(u, "ns")) m = 1e-9;
-        else if (noa_str_eq_c(u, "us") || noa_str_eq_c(u, "\xC2\xB5s") || noa_str_eq_c(u, "\xCE\xBCs")) m = 1e-6;
-        else if (noa_str_eq_c(u, "ms")) m = 1e-3;
-        else if (noa_str_eq_c(u, "s")) m = 1;
-        else if (noa_str_eq_c(u, "m")) m = 60;
-        else if (noa_str_eq_c(u, "h")) m = 3600;
-        else return -3;
+        if (noa_str_eq_c(u, "ns"))
+            m = 1e-9;
+        else if (noa_str_eq_c(u, "us") || noa_str_eq_c(u, "\xC2\xB5s") ||
+                 noa_str_eq_c(u, "\xCE\xBCs"))
+            m = 1e-6;
+        else if (noa_str_eq_c(u, "ms"))
+            m = 1e-3;
+        else if (noa_str_eq_c(u, "s"))
+            m = 1;
+        else if (noa_str_eq_c(u, "m"))
+            m = 60;
+        else if (noa_str_eq_c(u, "h"))
+            m = 3600;
+        else
+            return -3;
         (void)st;
         total += v * m;
     }
@@ -743,11 +842,13 @@ static int f_duration(NOA_GOTMPL_FN_ARGS)
         return rc;
     rc = parse_duration(s, &secs);
     if (rc == -2)
-        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling duration: time: missing unit in duration \"%.*s\"",
-                    (int)s.len, s.p);
+        return noa__gotmpl_fail(x, NOA_EINVAL,
+                                "error calling duration: time: missing unit in duration \"%.*s\"",
+                                (int)s.len, s.p);
     if (rc)
-        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling duration: time: invalid duration \"%.*s\"",
-                    (int)s.len, s.p);
+        return noa__gotmpl_fail(x, NOA_EINVAL,
+                                "error calling duration: time: invalid duration \"%.*s\"",
+                                (int)s.len, s.p);
     *out = noa__gotmpl_float(secs);
     return 0;
 }

@@ -15,9 +15,12 @@
 struct noa_regex;
 struct noa__gotmpl_zone;
 
+/* Made strings may total this many times the output cap per execution. */
+#define NOA_GOTMPL_MADE_FACTOR 16
+
 /* Go's dynamic types as far as Loki templates produce them. */
 enum noa__gotmpl_kind {
-    NOA_GOTMPL_NIL,   /* untyped nil / <no value> */
+    NOA_GOTMPL_NIL, /* untyped nil / <no value> */
     NOA_GOTMPL_STR,
     NOA_GOTMPL_INT,   /* int / int64 */
     NOA_GOTMPL_FLOAT, /* float64 */
@@ -44,12 +47,13 @@ struct noa__gotmpl_val {
 /* The state a function sees while a template runs. */
 struct noa__gotmpl_exec {
     const struct noa_gotmpl_data *data;
-    struct noa_gotmpl_scratch *work; /* made values, when set; else arena */
-    struct noa_arena *arena;
-    size_t max_str;          /* bytes; cap on any string made */
-    const struct noa_regex *re_hint; /* the call's regex, compiled at parse time */
+    struct noa_gotmpl_scratch *work;          /* made values */
+    struct noa_buf *spare;                    /* NOA_GOTMPL_NBUFS buffers lent to functions */
+    size_t max_str;                           /* bytes; cap on any string made */
+    size_t made;                              /* bytes of strings made so far */
+    const struct noa_regex *re_hint;          /* the call's regex, compiled at parse time */
     const struct noa__gotmpl_zone *zone_hint; /* toDateInZone's zone, loaded at parse time */
-    char msg[400];           /* a function's error message */
+    char msg[400];                            /* a function's error message */
 };
 
 /* A builtin: fills *out from args, returns 0 or NOA_EINVAL / NOA_ETOOBIG
@@ -61,8 +65,92 @@ struct noa__gotmpl_func {
               struct noa__gotmpl_val *out);
 };
 
+/* ------------------------------------------------ the parsed tree
+ * Built by gotmpl.c in the template's arena, read by gotmpl_exec.c. */
+
+#define NOA_GOTMPL_MAX_ARGS 64         /* operands in one command */
+#define NOA_GOTMPL_MAX_STEPS 10000000L /* default: executed nodes and calls */
+
+enum noa__gotmpl_arg_kind {
+    NOA_GOTMPL_A_DOT,
+    NOA_GOTMPL_A_FIELD,
+    NOA_GOTMPL_A_VAR,
+    NOA_GOTMPL_A_FUNC,
+    NOA_GOTMPL_A_LIT,
+    NOA_GOTMPL_A_PIPE
+};
+
+struct noa__gotmpl_pipe;
+
+struct noa__gotmpl_arg {
+    enum noa__gotmpl_arg_kind kind;
+    size_t pos;          /* source offset, for messages */
+    struct noa_str text; /* source text */
+    struct noa_str name; /* NOA_GOTMPL_A_VAR: "$x"; NOA_GOTMPL_A_FUNC: the name */
+    const struct noa__gotmpl_func *fn;
+    struct noa__gotmpl_val lit;    /* NOA_GOTMPL_A_LIT */
+    struct noa__gotmpl_pipe *pipe; /* NOA_GOTMPL_A_PIPE */
+    struct noa_str *fields;        /* chain applied after the term */
+    int nfields;
+    struct noa_regex *re;          /* a literal regex argument, compiled once */
+    struct noa__gotmpl_zone *zone; /* a literal toDateInZone zone, loaded once */
+};
+
+struct noa__gotmpl_re_link {
+    struct noa_regex *re;          /* or NULL */
+    struct noa__gotmpl_zone *zone; /* or NULL */
+    struct noa__gotmpl_re_link *next;
+};
+
+struct noa__gotmpl_cmd {
+    struct noa__gotmpl_arg **args;
+    int nargs;
+    size_t pos;
+    struct noa_str text;
+    struct noa__gotmpl_cmd *next;
+};
+
+struct noa__gotmpl_pipe {
+    int ndecl;  /* 0, 1 or 2 variables declared or assigned */
+    int assign; /* "=" rather than ":=" */
+    struct noa_str decl[2];
+    struct noa__gotmpl_cmd *cmds;
+};
+
+enum noa__gotmpl_node_kind {
+    NOA_GOTMPL_N_TEXT,
+    NOA_GOTMPL_N_ACTION,
+    NOA_GOTMPL_N_IF,
+    NOA_GOTMPL_N_WITH,
+    NOA_GOTMPL_N_RANGE,
+    NOA_GOTMPL_N_BREAK,
+    NOA_GOTMPL_N_CONTINUE
+};
+
+struct noa__gotmpl_node {
+    enum noa__gotmpl_node_kind kind;
+    struct noa_str text; /* NOA_GOTMPL_N_TEXT */
+    struct noa__gotmpl_pipe *pipe;
+    struct noa__gotmpl_node *list, *elist; /* control bodies */
+    size_t pos;
+    struct noa__gotmpl_node *next;
+};
+
+struct noa_gotmpl {
+    struct noa_arena arena; /* everything below lives here */
+    char name[32];
+    const char *src;
+    size_t srclen;
+    struct noa__gotmpl_node *root;
+    int nvars; /* declarations in the template: bounds the exec var stack */
+    struct noa__gotmpl_re_link *regexes; /* compiled literal regexes, freed with the template */
+};
+
+/* Line (1-based) of byte pos in s; *col0 gets the 0-based byte column. */
+int noa__gotmpl_position(const char *s, size_t pos, int *col0);
+
 /* The signature of every builtin, spelled once. */
-#define NOA_GOTMPL_FN_ARGS                                                                       \
+#define NOA_GOTMPL_FN_ARGS                                                                         \
     struct noa__gotmpl_exec *x, const struct noa__gotmpl_val *a, int n, struct noa__gotmpl_val *out
 
 /* Each function file's table, ended by an entry with a NULL name. */
@@ -99,7 +187,12 @@ void *noa__gotmpl_alloc(struct noa__gotmpl_exec *x, size_t n);
 /* Room for a made string of n bytes (+1) in working memory, or NULL
  * with the error set when n is over the cap. */
 char *noa__gotmpl_mk(struct noa__gotmpl_exec *x, size_t n);
-/* Moves b's bytes into an arena string in *out; b is released. */
+/* A working buffer (empty, possibly with capacity kept from earlier use);
+ * hand it back with noa__gotmpl_buf_give, which keeps its memory for the
+ * next taker, so warm executions do not allocate. */
+struct noa_buf noa__gotmpl_buf_take(struct noa__gotmpl_exec *x);
+void noa__gotmpl_buf_give(struct noa__gotmpl_exec *x, struct noa_buf *b);
+/* Moves b's bytes into a made string in *out; b is given back. */
 int noa__gotmpl_from_buf(struct noa__gotmpl_exec *x, struct noa_buf *b,
                          struct noa__gotmpl_val *out);
 /* Go's argument checks: "wrong type for value; expected string; got int". */

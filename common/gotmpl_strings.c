@@ -28,8 +28,18 @@ static int f_line(NOA_GOTMPL_FN_ARGS)
 }
 
 /* The string-to-string functions of one argument. */
-enum s1 { S1_LOWER, S1_UPPER, S1_TITLE, S1_TRIMSPACE, S1_B64ENC, S1_B64DEC, S1_URLENC,
-          S1_URLDEC, S1_HTML, S1_JS };
+enum s1 {
+    S1_LOWER,
+    S1_UPPER,
+    S1_TITLE,
+    S1_TRIMSPACE,
+    S1_B64ENC,
+    S1_B64DEC,
+    S1_URLENC,
+    S1_URLDEC,
+    S1_HTML,
+    S1_JS
+};
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -65,38 +75,108 @@ static int b64_decode(struct noa__gotmpl_exec *x, struct noa_str s, struct noa_b
             pads++;
         }
         if ((bits == 4 && pads != 2) || (bits == 2 && pads != 1) || bits == 0)
-            return noa__gotmpl_fail(x, NOA_EINVAL, "illegal base64 data at input byte %zu", s.len - pads);
+            return noa__gotmpl_fail(x, NOA_EINVAL, "illegal base64 data at input byte %zu",
+                                    s.len - pads);
     } else if (bits >= 6) {
         return noa__gotmpl_fail(x, NOA_EINVAL, "illegal base64 data at input byte %zu", s.len);
     }
     return 0;
 }
 
+/* Simple case mapping for the scripts logs carry besides ASCII (Latin-1,
+ * Latin Extended-A, Greek, Cyrillic), limited to mappings that keep the
+ * UTF-8 length so strings convert in place. Other code points are left
+ * as they are. */
+static uint32_t fold(uint32_t c, int upper)
+{
+    if (c < 0x80)
+        return (uint32_t)(upper ? toupper((int)c) : tolower((int)c));
+    if (upper) {
+        if ((c >= 0xE0 && c <= 0xFE && c != 0xF7) || (c >= 0x3B1 && c <= 0x3CB && c != 0x3C2) ||
+            (c >= 0x430 && c <= 0x44F))
+            return c - 0x20;
+        if (c == 0xFF)
+            return 0x178;
+        if (c == 0x3C2)
+            return 0x3A3;
+        if (c == 0x3AC)
+            return 0x386;
+        if (c >= 0x3AD && c <= 0x3AF)
+            return c - 0x25;
+        if (c == 0x3CC)
+            return 0x38C;
+        if (c >= 0x3CD && c <= 0x3CE)
+            return c - 0x3F;
+        if (c >= 0x450 && c <= 0x45F)
+            return c - 0x50;
+        if (c == 0x4CF)
+            return 0x4C0;
+    } else {
+        if ((c >= 0xC0 && c <= 0xDE && c != 0xD7) || (c >= 0x391 && c <= 0x3AB && c != 0x3A2) ||
+            (c >= 0x410 && c <= 0x42F))
+            return c + 0x20;
+        if (c == 0x178)
+            return 0xFF;
+        if (c == 0x386)
+            return 0x3AC;
+        if (c >= 0x388 && c <= 0x38A)
+            return c + 0x25;
+        if (c == 0x38C)
+            return 0x3CC;
+        if (c >= 0x38E && c <= 0x38F)
+            return c + 0x3F;
+        if (c >= 0x400 && c <= 0x40F)
+            return c + 0x50;
+        if (c == 0x4C0)
+            return 0x4CF;
+    }
+    /* Alternating upper/lower pairs. */
+    int even_upper = (c >= 0x100 && c <= 0x12F) || (c >= 0x132 && c <= 0x137) ||
+                     (c >= 0x14A && c <= 0x177) || (c >= 0x460 && c <= 0x481) ||
+                     (c >= 0x48A && c <= 0x4BF) || (c >= 0x4D0 && c <= 0x4FF);
+    int odd_upper =
+        (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E) || (c >= 0x4C1 && c <= 0x4CE);
+    if (even_upper || odd_upper) {
+        int is_upper = (c % 2 == 0) == even_upper;
+        if (upper && !is_upper)
+            return c - 1;
+        if (!upper && is_upper)
+            return c + 1;
+    }
+    return c;
+}
+
+/* Maps the character at p in place; returns the extra bytes it spans
+ * beyond the first (so callers can skip them). */
+static size_t case_at(char *p, size_t n, int upper)
+{
+    unsigned char c = (unsigned char)p[0];
+    if (c < 0x80) {
+        p[0] = (char)fold(c, upper);
+        return 0;
+    }
+    if ((c & 0xE0) == 0xC0 && n >= 2 && ((unsigned char)p[1] & 0xC0) == 0x80) {
+        uint32_t cp = ((uint32_t)(c & 0x1F) << 6) | ((unsigned char)p[1] & 0x3F);
+        uint32_t m = fold(cp, upper);
+        if (m >= 0x80 && m < 0x800) {
+            p[0] = (char)(0xC0 | (m >> 6));
+            p[1] = (char)(0x80 | (m & 0x3F));
+        }
+        return 1;
+    }
+    size_t k = 1;
+    while (k < n && ((unsigned char)p[k] & 0xC0) == 0x80)
+        k++;
+    return k - 1;
+}
+
 static int str1(struct noa__gotmpl_exec *x, enum s1 op, struct noa_str s,
                 struct noa__gotmpl_val *out)
 {
-    struct noa_buf o = {0};
     int rc = 0;
     if (s.len > x->max_str / 4)
         return noa__gotmpl_fail(x, NOA_ETOOBIG, "string of %zu bytes over the size limit", s.len);
-    switch (op) {
-    case S1_LOWER:
-    case S1_UPPER:
-        noa_buf_append(&o, s.p, s.len);
-        for (size_t i = 0; i < o.len; i++)
-            o.data[i] = (char)(op == S1_LOWER ? tolower((unsigned char)o.data[i])
-                                              : toupper((unsigned char)o.data[i]));
-        break;
-    case S1_TITLE: {
-        int prev_sep = 1;
-        for (size_t i = 0; i < s.len; i++) {
-            unsigned char c = (unsigned char)s.p[i];
-            noa_buf_putc(&o, (char)(prev_sep ? toupper(c) : c));
-            prev_sep = !(isalnum(c) || c == '_' || c >= 0x80);
-        }
-        break;
-    }
-    case S1_TRIMSPACE: {
+    if (op == S1_TRIMSPACE) {
         size_t b = 0, e = s.len;
         while (b < e && isspace((unsigned char)s.p[b]))
             b++;
@@ -105,11 +185,34 @@ static int str1(struct noa__gotmpl_exec *x, enum s1 op, struct noa_str s,
         *out = noa__gotmpl_str((struct noa_str){s.p + b, e - b});
         return 0;
     }
+    struct noa_buf o = noa__gotmpl_buf_take(x);
+    switch (op) {
+    case S1_LOWER:
+    case S1_UPPER:
+        noa_buf_append(&o, s.p, s.len);
+        for (size_t i = 0; i < o.len; i++)
+            i += case_at(o.data + i, o.len - i, op == S1_UPPER);
+        break;
+    case S1_TITLE: {
+        int prev_sep = 1;
+        noa_buf_append(&o, s.p, s.len);
+        for (size_t i = 0; i < o.len; i++) {
+            unsigned char c = (unsigned char)o.data[i];
+            size_t extra = prev_sep ? case_at(o.data + i, o.len - i, 1) : 0;
+            prev_sep = !(isalnum(c) || c == '_' || c >= 0x80);
+            i += extra;
+        }
+        break;
+    }
+    case S1_TRIMSPACE:
+        break; /* handled above: no copy needed */
     case S1_B64ENC:
         for (size_t i = 0; i < s.len; i += 3) {
             uint32_t v = (uint32_t)(unsigned char)s.p[i] << 16;
-            if (i + 1 < s.len) v |= (uint32_t)(unsigned char)s.p[i + 1] << 8;
-            if (i + 2 < s.len) v |= (unsigned char)s.p[i + 2];
+            if (i + 1 < s.len)
+                v |= (uint32_t)(unsigned char)s.p[i + 1] << 8;
+            if (i + 2 < s.len)
+                v |= (unsigned char)s.p[i + 2];
             noa_buf_putc(&o, b64[v >> 18]);
             noa_buf_putc(&o, b64[(v >> 12) & 63]);
             noa_buf_putc(&o, i + 1 < s.len ? b64[(v >> 6) & 63] : '=');
@@ -147,8 +250,9 @@ static int str1(struct noa__gotmpl_exec *x, enum s1 op, struct noa_str s,
                 if (i + 2 >= s.len + 0 || !isxdigit((unsigned char)s.p[i + 1]) ||
                     !isxdigit((unsigned char)s.p[i + 2])) {
                     size_t l = s.len - i < 3 ? s.len - i : 3;
-                    rc = noa__gotmpl_fail(x, NOA_EINVAL, "error calling urldecode: invalid URL escape \"%.*s\"",
-                              (int)l, s.p + i);
+                    rc = noa__gotmpl_fail(x, NOA_EINVAL,
+                                          "error calling urldecode: invalid URL escape \"%.*s\"",
+                                          (int)l, s.p + i);
                     goto out;
                 }
                 char h[3] = {s.p[i + 1], s.p[i + 2], 0};
@@ -162,13 +266,26 @@ static int str1(struct noa__gotmpl_exec *x, enum s1 op, struct noa_str s,
     case S1_HTML:
         for (size_t i = 0; i < s.len; i++) {
             switch (s.p[i]) {
-            case '<': noa_buf_append(&o, "&lt;", 4); break;
-            case '>': noa_buf_append(&o, "&gt;", 4); break;
-            case '&': noa_buf_append(&o, "&amp;", 5); break;
-            case '\'': noa_buf_append(&o, "&#39;", 5); break;
-            case '"': noa_buf_append(&o, "&#34;", 5); break;
-            case '\0': noa_buf_append(&o, "\xEF\xBF\xBD", 3); break;
-            default: noa_buf_putc(&o, s.p[i]);
+            case '<':
+                noa_buf_append(&o, "&lt;", 4);
+                break;
+            case '>':
+                noa_buf_append(&o, "&gt;", 4);
+                break;
+            case '&':
+                noa_buf_append(&o, "&amp;", 5);
+                break;
+            case '\'':
+                noa_buf_append(&o, "&#39;", 5);
+                break;
+            case '"':
+                noa_buf_append(&o, "&#34;", 5);
+                break;
+            case '\0':
+                noa_buf_append(&o, "\xEF\xBF\xBD", 3);
+                break;
+            default:
+                noa_buf_putc(&o, s.p[i]);
             }
         }
         break;
@@ -176,17 +293,39 @@ static int str1(struct noa__gotmpl_exec *x, enum s1 op, struct noa_str s,
         for (size_t i = 0; i < s.len; i++) {
             unsigned char c = (unsigned char)s.p[i];
             switch (c) {
-            case '\\': noa_buf_append(&o, "\\\\", 2); break;
-            case '\'': noa_buf_append(&o, "\\'", 2); break;
-            case '"': noa_buf_append(&o, "\\\"", 2); break;
-            case '<': noa_buf_append(&o, "\\u003C", 6); break;
-            case '>': noa_buf_append(&o, "\\u003E", 6); break;
-            case '&': noa_buf_append(&o, "\\u0026", 6); break;
-            case '=': noa_buf_append(&o, "\\u003D", 6); break;
-            case '`': noa_buf_append(&o, "\\u0060", 6); break;
-            case '\n': noa_buf_append(&o, "\\n", 2); break;
-            case '\r': noa_buf_append(&o, "\\r", 2); break;
-            case '\t': noa_buf_append(&o, "\\t", 2); break;
+            case '\\':
+                noa_buf_append(&o, "\\\\", 2);
+                break;
+            case '\'':
+                noa_buf_append(&o, "\\'", 2);
+                break;
+            case '"':
+                noa_buf_append(&o, "\\\"", 2);
+                break;
+            case '<':
+                noa_buf_append(&o, "\\u003C", 6);
+                break;
+            case '>':
+                noa_buf_append(&o, "\\u003E", 6);
+                break;
+            case '&':
+                noa_buf_append(&o, "\\u0026", 6);
+                break;
+            case '=':
+                noa_buf_append(&o, "\\u003D", 6);
+                break;
+            case '`':
+                noa_buf_append(&o, "\\u0060", 6);
+                break;
+            case '\n':
+                noa_buf_append(&o, "\\n", 2);
+                break;
+            case '\r':
+                noa_buf_append(&o, "\\r", 2);
+                break;
+            case '\t':
+                noa_buf_append(&o, "\\t", 2);
+                break;
             default:
                 if (c < 0x20)
                     noa_buf_printf(&o, "\\u%04X", c);
@@ -198,17 +337,17 @@ static int str1(struct noa__gotmpl_exec *x, enum s1 op, struct noa_str s,
     }
     return noa__gotmpl_from_buf(x, &o, out);
 out:
-    noa_buf_fini(&o);
+    noa__gotmpl_buf_give(x, &o);
     return rc;
 }
 
-#define STR1(fname, op)                                                                          \
-    static int fname(NOA_GOTMPL_FN_ARGS)                                                                    \
-    {                                                                                            \
-        struct noa_str s = {0};                                                                        \
-        (void)n;                                                                                 \
-        int rc = noa__gotmpl_want_str(x, &a[0], &s);                                                         \
-        return rc ? rc : str1(x, op, s, out);                                                    \
+#define STR1(fname, op)                                                                            \
+    static int fname(NOA_GOTMPL_FN_ARGS)                                                           \
+    {                                                                                              \
+        struct noa_str s = {0};                                                                    \
+        (void)n;                                                                                   \
+        int rc = noa__gotmpl_want_str(x, &a[0], &s);                                               \
+        return rc ? rc : str1(x, op, s, out);                                                      \
     }
 STR1(f_lower, S1_LOWER)
 STR1(f_upper, S1_UPPER)
@@ -223,18 +362,18 @@ STR1(f_urldecode, S1_URLDEC)
 static int escape_any(struct noa__gotmpl_exec *x, const struct noa__gotmpl_val *a, int n,
                       enum s1 op, struct noa__gotmpl_val *out)
 {
-    struct noa_buf b = {0};
+    struct noa_buf b = noa__gotmpl_buf_take(x);
     for (int i = 0; i < n; i++)
         noa__gotmpl_print(x, &a[i], &b);
     char *d = noa__gotmpl_mk(x, b.len);
     if (!d) {
-        noa_buf_fini(&b);
+        noa__gotmpl_buf_give(x, &b);
         return NOA_ETOOBIG;
     }
     if (b.len)
         memcpy(d, b.data, b.len);
     struct noa_str s = {d, b.len};
-    noa_buf_fini(&b);
+    noa__gotmpl_buf_give(x, &b);
     return str1(x, op, s, out);
 }
 
@@ -265,16 +404,21 @@ static struct noa_str cut(struct noa_str s, struct noa_str set, int left, int ri
     return s;
 }
 
-
 enum trim { TR_BOTH, TR_LEFT, TR_RIGHT, TR_PREFIX, TR_SUFFIX };
 
 static int trim_op(struct noa__gotmpl_exec *x, struct noa_str s, struct noa_str arg, enum trim op,
                    struct noa__gotmpl_val *out)
 {
     switch (op) {
-    case TR_BOTH: s = cut(s, arg, 1, 1); break;
-    case TR_LEFT: s = cut(s, arg, 1, 0); break;
-    case TR_RIGHT: s = cut(s, arg, 0, 1); break;
+    case TR_BOTH:
+        s = cut(s, arg, 1, 1);
+        break;
+    case TR_LEFT:
+        s = cut(s, arg, 1, 0);
+        break;
+    case TR_RIGHT:
+        s = cut(s, arg, 0, 1);
+        break;
     case TR_PREFIX:
         if (s.len >= arg.len && memcmp(s.p, arg.p, arg.len) == 0) {
             s.p += arg.len;
@@ -292,14 +436,14 @@ static int trim_op(struct noa__gotmpl_exec *x, struct noa_str s, struct noa_str 
 }
 
 /* Loki's Go-order functions take (s, arg); sprig's take (arg, s). */
-#define TRIM(fname, op, go_order)                                                                \
-    static int fname(NOA_GOTMPL_FN_ARGS)                                                                    \
-    {                                                                                            \
-        struct noa_str s[2] = {{0}};                                                                     \
-        int rc = noa__gotmpl_want_strs(x, a, n, s);                                                               \
-        if (rc)                                                                                  \
-            return rc;                                                                           \
-        return go_order ? trim_op(x, s[0], s[1], op, out) : trim_op(x, s[1], s[0], op, out);     \
+#define TRIM(fname, op, go_order)                                                                  \
+    static int fname(NOA_GOTMPL_FN_ARGS)                                                           \
+    {                                                                                              \
+        struct noa_str s[2] = {{0}};                                                               \
+        int rc = noa__gotmpl_want_strs(x, a, n, s);                                                \
+        if (rc)                                                                                    \
+            return rc;                                                                             \
+        return go_order ? trim_op(x, s[0], s[1], op, out) : trim_op(x, s[1], s[0], op, out);       \
     }
 TRIM(f_Trim, TR_BOTH, 1)
 TRIM(f_TrimLeft, TR_LEFT, 1)
@@ -315,13 +459,13 @@ TRIM(f_trimSuffix, TR_SUFFIX, 0)
 static int replace(struct noa__gotmpl_exec *x, struct noa_str s, struct noa_str old,
                    struct noa_str nw, int64_t limit, struct noa__gotmpl_val *out)
 {
-    struct noa_buf o = {0};
     size_t i = 0;
     int64_t done = 0;
     if (limit == 0 || (old.len > 0 && !memmem(s.p ? s.p : "", s.len, old.p, old.len))) {
         *out = noa__gotmpl_str(s);
         return 0;
     }
+    struct noa_buf o = noa__gotmpl_buf_take(x);
     while (i <= s.len && (limit < 0 || done < limit)) {
         const char *hit;
         if (old.len == 0) {
@@ -336,7 +480,7 @@ static int replace(struct noa__gotmpl_exec *x, struct noa_str s, struct noa_str 
         noa_buf_append_str(&o, nw);
         done++;
         if (o.len > x->max_str) {
-            noa_buf_fini(&o);
+            noa__gotmpl_buf_give(x, &o);
             return noa__gotmpl_fail(x, NOA_ETOOBIG, "string over the size limit");
         }
         if (old.len == 0) {
@@ -381,7 +525,8 @@ static int f_contains(NOA_GOTMPL_FN_ARGS)
     struct noa_str s[2] = {{0}};
     int rc = noa__gotmpl_want_strs(x, a, n, s);
     if (rc == 0)
-        *out = noa__gotmpl_bool(s[0].len == 0 || (s[1].len && memmem(s[1].p, s[1].len, s[0].p, s[0].len)));
+        *out = noa__gotmpl_bool(s[0].len == 0 ||
+                                (s[1].len && memmem(s[1].p, s[1].len, s[0].p, s[0].len)));
     return rc;
 }
 
@@ -390,7 +535,8 @@ static int f_hasPrefix(NOA_GOTMPL_FN_ARGS)
     struct noa_str s[2] = {{0}};
     int rc = noa__gotmpl_want_strs(x, a, n, s);
     if (rc == 0)
-        *out = noa__gotmpl_bool(s[1].len >= s[0].len && (s[0].len == 0 || !memcmp(s[1].p, s[0].p, s[0].len)));
+        *out = noa__gotmpl_bool(s[1].len >= s[0].len &&
+                                (s[0].len == 0 || !memcmp(s[1].p, s[0].p, s[0].len)));
     return rc;
 }
 
@@ -399,8 +545,9 @@ static int f_hasSuffix(NOA_GOTMPL_FN_ARGS)
     struct noa_str s[2] = {{0}};
     int rc = noa__gotmpl_want_strs(x, a, n, s);
     if (rc == 0)
-        *out = noa__gotmpl_bool(s[1].len >= s[0].len &&
-                        (s[0].len == 0 || !memcmp(s[1].p + s[1].len - s[0].len, s[0].p, s[0].len)));
+        *out = noa__gotmpl_bool(
+            s[1].len >= s[0].len &&
+            (s[0].len == 0 || !memcmp(s[1].p + s[1].len - s[0].len, s[0].p, s[0].len)));
     return rc;
 }
 
@@ -453,7 +600,8 @@ static int f_substr(NOA_GOTMPL_FN_ARGS)
         *out = noa__gotmpl_str((struct noa_str){"", 0});
         return 0;
     }
-    size_t b = noa__gotmpl_fmt_rune_prefix(s.p, s.len, (size_t)st), e = noa__gotmpl_fmt_rune_prefix(s.p, s.len, (size_t)en);
+    size_t b = noa__gotmpl_fmt_rune_prefix(s.p, s.len, (size_t)st),
+           e = noa__gotmpl_fmt_rune_prefix(s.p, s.len, (size_t)en);
     *out = noa__gotmpl_str((struct noa_str){s.p + b, e - b});
     return 0;
 }
@@ -462,7 +610,10 @@ static int repeat_into(struct noa__gotmpl_exec *x, struct noa_buf *o, struct noa
                        int64_t count)
 {
     if (count < 0)
-        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling repeat: strings: negative Repeat count");
+        return noa__gotmpl_fail(x, NOA_EINVAL,
+                                "error calling repeat: strings: negative Repeat count");
+    if (s.len == 0)
+        return 0; /* nothing to repeat, however large the count */
     if (s.len && (uint64_t)count > x->max_str / s.len)
         return noa__gotmpl_fail(x, NOA_ETOOBIG, "error calling repeat: result over the size limit");
     for (int64_t i = 0; i < count; i++)
@@ -474,7 +625,7 @@ static int f_repeat(NOA_GOTMPL_FN_ARGS)
 {
     int64_t c;
     struct noa_str s = {0};
-    struct noa_buf o = {0};
+    struct noa_buf o = noa__gotmpl_buf_take(x);
     (void)n;
     int rc = noa__gotmpl_want_int(x, &a[0], &c);
     if (rc == 0)
@@ -482,7 +633,7 @@ static int f_repeat(NOA_GOTMPL_FN_ARGS)
     if (rc == 0)
         rc = repeat_into(x, &o, s, c);
     if (rc) {
-        noa_buf_fini(&o);
+        noa__gotmpl_buf_give(x, &o);
         return rc;
     }
     return noa__gotmpl_from_buf(x, &o, out);
@@ -493,7 +644,7 @@ static int indent(struct noa__gotmpl_exec *x, const struct noa__gotmpl_val *a, i
 {
     int64_t c;
     struct noa_str s = {0};
-    struct noa_buf pad = {0}, o = {0};
+    struct noa_buf pad = noa__gotmpl_buf_take(x), o = noa__gotmpl_buf_take(x);
     int rc = noa__gotmpl_want_int(x, &a[0], &c);
     if (rc == 0)
         rc = noa__gotmpl_want_str(x, &a[1], &s);
@@ -514,11 +665,11 @@ static int indent(struct noa__gotmpl_exec *x, const struct noa__gotmpl_val *a, i
             goto fail;
         }
     }
-    noa_buf_fini(&pad);
+    noa__gotmpl_buf_give(x, &pad);
     return noa__gotmpl_from_buf(x, &o, out);
 fail:
-    noa_buf_fini(&pad);
-    noa_buf_fini(&o);
+    noa__gotmpl_buf_give(x, &pad);
+    noa__gotmpl_buf_give(x, &o);
     return rc;
 }
 
@@ -563,7 +714,8 @@ static int align(struct noa__gotmpl_exec *x, const struct noa__gotmpl_val *a, in
         *out = noa__gotmpl_str((struct noa_str){d, s.len + pad});
         return 0;
     }
-    size_t keep = right ? noa__gotmpl_fmt_rune_prefix(s.p, s.len, runes - (size_t)c) : noa__gotmpl_fmt_rune_prefix(s.p, s.len, (size_t)c);
+    size_t keep = right ? noa__gotmpl_fmt_rune_prefix(s.p, s.len, runes - (size_t)c)
+                        : noa__gotmpl_fmt_rune_prefix(s.p, s.len, (size_t)c);
     *out = right ? noa__gotmpl_str((struct noa_str){s.p + keep, s.len - keep})
                  : noa__gotmpl_str((struct noa_str){s.p, keep});
     return 0;
@@ -616,8 +768,8 @@ static size_t rune_width(struct noa_str s, size_t pos)
 }
 
 /* Go's Regexp.Expand of template t for one match. */
-static void expand(struct noa_buf *o, const struct noa_regex *re, struct noa_str t, struct noa_str s,
-                   const long *ov, int nov)
+static void expand(struct noa_buf *o, const struct noa_regex *re, struct noa_str t,
+                   struct noa_str s, const long *ov, int nov)
 {
     for (size_t i = 0; i < t.len; i++) {
         if (t.p[i] != '$' || i + 1 >= t.len) {
@@ -658,13 +810,13 @@ static void expand(struct noa_buf *o, const struct noa_regex *re, struct noa_str
     }
 }
 
-static int regex_replace(struct noa__gotmpl_exec *x, const char *fname, const struct noa__gotmpl_val *a,
-                         int literal, struct noa__gotmpl_val *out)
+static int regex_replace(struct noa__gotmpl_exec *x, const char *fname,
+                         const struct noa__gotmpl_val *a, int literal, struct noa__gotmpl_val *out)
 {
     const struct noa_regex *re;
     struct noa_regex *owned = NULL;
     struct noa_str s = {0}, repl = {0};
-    struct noa_buf o = {0};
+    struct noa_buf o = noa__gotmpl_buf_take(x);
     long ov[2 * 32];
     int rc = get_regex(x, fname, &a[0], &re, &owned);
     if (rc == 0)
@@ -695,7 +847,8 @@ static int regex_replace(struct noa__gotmpl_exec *x, const char *fname, const st
         else
             pos = me;
         if (o.len > x->max_str) {
-            rc = noa__gotmpl_fail(x, NOA_ETOOBIG, "error calling %s: result over the size limit", fname);
+            rc = noa__gotmpl_fail(x, NOA_ETOOBIG, "error calling %s: result over the size limit",
+                                  fname);
             goto fail;
         }
     }
@@ -705,7 +858,7 @@ static int regex_replace(struct noa__gotmpl_exec *x, const char *fname, const st
     return noa__gotmpl_from_buf(x, &o, out);
 fail:
     noa_regex_free(owned);
-    noa_buf_fini(&o);
+    noa__gotmpl_buf_give(x, &o);
     return rc;
 }
 
@@ -756,7 +909,6 @@ done:
     noa_regex_free(owned);
     return rc;
 }
-
 
 const struct noa__gotmpl_func noa__gotmpl_strings_funcs[] = {
     {"__line__", 0, 0, f_line},

@@ -58,18 +58,81 @@ struct noa__gotmpl_val noa__gotmpl_time_make(int64_t sec, int64_t nsec)
     return v;
 }
 
-static const char *const month_names[] = {"January", "February", "March",     "April",
-                                          "May",     "June",     "July",      "August",
-                                          "September", "October", "November", "December"};
+static const char *const month_names[] = {"January",   "February", "March",    "April",
+                                          "May",       "June",     "July",     "August",
+                                          "September", "October",  "November", "December"};
 static const char *const day_names[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
                                         "Thursday", "Friday", "Saturday"};
 
 enum std {
-    S_NONE, S_LONGMONTH, S_MONTH, S_NUMMONTH, S_ZEROMONTH, S_LONGWEEKDAY, S_WEEKDAY, S_DAY,
-    S_UNDERDAY, S_ZERODAY, S_UNDERYDAY, S_ZEROYDAY, S_HOUR, S_HOUR12, S_ZEROHOUR12, S_MINUTE,
-    S_ZEROMINUTE, S_SECOND, S_ZEROSECOND, S_LONGYEAR, S_YEAR, S_PM, S_pm, S_TZ,
-    S_ISO8601TZ, S_ISO8601COLONTZ, S_ISO8601SHORTTZ, S_NUMTZ, S_NUMCOLONTZ, S_NUMSHORTTZ,
-    S_FRAC0, S_FRAC9,
+    S_NONE,
+    S_LONGMONTH,
+    S_MONTH,
+    S_NUMMONTH,
+    S_ZEROMONTH,
+    S_LONGWEEKDAY,
+    S_WEEKDAY,
+    S_DAY,
+    S_UNDERDAY,
+    S_ZERODAY,
+    S_UNDERYDAY,
+    S_ZEROYDAY,
+    S_HOUR,
+    S_HOUR12,
+    S_ZEROHOUR12,
+    S_MINUTE,
+    S_ZEROMINUTE,
+    S_SECOND,
+    S_ZEROSECOND,
+    S_LONGYEAR,
+    S_YEAR,
+    S_PM,
+    S_pm,
+    S_TZ,
+    S_ISO8601TZ,
+    S_ISO8601COLONTZ,
+    S_ISO8601SHORTTZ,
+    S_NUMTZ,
+    S_NUMCOLONTZ,
+    S_NUMSHORTTZ,
+    S_FRAC0,
+    S_FRAC9,
+};
+
+/* Layout elements, longest first among those sharing a first byte. */
+static const struct {
+    const char *lit;
+    enum std std;
+} stds[] = {
+    {"January", S_LONGMONTH},
+    {"Jan", S_MONTH},
+    {"Monday", S_LONGWEEKDAY},
+    {"Mon", S_WEEKDAY},
+    {"MST", S_TZ},
+    {"002", S_ZEROYDAY},
+    {"01", S_ZEROMONTH},
+    {"02", S_ZERODAY},
+    {"03", S_ZEROHOUR12},
+    {"04", S_ZEROMINUTE},
+    {"05", S_ZEROSECOND},
+    {"06", S_YEAR},
+    {"15", S_HOUR},
+    {"1", S_NUMMONTH},
+    {"2006", S_LONGYEAR},
+    {"2", S_DAY},
+    {"__2", S_UNDERYDAY},
+    {"_2", S_UNDERDAY},
+    {"3", S_HOUR12},
+    {"4", S_MINUTE},
+    {"5", S_SECOND},
+    {"PM", S_PM},
+    {"pm", S_pm},
+    {"-07:00", S_NUMCOLONTZ},
+    {"-0700", S_NUMTZ},
+    {"-07", S_NUMSHORTTZ},
+    {"Z07:00", S_ISO8601COLONTZ},
+    {"Z0700", S_ISO8601TZ},
+    {"Z07", S_ISO8601SHORTTZ},
 };
 
 /* Finds the next layout element in l[0..n): returns its offset, sets *std
@@ -79,92 +142,35 @@ static size_t next_std(const char *l, size_t n, enum std *std, size_t *len, int 
     for (size_t i = 0; i < n; i++) {
         const char *p = l + i;
         size_t r = n - i;
-#define HAS(lit) (r >= sizeof(lit) - 1 && memcmp(p, lit, sizeof(lit) - 1) == 0)
-#define HIT(s, lit)                                                                              \
-    do {                                                                                         \
-        *std = s;                                                                                \
-        *len = sizeof(lit) - 1;                                                                  \
-        return i;                                                                                \
-    } while (0)
-        switch (*p) {
-        case 'J':
-            if (HAS("January")) HIT(S_LONGMONTH, "January");
-            if (HAS("Jan")) HIT(S_MONTH, "Jan");
-            break;
-        case 'M':
-            if (HAS("Monday")) HIT(S_LONGWEEKDAY, "Monday");
-            if (HAS("Mon")) HIT(S_WEEKDAY, "Mon");
-            if (HAS("MST")) HIT(S_TZ, "MST");
-            break;
-        case '0':
-            if (HAS("002")) HIT(S_ZEROYDAY, "002");
-            if (r >= 2 && p[1] >= '1' && p[1] <= '6') {
-                static const enum std z[] = {S_ZEROMONTH, S_ZERODAY, S_ZEROHOUR12,
-                                             S_ZEROMINUTE, S_ZEROSECOND, S_YEAR};
-                *std = z[p[1] - '1'];
-                *len = 2;
+        /* "_2006" is a literal "_" and a year, not "_2" and "006". */
+        if (r >= 5 && memcmp(p, "_2006", 5) == 0)
+            continue;
+        if ((p[0] == '.' || p[0] == ',') && r >= 2 && (p[1] == '0' || p[1] == '9')) {
+            size_t j = 1;
+            while (j < r && p[j] == p[1])
+                j++;
+            if (!(j < r && isdigit((unsigned char)p[j]))) {
+                *std = p[1] == '0' ? S_FRAC0 : S_FRAC9;
+                *len = j;
+                *digits = (int)j - 1;
                 return i;
             }
-            break;
-        case '1':
-            if (HAS("15")) HIT(S_HOUR, "15");
-            HIT(S_NUMMONTH, "1");
-        case '2':
-            if (HAS("2006")) HIT(S_LONGYEAR, "2006");
-            HIT(S_DAY, "2");
-        case '_':
-            if (HAS("_2006")) {
-                /* "_" is literal here, the year follows. */
-                *std = S_LONGYEAR;
-                *len = 4;
-                return i + 1;
-            }
-            if (HAS("__2")) HIT(S_UNDERYDAY, "__2");
-            if (HAS("_2")) HIT(S_UNDERDAY, "_2");
-            break;
-        case '3': HIT(S_HOUR12, "3");
-        case '4': HIT(S_MINUTE, "4");
-        case '5': HIT(S_SECOND, "5");
-        case 'P':
-            if (HAS("PM")) HIT(S_PM, "PM");
-            break;
-        case 'p':
-            if (HAS("pm")) HIT(S_pm, "pm");
-            break;
-        case '-':
-            if (HAS("-07:00")) HIT(S_NUMCOLONTZ, "-07:00");
-            if (HAS("-0700")) HIT(S_NUMTZ, "-0700");
-            if (HAS("-07")) HIT(S_NUMSHORTTZ, "-07");
-            break;
-        case 'Z':
-            if (HAS("Z07:00")) HIT(S_ISO8601COLONTZ, "Z07:00");
-            if (HAS("Z0700")) HIT(S_ISO8601TZ, "Z0700");
-            if (HAS("Z07")) HIT(S_ISO8601SHORTTZ, "Z07");
-            break;
-        case '.':
-        case ',':
-            if (r >= 2 && (p[1] == '0' || p[1] == '9')) {
-                size_t j = 1;
-                while (j < r && p[j] == p[1])
-                    j++;
-                if (!(j < r && isdigit((unsigned char)p[j]))) {
-                    *std = p[1] == '0' ? S_FRAC0 : S_FRAC9;
-                    *len = j;
-                    *digits = (int)j - 1;
-                    return i;
-                }
-            }
-            break;
         }
-#undef HAS
-#undef HIT
+        for (size_t k = 0; k < sizeof(stds) / sizeof(stds[0]); k++) {
+            size_t ll = strlen(stds[k].lit);
+            if (stds[k].lit[0] == p[0] && r >= ll && memcmp(p, stds[k].lit, ll) == 0) {
+                *std = stds[k].std;
+                *len = ll;
+                return i;
+            }
+        }
     }
     return n;
 }
 
 /* Appends the time in v formatted with the Go layout l. */
 void noa__gotmpl_time_format(const struct noa__gotmpl_val *v, const char *l, size_t n,
-                        struct noa_buf *b)
+                             struct noa_buf *b)
 {
     int64_t local = v->u.t.sec + v->u.t.off;
     int64_t days = floordiv(local, 86400);
@@ -188,28 +194,72 @@ void noa__gotmpl_time_format(const struct noa__gotmpl_val *v, const char *l, siz
         int aoff = off < 0 ? -off : off;
         char sign = off < 0 ? '-' : '+';
         switch (s) {
-        case S_LONGMONTH: noa_buf_printf(b, "%s", month_names[mon - 1]); break;
-        case S_MONTH: noa_buf_printf(b, "%.3s", month_names[mon - 1]); break;
-        case S_NUMMONTH: noa_buf_printf(b, "%d", mon); break;
-        case S_ZEROMONTH: noa_buf_printf(b, "%02d", mon); break;
-        case S_LONGWEEKDAY: noa_buf_printf(b, "%s", day_names[wday]); break;
-        case S_WEEKDAY: noa_buf_printf(b, "%.3s", day_names[wday]); break;
-        case S_DAY: noa_buf_printf(b, "%d", day); break;
-        case S_UNDERDAY: noa_buf_printf(b, "%2d", day); break;
-        case S_ZERODAY: noa_buf_printf(b, "%02d", day); break;
-        case S_UNDERYDAY: noa_buf_printf(b, "%3d", yday); break;
-        case S_ZEROYDAY: noa_buf_printf(b, "%03d", yday); break;
-        case S_HOUR: noa_buf_printf(b, "%02d", hour); break;
-        case S_HOUR12: noa_buf_printf(b, "%d", h12); break;
-        case S_ZEROHOUR12: noa_buf_printf(b, "%02d", h12); break;
-        case S_MINUTE: noa_buf_printf(b, "%d", min); break;
-        case S_ZEROMINUTE: noa_buf_printf(b, "%02d", min); break;
-        case S_SECOND: noa_buf_printf(b, "%d", sec); break;
-        case S_ZEROSECOND: noa_buf_printf(b, "%02d", sec); break;
-        case S_LONGYEAR: noa_buf_printf(b, "%04" PRId64, year); break;
-        case S_YEAR: noa_buf_printf(b, "%02d", (int)(((year % 100) + 100) % 100)); break;
-        case S_PM: noa_buf_append(b, hour >= 12 ? "PM" : "AM", 2); break;
-        case S_pm: noa_buf_append(b, hour >= 12 ? "pm" : "am", 2); break;
+        case S_LONGMONTH:
+            noa_buf_printf(b, "%s", month_names[mon - 1]);
+            break;
+        case S_MONTH:
+            noa_buf_printf(b, "%.3s", month_names[mon - 1]);
+            break;
+        case S_NUMMONTH:
+            noa_buf_printf(b, "%d", mon);
+            break;
+        case S_ZEROMONTH:
+            noa_buf_printf(b, "%02d", mon);
+            break;
+        case S_LONGWEEKDAY:
+            noa_buf_printf(b, "%s", day_names[wday]);
+            break;
+        case S_WEEKDAY:
+            noa_buf_printf(b, "%.3s", day_names[wday]);
+            break;
+        case S_DAY:
+            noa_buf_printf(b, "%d", day);
+            break;
+        case S_UNDERDAY:
+            noa_buf_printf(b, "%2d", day);
+            break;
+        case S_ZERODAY:
+            noa_buf_printf(b, "%02d", day);
+            break;
+        case S_UNDERYDAY:
+            noa_buf_printf(b, "%3d", yday);
+            break;
+        case S_ZEROYDAY:
+            noa_buf_printf(b, "%03d", yday);
+            break;
+        case S_HOUR:
+            noa_buf_printf(b, "%02d", hour);
+            break;
+        case S_HOUR12:
+            noa_buf_printf(b, "%d", h12);
+            break;
+        case S_ZEROHOUR12:
+            noa_buf_printf(b, "%02d", h12);
+            break;
+        case S_MINUTE:
+            noa_buf_printf(b, "%d", min);
+            break;
+        case S_ZEROMINUTE:
+            noa_buf_printf(b, "%02d", min);
+            break;
+        case S_SECOND:
+            noa_buf_printf(b, "%d", sec);
+            break;
+        case S_ZEROSECOND:
+            noa_buf_printf(b, "%02d", sec);
+            break;
+        case S_LONGYEAR:
+            noa_buf_printf(b, "%04" PRId64, year);
+            break;
+        case S_YEAR:
+            noa_buf_printf(b, "%02d", (int)(((year % 100) + 100) % 100));
+            break;
+        case S_PM:
+            noa_buf_append(b, hour >= 12 ? "PM" : "AM", 2);
+            break;
+        case S_pm:
+            noa_buf_append(b, hour >= 12 ? "pm" : "am", 2);
+            break;
         case S_TZ:
             if (off == 0)
                 noa_buf_append(b, "UTC", 3);
@@ -250,7 +300,8 @@ void noa__gotmpl_time_format(const struct noa__gotmpl_val *v, const char *l, siz
             noa_buf_append(b, f, (size_t)nd);
             break;
         }
-        case S_NONE: break;
+        case S_NONE:
+            break;
         }
         l += at + len;
         n -= at + len;
@@ -291,7 +342,7 @@ static int time_parse(const char *l, size_t ln, const char *s, size_t sn,
 {
     *had_zone = 0;
     const char *p = s, *e = s + sn;
-    int64_t year = 1;
+    int64_t year = 0; /* Go: omitted elements are zero, or one where zero is impossible */
     int mon = 1, day = 1, hour = 0, min = 0, sec = 0, pm = -1, off = 0, yday = -1;
     int64_t nsec = 0;
     while (ln > 0) {
@@ -316,31 +367,51 @@ static int time_parse(const char *l, size_t ln, const char *s, size_t sn,
         case S_WEEKDAY:
             rc = get_name(&p, e, day_names, 7, st == S_WEEKDAY) < 0 ? -1 : 0;
             break;
-        case S_NUMMONTH: rc = get_num(&p, e, 1, 2, &mon); break;
-        case S_ZEROMONTH: rc = get_num(&p, e, 2, 2, &mon); break;
+        case S_NUMMONTH:
+            rc = get_num(&p, e, 1, 2, &mon);
+            break;
+        case S_ZEROMONTH:
+            rc = get_num(&p, e, 2, 2, &mon);
+            break;
         case S_UNDERDAY:
             if (p < e && *p == ' ')
                 p++;
             /* fall through */
-        case S_DAY: rc = get_num(&p, e, 1, 2, &day); break;
-        case S_ZERODAY: rc = get_num(&p, e, 2, 2, &day); break;
+        case S_DAY:
+            rc = get_num(&p, e, 1, 2, &day);
+            break;
+        case S_ZERODAY:
+            rc = get_num(&p, e, 2, 2, &day);
+            break;
         case S_UNDERYDAY:
             while (p < e && *p == ' ')
                 p++;
             rc = get_num(&p, e, 1, 3, &yday);
             break;
-        case S_ZEROYDAY: rc = get_num(&p, e, 3, 3, &yday); break;
-        case S_HOUR: rc = get_num(&p, e, 2, 2, &hour); break;
-        case S_HOUR12: rc = get_num(&p, e, 1, 2, &hour); break;
-        case S_ZEROHOUR12: rc = get_num(&p, e, 2, 2, &hour); break;
-        case S_MINUTE: rc = get_num(&p, e, 1, 2, &min); break;
-        case S_ZEROMINUTE: rc = get_num(&p, e, 2, 2, &min); break;
+        case S_ZEROYDAY:
+            rc = get_num(&p, e, 3, 3, &yday);
+            break;
+        case S_HOUR:
+            rc = get_num(&p, e, 2, 2, &hour);
+            break;
+        case S_HOUR12:
+            rc = get_num(&p, e, 1, 2, &hour);
+            break;
+        case S_ZEROHOUR12:
+            rc = get_num(&p, e, 2, 2, &hour);
+            break;
+        case S_MINUTE:
+            rc = get_num(&p, e, 1, 2, &min);
+            break;
+        case S_ZEROMINUTE:
+            rc = get_num(&p, e, 2, 2, &min);
+            break;
         case S_SECOND:
         case S_ZEROSECOND:
             rc = get_num(&p, e, st == S_SECOND ? 1 : 2, 2, &sec);
             /* Go accepts a fraction after seconds even when the layout has none. */
             if (rc == 0 && p + 1 < e && (*p == '.' || *p == ',') && isdigit((unsigned char)p[1]) &&
-                !(ln > len && (l[len] == '.' || l[len] == ','))) {
+                !(ln > at + len && (l[at + len] == '.' || l[at + len] == ','))) {
                 p++;
                 int64_t scale = 100000000;
                 while (p < e && isdigit((unsigned char)*p)) {
@@ -424,7 +495,8 @@ static int time_parse(const char *l, size_t ln, const char *s, size_t sn,
                 return -1;
             break;
         }
-        case S_NONE: break;
+        case S_NONE:
+            break;
         }
         if (rc)
             return -1;
@@ -439,8 +511,8 @@ static int time_parse(const char *l, size_t ln, const char *s, size_t sn,
         hour = 0;
     if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 59)
         return -1;
-    int64_t days = yday > 0 ? days_from_civil(year, 1, 1) + yday - 1
-                            : days_from_civil(year, mon, day);
+    int64_t days =
+        yday > 0 ? days_from_civil(year, 1, 1) + yday - 1 : days_from_civil(year, mon, day);
     *out = noa__gotmpl_time_make(days * 86400 + hour * 3600 + min * 60 + sec - off, nsec);
     out->u.t.off = off;
     return 0;
@@ -451,7 +523,8 @@ static int f_timestamp(NOA_GOTMPL_FN_ARGS)
     (void)a;
     (void)n;
     int64_t ns = x->data->ts_ns;
-    *out = noa__gotmpl_time_make(floordiv(ns, 1000000000), ns - floordiv(ns, 1000000000) * 1000000000);
+    *out =
+        noa__gotmpl_time_make(floordiv(ns, 1000000000), ns - floordiv(ns, 1000000000) * 1000000000);
     return 0;
 }
 
@@ -474,15 +547,11 @@ static int f_date(NOA_GOTMPL_FN_ARGS)
 {
     struct noa_str l = {0};
     struct noa__gotmpl_val t;
-    struct noa_buf b = {0};
     (void)n;
     int rc = noa__gotmpl_want_str(x, &a[0], &l);
     if (rc)
         return rc;
     if (a[1].kind == NOA_GOTMPL_TIME) {
-        t = a[1];
-        t.u.t.sec += t.u.t.off;
-        t.u.t.off = 0;
         t = noa__gotmpl_time_make(a[1].u.t.sec, a[1].u.t.nsec);
     } else if (a[1].kind == NOA_GOTMPL_INT) {
         t = noa__gotmpl_time_make(a[1].u.i, 0);
@@ -491,6 +560,7 @@ static int f_date(NOA_GOTMPL_FN_ARGS)
     }
     if (l.len > 4096)
         return noa__gotmpl_fail(x, NOA_ETOOBIG, "error calling date: layout too long");
+    struct noa_buf b = noa__gotmpl_buf_take(x);
     noa__gotmpl_time_format(&t, l.p, l.len, &b);
     return noa__gotmpl_from_buf(x, &b, out);
 }
@@ -519,9 +589,9 @@ static int f_toDate(NOA_GOTMPL_FN_ARGS)
  * and the UTC offset in force from each. */
 struct noa__gotmpl_zone {
     int64_t *trans;
-    int32_t *off;   /* off[i] applies from trans[i]; */
+    int32_t *off; /* off[i] applies from trans[i]; */
     int ntrans;
-    int32_t first;  /* the offset before the first transition */
+    int32_t first; /* the offset before the first transition */
 };
 
 #define ZONE_MAX_FILE (256 * 1024)
@@ -546,8 +616,8 @@ static int zone_parse(const unsigned char *b, size_t n, struct noa__gotmpl_zone 
         if (timecnt > 10000 || typecnt == 0 || typecnt > 256 || charcnt > 10000 || leap > 10000 ||
             isut > 256 || isstd > 256)
             return -1;
-        size_t body = timecnt * tsize + timecnt + typecnt * 6 + charcnt + leap * (tsize + 4) +
-                      isstd + isut;
+        size_t body =
+            timecnt * tsize + timecnt + typecnt * 6 + charcnt + leap * (tsize + 4) + isstd + isut;
         if ((size_t)(h - b) + 44 + body > n)
             return -1;
         if (pass == 0 && ver2) {
@@ -686,6 +756,8 @@ static int epoch(struct noa__gotmpl_exec *x, const struct noa__gotmpl_val *a, in
         v = a[0].u.t.sec * 1000000000 + a[0].u.t.nsec;
     int len = snprintf(b, sizeof(b), "%" PRId64, v);
     char *d = noa__gotmpl_mk(x, (size_t)len);
+    if (!d)
+        return NOA_ETOOBIG;
     memcpy(d, b, (size_t)len);
     *out = noa__gotmpl_str((struct noa_str){d, (size_t)len});
     return 0;
@@ -729,23 +801,35 @@ static int f_unixToTime(NOA_GOTMPL_FN_ARGS)
             end = b;
     }
     if (s.len == 0 || s.len >= sizeof(b) || *end)
-        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling unixToTime: unable to parse time '%.*s': "
-                                   "strconv.ParseInt: parsing \"%.*s\": invalid syntax",
-                    (int)(s.len > 40 ? 40 : s.len), s.p, (int)(s.len > 40 ? 40 : s.len), s.p);
+        return noa__gotmpl_fail(x, NOA_EINVAL,
+                                "error calling unixToTime: unable to parse time '%.*s': "
+                                "strconv.ParseInt: parsing \"%.*s\": invalid syntax",
+                                (int)(s.len > 40 ? 40 : s.len), s.p, (int)(s.len > 40 ? 40 : s.len),
+                                s.p);
     switch (s.len) {
-    case 5: *out = noa__gotmpl_time_make(v * 86400, 0); return 0;
-    case 10: *out = noa__gotmpl_time_make(v, 0); return 0;
-    case 13: *out = noa__gotmpl_time_make(0, v * 1000000); return 0;
-    case 16: *out = noa__gotmpl_time_make(0, v * 1000); return 0;
-    case 19: *out = noa__gotmpl_time_make(0, v); return 0;
+    case 5:
+        *out = noa__gotmpl_time_make(v * 86400, 0);
+        return 0;
+    case 10:
+        *out = noa__gotmpl_time_make(v, 0);
+        return 0;
+    case 13:
+        *out = noa__gotmpl_time_make(0, v * 1000000);
+        return 0;
+    case 16:
+        *out = noa__gotmpl_time_make(0, v * 1000);
+        return 0;
+    case 19:
+        *out = noa__gotmpl_time_make(0, v);
+        return 0;
     default:
         /* Loki wraps a nil error here, which Go prints as %!w(<nil>). */
-        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling unixToTime: unable to parse time '%.*s': "
-                                   "%%!w(<nil>)",
-                    (int)s.len, s.p);
+        return noa__gotmpl_fail(x, NOA_EINVAL,
+                                "error calling unixToTime: unable to parse time '%.*s': "
+                                "%%!w(<nil>)",
+                                (int)s.len, s.p);
     }
 }
-
 
 const struct noa__gotmpl_func noa__gotmpl_time_funcs[] = {
     {"__timestamp__", 0, 0, f_timestamp},

@@ -43,7 +43,7 @@ void noa_pipeline_state_fini(struct noa_pipeline_state *st)
     noa_buf_fini(&st->lines[0]);
     noa_buf_fini(&st->lines[1]);
     noa_buf_fini(&st->scratch);
-    noa_arena_fini(&st->tmpl);
+    noa_gotmpl_scratch_fini(&st->tmpl);
 }
 
 /* ---- compiling --------------------------------------------------------------- */
@@ -299,7 +299,7 @@ static int render(const struct noa_gotmpl *t, struct noa_pipeline_state *st, int
 {
     struct noa_error err = {0};
     struct noa_gotmpl_data d = {.lookup_cb = lookup_cb, .ctx = &st->lb, .line = line,
-                                .ts_ns = ts, .scratch = &st->tmpl};
+                                .ts_ns = ts, .work = &st->tmpl};
     noa_buf_reset(out);
     if (noa_gotmpl_exec(t, &d, out, &err) == 0)
         return 1;
@@ -333,7 +333,6 @@ int noa_pipeline_run(const struct noa_pipeline *p, struct noa_pipeline_state *st
                      struct noa_str line, struct noa_str *out_line)
 {
     unsigned flip = 0; /* which of st->lines a rewrite goes to next */
-    st->tmpl.total = 0;
     for (unsigned i = 0; i < p->n; i++) {
         const struct stage *s = &p->v[i];
         switch (s->ast->kind) {

@@ -14,6 +14,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/gotmpl.h"
 #include "common/lbuilder.h"
 #include "common/logql.h"
 
@@ -26,7 +27,7 @@ struct noa_pipeline_state {
     struct noa_lbuilder lb;   /* public: the line's labels after a run */
     struct noa_buf lines[2];  /* private: rewritten lines (formatters, decolorize) */
     struct noa_buf scratch;   /* private */
-    struct noa_arena tmpl;    /* private: template values, reset per line */
+    struct noa_gotmpl_scratch tmpl; /* private: template working memory, reused */
 };
 
 void noa_pipeline_state_init(struct noa_pipeline_state *st);

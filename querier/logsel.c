@@ -40,6 +40,8 @@ struct gather {
 struct run {
     const struct noa_logsel_query *q;
     struct noa_pipeline_state ps; /* the pipeline's per-line state */
+    int have_bound;               /* the result already holds `limit` entries: */
+    int64_t bound_ts;             /* entries past this time cannot enter it */
     struct noa_buf key;           /* scratch for label keys */
     struct noa_ingester *ing;
     struct noa_logsel_result *res;
@@ -74,6 +76,14 @@ static struct noa_buf *gather_raw(struct gather *g)
     struct noa_buf *b = &g->raws[g->n_raws++];
     memset(b, 0, sizeof(*b));
     return b;
+}
+
+static void trim(struct run *r, struct gather *g);
+
+/* 1 when an entry at ts cannot be among the `limit` the query returns. */
+static int beyond_bound(const struct run *r, int64_t ts)
+{
+    return r->have_bound && (r->q->backward ? ts < r->bound_ts : ts > r->bound_ts);
 }
 
 /* Runs the pipeline on one entry; 0 when it is dropped. A pipeline that
@@ -129,7 +139,7 @@ static int gather_block(struct run *r, struct gather *g, const struct noa_buf *r
     while ((rc = noa_chunk_iter_next(&it, &e, r->err)) == 1) {
         r->res->lines_processed++;
         r->res->bytes_processed += e.line.len;
-        if (e.ts_ns < r->q->start_ns || e.ts_ns >= r->q->end_ns)
+        if (e.ts_ns < r->q->start_ns || e.ts_ns >= r->q->end_ns || beyond_bound(r, e.ts_ns))
             continue;
         struct gentry ge = {e.ts_ns, e.line, e.meta, e.n_meta, {NULL, 0}, NULL, 0};
         if (r->q->pipeline && !run_pipeline(r, g, &e, &ge))
@@ -156,6 +166,8 @@ static int chunk_ref_cb(const struct noa_chunk_ref *ref, void *arg)
     struct gather *g = rx->g;
     struct noa_buf file = {0};
     struct noa_chunk_reader cr = {0};
+    if (beyond_bound(r, r->q->backward ? ref->through_ns : ref->from_ns))
+        return 0; /* nothing in this chunk can make the result */
     int rc = noa_chunkstore_get(noa_ingester_store(r->ing), ref->key, &file);
     if (rc < 0) {
         noa_error_set(r->err, rc, "reading chunk %s: %s", ref->key, noa_strerror(rc));
@@ -168,7 +180,8 @@ static int chunk_ref_cb(const struct noa_chunk_ref *ref, void *arg)
         goto done;
     for (size_t i = 0; i < cr.n_blocks; i++) {
         const struct noa_chunk_block_meta *bm = &cr.blocks[i];
-        if (bm->max_ts < r->q->start_ns || bm->min_ts >= r->q->end_ns)
+        if (bm->max_ts < r->q->start_ns || bm->min_ts >= r->q->end_ns ||
+            beyond_bound(r, r->q->backward ? bm->max_ts : bm->min_ts))
             continue; /* never decompressed */
         struct noa_buf *raw = gather_raw(g);
         rc = noa_chunk_block_decompress(&cr, i, raw, r->err);
@@ -178,6 +191,7 @@ static int chunk_ref_cb(const struct noa_chunk_ref *ref, void *arg)
         rc = gather_block(r, g, raw);
         if (rc < 0)
             goto done;
+        trim(r, g);
     }
 done:
     noa_chunk_reader_fini(&cr);
@@ -198,17 +212,16 @@ static int entry_cmp(const void *a, const void *b)
 }
 
 /* Sorts a stream's entries, drops exact duplicates (same time, line and
- * metadata: replicas, retries, replayed WAL), keeps the `limit` the
- * direction wants, and copies them into the result's arena. */
-static void keep_best(struct run *r, struct gather *g, uint32_t stream_index)
+ * metadata or final labels: replicas, retries, replayed WAL) and moves the
+ * `limit` the direction wants to the front. Returns how many that is. */
+static size_t select_best(struct run *r, struct gather *g)
 {
-    struct noa_logsel_result *res = r->res;
     if (g->n > 1)
         qsort(g->v, g->n, sizeof(*g->v), entry_cmp);
     size_t w = 0;
     for (size_t i = 0; i < g->n; i++) {
         if (w && entry_cmp(&g->v[w - 1], &g->v[i]) == 0) {
-            res->duplicates++;
+            r->res->duplicates++;
             continue;
         }
         g->v[w++] = g->v[i];
@@ -219,8 +232,55 @@ static void keep_best(struct run *r, struct gather *g, uint32_t stream_index)
             from = n - r->q->limit;
         n = r->q->limit;
     }
-    for (size_t i = from; i < from + n; i++) {
+    if (from)
+        memmove(g->v, g->v + from, n * sizeof(*g->v));
+    g->n = n;
+    return n;
+}
+
+/*
+ * Bounds a stream's memory while it is read: once it holds well over
+ * `limit` entries, keep only the best `limit`, copy what they point to out
+ * of the decompressed blocks, and release the blocks. Memory is then about
+ * one block plus 2 x limit entries per stream, whatever the time range.
+ */
+static void trim(struct run *r, struct gather *g)
+{
+    if (g->n < 2 * (size_t)r->q->limit + 1024)
+        return;
+    select_best(r, g);
+    struct noa_arena fresh = {0};
+    for (size_t i = 0; i < g->n; i++) {
+        struct gentry *ge = &g->v[i];
+        ge->line = noa_arena_str(&fresh, ge->line);
+        ge->meta_raw = noa_arena_str(&fresh, ge->meta_raw);
+        ge->key = noa_arena_str(&fresh, ge->key);
+        if (ge->labels) {
+            struct noa_logsel_label *l =
+                noa_arena_alloc(&fresh, (ge->n_labels ? ge->n_labels : 1) * sizeof(*l));
+            for (uint32_t k = 0; k < ge->n_labels; k++)
+                l[k] = (struct noa_logsel_label){{noa_arena_str(&fresh, ge->labels[k].l.name),
+                                                  noa_arena_str(&fresh, ge->labels[k].l.value)},
+                                                 ge->labels[k].cat};
+            ge->labels = l;
+        }
+    }
+    noa_arena_fini(&g->arena);
+    g->arena = fresh;
+    for (size_t i = 0; i < g->n_raws; i++)
+        noa_buf_fini(&g->raws[i]);
+    g->n_raws = 0;
+}
+
+/* Copies a stream's best entries into the result's arena. */
+static void keep_best(struct run *r, struct gather *g, uint32_t stream_index)
+{
+    struct noa_logsel_result *res = r->res;
+    size_t n = select_best(r, g);
+    for (size_t i = 0; i < n; i++) {
         const struct gentry *ge = &g->v[i];
+        if (beyond_bound(r, ge->ts))
+            continue;
         struct noa_chunk_entry ce = {.n_meta = ge->n_meta, .meta = ge->meta_raw};
         struct noa_logsel_entry e = {.ts = ge->ts, .n_meta = ge->n_meta};
         e.line = noa_arena_str(&res->arena, ge->line);
@@ -274,6 +334,16 @@ static int result_cmp_backward(const void *a, const void *b)
     return result_cmp_forward(b, a);
 }
 
+/* Keeps the result's `limit` best entries (in the query's direction). The
+ * entries cut keep their copies in the result arena until the end. */
+static void cut_result(struct noa_logsel_result *out, const struct noa_logsel_query *q)
+{
+    qsort(out->entries, out->n_entries, sizeof(*out->entries),
+          q->backward ? result_cmp_backward : result_cmp_forward);
+    if (out->n_entries > q->limit)
+        out->n_entries = q->limit;
+}
+
 int noa_logsel_run(struct noa_ingester *ing, const struct noa_logsel_query *q,
                    struct noa_logsel_result *out, struct noa_error *err)
 {
@@ -296,10 +366,9 @@ int noa_logsel_run(struct noa_ingester *ing, const struct noa_logsel_query *q,
     for (size_t i = 0; i < n_mem; i++)
         gather_find(&r, mem[i].fp, &mem[i].labels)->mem = &mem[i];
     out->streams = noa_arena_alloc(&out->arena, (r.n_g ? r.n_g : 1) * sizeof(*out->streams));
-    size_t cap_entries = r.n_g * (size_t)q->limit;
-    if (cap_entries / (q->limit ? q->limit : 1) != r.n_g)
-        cap_entries = SIZE_MAX / sizeof(*out->entries);
-    out->entries = noa_xmalloc((cap_entries ? cap_entries : 1) * sizeof(*out->entries));
+    /* Each stream adds at most `limit` entries; the result is cut back to
+     * `limit` whenever it passes 2 x limit, so it stays at 3 x limit. */
+    out->entries = noa_xmalloc(3 * (size_t)q->limit * sizeof(*out->entries));
     for (size_t i = 0; i < r.n_g; i++) {
         /* gather one stream at a time so memory holds one stream's range */
         struct gather *g = &r.g[i];
@@ -315,10 +384,15 @@ int noa_logsel_run(struct noa_ingester *ing, const struct noa_logsel_query *q,
         }
         if (g->mem) {
             for (uint32_t b = 0; b < g->mem->n_blocks; b++) {
+                const struct noa_chunk_block *cb = &g->mem->blocks[b]->cb;
+                if (beyond_bound(&r, q->backward ? cb->max_ts : cb->min_ts))
+                    continue;
                 struct noa_buf *raw = gather_raw(g);
                 rc = noa_block_decompress(g->mem->blocks[b], raw, err);
                 if (rc == 0)
                     rc = gather_block(&r, g, raw);
+                if (rc == 0)
+                    trim(&r, g);
                 if (rc < 0)
                     break;
             }
@@ -339,13 +413,15 @@ int noa_logsel_run(struct noa_ingester *ing, const struct noa_logsel_query *q,
         }
         keep_best(&r, g, out->n_streams);
         out->n_streams++;
+        if (out->n_entries > 2 * (size_t)q->limit) {
+            cut_result(out, q);
+            r.have_bound = 1;
+            r.bound_ts = out->entries[out->n_entries - 1].ts;
+        }
         gather_fini(g);
         r.g[i] = (struct gather){0};
     }
-    qsort(out->entries, out->n_entries, sizeof(*out->entries),
-          q->backward ? result_cmp_backward : result_cmp_forward);
-    if (out->n_entries > q->limit)
-        out->n_entries = q->limit;
+    cut_result(out, q);
     rc = 0;
 done:
     for (size_t i = 0; i < r.n_g; i++)

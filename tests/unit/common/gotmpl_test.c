@@ -91,6 +91,9 @@ static const struct gold golden[] = {
     {"{{ trimSuffix \"-\" \"hello-\" }}", "hello"},
     {"{{ .foo | upper }}", "FOO BAR"},
     {"{{ title \"hello world\" }}", "Hello World"},
+    {"{{ upper \"été à Ÿÿ ß Ωμέγα Привет\" }}|{{ ToLower \"ÉTÉ ÀÖ ΩΜΈΓΑ ПРИВЕТ Ёж ĀĆ\" }}|"
+     "{{ title \"élan vital-ok\" }}",
+     "ÉTÉ À ŸŸ ß ΩΜΈΓΑ ПРИВЕТ|été àö ωμέγα привет ёж āć|Élan Vital-Ok"},
     {"{{ \"hello world\" | trunc 5 }}", "hello"},
     {"{{ trunc -5 \"hello world\" }}", "world"},
     {"{{ substr 0 5 \"hello world\" }}", "hello"},
@@ -104,6 +107,7 @@ static const struct gold golden[] = {
     {"{{ replace \" \" \"-\" .foo }}", "Foo-Bar"},
     {"{{ .foo | replace \"o\" \"0\" }}", "F00 Bar"},
     {"{{ repeat 3 \"ab\" }}", "ababab"},
+    {"{{ repeat 9000000000000000000 \"\" }}|{{ 100000000000000000000 }}", "|1e+20"},
     {"{{ regexReplaceAll \"(a*)bc\" .some_label \"${1}a\" }}", "aaaa"},
     {"{{ regexReplaceAll \"a*\" \"baaac\" \"X\" }}", "XbXcX"},
     {"{{ regexReplaceAll \"(?P<first>\\\\w+) (?P<last>\\\\w+)\" .foo \"$last, $first\" }}",
@@ -164,7 +168,8 @@ static const struct gold golden[] = {
     {"{{ .foo | default \"-\" }}{{ .xempty | default \"-\" }}{{ .unknown | default \"-\" }}",
      "Foo Bar--"},
     {"{{ \"foo\\n bar\" | indent 4 }}", "    foo\n     bar"},
-    {"{{ if .foo | contains \"F\" }}yes{{ end }}-{{ if .foo | contains \"z\" }}no{{ end }}", "yes-"},
+    {"{{ if .foo | contains \"F\" }}yes{{ end }}-{{ if .foo | contains \"z\" }}no{{ end }}",
+     "yes-"},
     {"{{ regexReplaceAll \"(o)\" .foo \"t\" }}", "Ftt Bar"},
     {"{{ regexReplaceAllLiteral \"(o)\" .foo \"${1}\" }}", "F${1}${1} Bar"},
     {"{{ substr 1 8 \"Hello, 世界\" }}|{{ substr -10 8 \"Hello, 世界\" }}|{{ substr 20 -1 \"x\" }}|"
@@ -180,8 +185,7 @@ static const struct gold golden[] = {
     {"{{ if lt .a .b }}lt{{ end }}{{ if le 2 2 }}le{{ end }}{{ if ge 1.5 2.5 }}ge{{ end }}",
      "ltle"},
     {"{{ eq .a \"x\" \"1\" }} {{ not true }} {{ not .missing }}", "true false true"},
-    {"{{ or .missing \"fallback\" }} {{ and \"a\" \"b\" }} {{ and \"\" \"b\" }}|",
-     "fallback b |"},
+    {"{{ or .missing \"fallback\" }} {{ and \"a\" \"b\" }} {{ and \"\" \"b\" }}|", "fallback b |"},
     {"{{ with .foo }}[{{ . }}]{{ else }}none{{ end }}", "[Foo Bar]"},
     {"{{ with .missing }}[{{ . }}]{{ else }}none{{ end }}", "none"},
     {"{{ $x := .foo }}{{ $x }}", "Foo Bar"},
@@ -226,9 +230,11 @@ static const struct gold golden[] = {
     {"{{ toDateInZone \"2006-01-02\" \"UTC\" \"2021-11-02\" | unixEpoch }}", "1635811200"},
     {"{{ toDateInZone \"2006-01-02 15:04\" \"Europe/Paris\" \"2021-07-02 10:00\" | unixEpoch }} "
      "{{ toDateInZone \"2006-01-02 15:04\" \"Europe/Paris\" \"2021-12-02 10:00\" | unixEpoch }} "
-     "{{ $z := \"America/New_York\" }}{{ toDateInZone \"2006-01-02\" $z \"2021-11-02\" | unixEpoch }} "
+     "{{ $z := \"America/New_York\" }}{{ toDateInZone \"2006-01-02\" $z \"2021-11-02\" | unixEpoch "
+     "}} "
      "{{ toDateInZone \"2006-01-02\" \"No/Such_Zone\" \"2021-11-02\" | unixEpoch }} "
-     "{{ toDateInZone \"2006-01-02 15:04\" \"../../etc/passwd\" \"2021-11-02 00:00\" | unixEpoch }}",
+     "{{ toDateInZone \"2006-01-02 15:04\" \"../../etc/passwd\" \"2021-11-02 00:00\" | unixEpoch "
+     "}}",
      "1625212800 1638435600 1635825600 1635811200 1635811200"},
     {"{{ toDateInZone \"2006-01-02 15:04 -0700\" \"Europe/Paris\" \"2021-07-02 10:00 +0000\" | "
      "date \"15:04\" }}",
@@ -236,22 +242,23 @@ static const struct gold golden[] = {
     {"{{ toDate \"2006-01-02T15:04:05Z07:00\" \"2021-11-02T10:00:00+02:00\" | unixEpoch }}",
      "1635840000"},
     {"{{ toDate \"2006-01-02\" \"garbage\" }}", "0001-01-01 00:00:00 +0000 UTC"},
+    {"{{ toDate \"2006-01-02T15:04:05.999999999Z07:00\" \"2021-11-02T10:00:00.123Z\" | "
+     "unixEpochMillis }} "
+     "{{ toDate \"2006-01-02 15:04:05\" \"2021-11-02 10:00:00.5\" | unixEpochMillis }} "
+     "{{ toDate \"02 Jan 06 15:04 MST\" \"02 Nov 21 10:00 UTC\" | unixEpoch }} "
+     "{{ toDate \"Jan _2 3:04:05PM\" \"Nov  2 1:00:00PM\" | date \"2006-01-02 15:04\" }}",
+     "1635847200123 1635847200500 1635847200 0000-11-02 13:00"},
     {"{{ date \"2006\" 0 }}", "1970"},
 };
 
-/* Runs every golden case; with_arena picks the noa_arena scratch path
- * instead of struct noa_gotmpl_scratch. */
-static int run_golden(int with_arena)
+/* Runs every golden case; default_scratch leaves data.work NULL (the
+ * thread's own scratch) instead of passing one. */
+static int run_golden(int default_scratch)
 {
-    struct noa_arena arena = {0};
     struct noa_gotmpl_scratch work = {0};
-    struct noa_gotmpl_data d = {.lookup_cb = lookup,
-                                .each_cb = each,
-                                .line = NOA_STR("GET /api 200"),
-                                .ts_ns = TS};
-    if (with_arena)
-        d.scratch = &arena;
-    else
+    struct noa_gotmpl_data d = {
+        .lookup_cb = lookup, .each_cb = each, .line = NOA_STR("GET /api 200"), .ts_ns = TS};
+    if (!default_scratch)
         d.work = &work;
     int failures = 0;
     for (size_t i = 0; i < sizeof(golden) / sizeof(golden[0]); i++) {
@@ -270,7 +277,6 @@ static int run_golden(int with_arena)
         noa_buf_fini(&out);
         noa_gotmpl_free(t);
     }
-    noa_arena_fini(&arena);
     noa_gotmpl_scratch_fini(&work);
     return failures;
 }
@@ -284,21 +290,25 @@ static void test_golden(void **state)
 
 /* Once warm, executing a template allocates nothing: every allocation is
  * made to fail (and the aborting forms would abort the test). */
-static void test_steady_state_no_alloc(void **state)
+static void steady_state(int default_scratch)
 {
-    (void)state;
-    const char *s = "{{ .foo }} {{ if eq .status \"200\" }}ok{{ end }} {{ .missing | default \"-\" }} "
-                    "{{ substr 0 3 __line__ }} {{ range $k, $v := . }}{{ $k }}{{ end }} "
-                    "{{ $x := trunc 2 .foo }}{{ $x }} {{ add .size 1 }}";
+    const char *s =
+        "{{ .foo }} {{ if eq .status \"200\" }}ok{{ end }} {{ .missing | default \"-\" }} "
+        "{{ substr 0 3 __line__ }} {{ range $k, $v := . }}{{ $k }}{{ end }} "
+        "{{ $x := trunc 2 .foo }}{{ $x }} {{ add .size 1 }} {{ .foo | upper | lower }} "
+        "{{ printf \"%05.1f|%-4s|\" 3.14159 .a }}{{ replace \" \" \"_\" .foo }} "
+        "{{ regexReplaceAll \"(o+)\" .foo \"<$1>\" }} {{ __timestamp__ | date \"15:04\" }}";
     struct noa_gotmpl *t = NULL;
     struct noa_error err = {0};
     struct noa_gotmpl_scratch work = {0};
-    struct noa_gotmpl_data d = {
-        .lookup_cb = lookup, .each_cb = each, .line = NOA_STR("GET /api 200"), .work = &work};
+    struct noa_gotmpl_data d = {.lookup_cb = lookup,
+                                .each_cb = each,
+                                .line = NOA_STR("GET /api 200"),
+                                .work = default_scratch ? NULL : &work};
     struct noa_buf out = {0};
     assert_int_equal(noa_gotmpl_parse(s, strlen(s), &t, &err), 0);
     assert_int_equal(noa_gotmpl_exec(t, &d, &out, &err), 0);
-    const char *want = "Foo Bar ok - GET abfoo Fo 1235";
+    const char *want = "Foo Bar ok - GET abfoo Fo 1235 foo bar 003.1|1   |Foo_Bar F<oo> Bar 00:00";
     assert_string_equal(noa_buf_cstr(&out), want);
     noa_mem_fail_after(0);
     for (int i = 0; i < 3; i++) {
@@ -310,6 +320,13 @@ static void test_steady_state_no_alloc(void **state)
     noa_buf_fini(&out);
     noa_gotmpl_scratch_fini(&work);
     noa_gotmpl_free(t);
+}
+
+static void test_steady_state_no_alloc(void **state)
+{
+    (void)state;
+    steady_state(0);
+    steady_state(1);
 }
 
 struct bad {
@@ -326,7 +343,9 @@ static const struct bad bad[] = {
     {"{{ else }}", 1, "template: line:1: unexpected {{else}}"},
     {"{{ $x }}", 1, "template: line:1: undefined variable \"$x\""},
     {"{{ \"abc }}", 1, "template: line:1: unterminated quoted string"},
-    {"{{ # }}", 1, "template: line:1: bad character U+0023 '#'"},
+    {"{{ # }}", 1, "template: line:1: unrecognized character in action: U+0023 '#'"},
+    {"{{ if }}x{{ end }}", 1, "template: line:1: missing value for if"},
+    {"{{ \"a\" | . }}", 1, "non executable command in pipeline stage 2"},
     {"{{ break }}", 1, "template: line:1: {{break}} outside {{range}}"},
     {"{{ \"a\" | \"b\" }}", 1, "template: line:1: non executable command in pipeline stage 2"},
     {"{{ }}", 1, "template: line:1: missing value for command"},
@@ -341,11 +360,14 @@ static const struct bad bad[] = {
      "template: line:1:3: executing \"line\" at <div 1 0>: error calling div: runtime error: "
      "integer divide by zero"},
     {"{{ upper 1 }}", 0, "wrong type for value; expected string; got int"},
+    {"{{ repeat 1000000000000000000000000000000000 \"\" }}", 0,
+     "wrong type for value; expected int; got float64"},
     {"{{ trunc \"a\" \"b\" }}", 0, "wrong type for value; expected int; got string"},
     {"{{ lower }}", 0, "wrong number of args for lower: want 1 got 0"},
     {"{{ eq .a 1 }}", 0, "error calling eq: incompatible types for comparison"},
     {"{{ lt true false }}", 0, "error calling lt: invalid type for comparison"},
-    {"{{ regexReplaceAll \"(\" \"a\" \"b\" }}", 0, "error calling regexReplaceAll: error parsing regexp: missing closing parenthesis"},
+    {"{{ regexReplaceAll \"(\" \"a\" \"b\" }}", 0,
+     "error calling regexReplaceAll: error parsing regexp: missing closing parenthesis"},
     {"{{ unixToTime \"123\" }}", 0,
      "error calling unixToTime: unable to parse time '123': %!w(<nil>)"},
     {"{{ urldecode \"%zz\" }}", 0, "invalid URL escape \"%zz\""},
@@ -417,6 +439,19 @@ static void test_limits(void **state)
     assert_int_equal(noa_gotmpl_exec(t, &d, &out, &err), NOA_ETOOBIG);
     noa_gotmpl_free(t);
 
+    /* Strings made in a loop are bounded in total, not just one by one. */
+    s = "{{ $x := \"\" }}{{ range 100000 }}{{ $x = print $x \"a\" }}{{ end }}{{ len $x }}";
+    assert_int_equal(noa_gotmpl_parse(s, strlen(s), &t, &err), 0);
+    assert_int_equal(noa_gotmpl_exec(t, &d, &out, &err), NOA_ETOOBIG);
+    assert_non_null(strstr(err.msg, "template made more than 16000 bytes"));
+    noa_gotmpl_free(t);
+    s = "{{ $x := \"\" }}{{ range 100 }}{{ $x = print $x \"a\" }}{{ end }}{{ len $x }}";
+    assert_int_equal(noa_gotmpl_parse(s, strlen(s), &t, &err), 0);
+    assert_int_equal(noa_gotmpl_exec(t, &d, &out, &err), 0);
+    assert_string_equal(noa_buf_cstr(&out), "100");
+    out.len = 0;
+    noa_gotmpl_free(t);
+
     /* Empty loops still spend the step budget. */
     s = "{{ range 100000 }}{{ range 100000 }}{{ end }}{{ end }}";
     assert_int_equal(noa_gotmpl_parse(s, strlen(s), &t, &err), 0);
@@ -451,10 +486,10 @@ static void test_literal_and_reuse(void **state)
     assert_int_equal(noa_gotmpl_parse("{{ .a }}", 8, &t, &err), 0);
     assert_int_equal(noa_gotmpl_literal(t, &lit), 0);
 
-    /* One template, many executions with a reused arena and buffer: the
+    /* One template, many executions with a reused scratch and buffer: the
      * output appends, and nothing leaks. */
-    struct noa_arena scratch = {0};
-    struct noa_gotmpl_data d = {.lookup_cb = lookup, .scratch = &scratch};
+    struct noa_gotmpl_scratch scratch = {0};
+    struct noa_gotmpl_data d = {.lookup_cb = lookup, .work = &scratch};
     struct noa_buf out = {0};
     int64_t before = noa_mem_in_use();
     for (int i = 0; i < 3; i++)
@@ -462,19 +497,16 @@ static void test_literal_and_reuse(void **state)
     assert_string_equal(noa_buf_cstr(&out), "111");
     noa_gotmpl_free(t);
     noa_buf_fini(&out);
-    noa_arena_fini(&scratch);
+    noa_gotmpl_scratch_fini(&scratch);
     assert_true(noa_mem_in_use() <= before);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_golden),
-        cmocka_unit_test(test_steady_state_no_alloc),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_error_position),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_literal_and_reuse),
+        cmocka_unit_test(test_golden), cmocka_unit_test(test_steady_state_no_alloc),
+        cmocka_unit_test(test_errors), cmocka_unit_test(test_error_position),
+        cmocka_unit_test(test_limits), cmocka_unit_test(test_literal_and_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
