@@ -94,23 +94,24 @@ void noa_buf_put_be64(struct noa_buf *b, uint64_t v)
     noa_buf_put_be32(b, (uint32_t)v);
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
+size_t noa_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
 {
     unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
     size_t len;
-    uint32_t cp;
+    uint32_t v;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
     if (c >= 0xC2 && c <= 0xDF) {
         len = 2;
-        cp = c & 0x1F;
+        v = c & 0x1F;
     } else if (c >= 0xE0 && c <= 0xEF) {
         len = 3;
-        cp = c & 0x0F;
+        v = c & 0x0F;
     } else if (c >= 0xF0 && c <= 0xF4) {
         len = 4;
-        cp = c & 0x07;
+        v = c & 0x07;
     } else {
         return 0;
     }
@@ -119,12 +120,20 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
     for (size_t i = 1; i < len; i++) {
         if ((p[i] & 0xC0) != 0x80)
             return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
+        v = (v << 6) | (p[i] & 0x3F);
     }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+    if ((len == 3 && (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))) ||
+        (len == 4 && (v < 0x10000 || v > 0x10FFFF)))
         return 0;
+    *cp = v;
     return len;
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    uint32_t cp;
+    return noa_utf8_decode(p, n, &cp);
 }
 
 int noa_utf8_valid(const char *s, size_t n)

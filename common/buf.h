@@ -104,6 +104,11 @@ void noa_arena_fini(struct noa_arena *a);
 /* CRC-32C (Castagnoli), as Loki's chunks and our WAL use it. */
 uint32_t noa_crc32c(uint32_t crc, const void *p, size_t n);
 
+/* Decodes the rune at p[0..n) (n >= 1) with Go's rules: returns its width
+ * (1..4) and sets *cp, or 0 when the bytes start no valid sequence
+ * (overlong forms, surrogates and values past U+10FFFF included). */
+size_t noa_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
+
 /* 1 when s is valid UTF-8. */
 int noa_utf8_valid(const char *s, size_t n);
 

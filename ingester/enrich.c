@@ -43,41 +43,10 @@ static void level_fields(const struct noa_enrich_level_opts *o, const struct noa
 
 /* ---- UTF-8 and case, as Go sees them ------------------------------------ */
 
-/* Decodes one rune with Go's rules; returns its width, or 0 when the byte at
- * p starts no valid sequence (Go then yields U+FFFD of width 1). */
+/* Go's rune decoding (width 0 = invalid: Go yields U+FFFD of width 1). */
 static size_t decode_rune(const uchar *p, size_t n, uint32_t *cp)
 {
-    uchar c = p[0];
-    size_t len;
-    uint32_t v;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        v = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        v = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        v = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        v = (v << 6) | (p[i] & 0x3F);
-    }
-    if ((len == 3 && (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))) ||
-        (len == 4 && (v < 0x10000 || v > 0x10FFFF)))
-        return 0;
-    *cp = v;
-    return len;
+    return noa_utf8_decode(p, n, cp);
 }
 
 /*

@@ -641,6 +641,17 @@ struct ckpt_job {
     int status;
 };
 
+/* One sealed block of a SNAPSHOT record, with the sequence of its chunk. */
+static void put_snapshot_block(struct noa_buf *b, uint64_t seq, const struct noa_chunk_block *cb)
+{
+    noa_buf_put_uvarint(b, seq);
+    noa_buf_put_varint(b, cb->min_ts);
+    noa_buf_put_varint(b, cb->max_ts);
+    noa_buf_put_uvarint(b, cb->n_entries);
+    noa_buf_put_uvarint(b, cb->raw_len);
+    noa_walrec_put_str(b, (struct noa_str){cb->data.data, cb->data.len});
+}
+
 /* Encodes one stream's unflushed data as a SNAPSHOT record (walrec.h). */
 static void snapshot_encode(const struct noa_stream *s, struct noa_buf *b)
 {
@@ -654,24 +665,10 @@ static void snapshot_encode(const struct noa_stream *s, struct noa_buf *b)
         n_blocks += c->n_blocks;
     noa_buf_put_uvarint(b, n_blocks);
     for (const struct noa_cut_chunk *c = s->cut; c; c = c->next)
-        for (uint32_t i = 0; i < c->n_blocks; i++) {
-            const struct noa_chunk_block *cb = &c->blocks[i]->cb;
-            noa_buf_put_uvarint(b, c->seq);
-            noa_buf_put_varint(b, cb->min_ts);
-            noa_buf_put_varint(b, cb->max_ts);
-            noa_buf_put_uvarint(b, cb->n_entries);
-            noa_buf_put_uvarint(b, cb->raw_len);
-            noa_walrec_put_str(b, (struct noa_str){cb->data.data, cb->data.len});
-        }
-    for (uint32_t i = 0; i < s->n_blocks; i++) {
-        const struct noa_chunk_block *cb = &s->blocks[i]->cb;
-        noa_buf_put_uvarint(b, s->open_seq);
-        noa_buf_put_varint(b, cb->min_ts);
-        noa_buf_put_varint(b, cb->max_ts);
-        noa_buf_put_uvarint(b, cb->n_entries);
-        noa_buf_put_uvarint(b, cb->raw_len);
-        noa_walrec_put_str(b, (struct noa_str){cb->data.data, cb->data.len});
-    }
+        for (uint32_t i = 0; i < c->n_blocks; i++)
+            put_snapshot_block(b, c->seq, &c->blocks[i]->cb);
+    for (uint32_t i = 0; i < s->n_blocks; i++)
+        put_snapshot_block(b, s->open_seq, &s->blocks[i]->cb);
     /* A head being sealed is written as head entries, before the head. */
     noa_buf_put_uvarint(b, (uint64_t)s->sealing_entries + s->n_head);
     noa_buf_append(b, s->sealing_raw.data, s->sealing_raw.len);
