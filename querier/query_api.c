@@ -24,7 +24,7 @@ struct noa_query_api {
     struct noa_query_api_options opts;
 };
 
-enum job_kind { JOB_RANGE, JOB_LABELS, JOB_VALUES, JOB_SERIES };
+enum job_kind { JOB_RANGE, JOB_LABELS, JOB_VALUES, JOB_SERIES, JOB_STATS };
 
 struct query_job {
     uv_work_t work;
@@ -341,6 +341,68 @@ static void encode_strset(struct query_job *j, const struct noa_strset *s, int r
     noa_buf_append(&j->out, "]}\n", 3);
 }
 
+/* ---- index/stats --------------------------------------------------------------- */
+
+struct stats_acc {
+    struct query_job *j;
+    struct noa_strset streams; /* fingerprints seen, as 8-byte strings */
+    uint64_t chunks, bytes, entries;
+};
+
+static int stats_chunk_cb(const struct noa_chunk_ref *ref, void *arg)
+{
+    struct stats_acc *a = arg;
+    a->chunks++;
+    a->bytes += ref->raw_bytes;
+    a->entries += ref->entries;
+    return 0;
+}
+
+static int stats_series_cb(uint64_t fp, const struct noa_labels *ls, void *arg)
+{
+    struct stats_acc *a = arg;
+    (void)ls;
+    noa_strset_add(&a->streams, (struct noa_str){(const char *)&fp, sizeof(fp)});
+    return noa_index_chunks(noa_ingester_index(a->j->api->opts.ingester), a->j->tenant, fp,
+                            a->j->start_ns, a->j->end_ns, stats_chunk_cb, a);
+}
+
+/* Loki's index/stats: streams, chunks, bytes and entries a selector covers
+ * in the range. Flushed chunks come from the index; data still in memory
+ * adds its streams, entries and raw bytes (it is in no chunk yet). */
+static int run_stats(struct query_job *j)
+{
+    struct noa_ingester *ing = j->api->opts.ingester;
+    const struct noa_logql_expr *log = NULL;
+    if (j->expr)
+        noa_logql_selectors(j->expr, &log, 1);
+    const struct noa_selector *sel = log ? &log->selector : NULL;
+    struct stats_acc a = {.j = j};
+    noa_strset_init(&a.streams);
+    int rc = noa_index_series(noa_ingester_index(ing), j->tenant, j->start_ns, j->end_ns, sel,
+                              stats_series_cb, &a);
+    struct noa_mem_stream *mem = NULL;
+    size_t n_mem = 0;
+    if (rc == 0)
+        rc = noa_ingester_snapshot(ing, j->tenant, sel, j->start_ns, j->end_ns, 1, &mem, &n_mem);
+    for (size_t i = 0; rc == 0 && i < n_mem; i++) {
+        noa_strset_add(&a.streams, (struct noa_str){(const char *)&mem[i].fp, sizeof(mem[i].fp)});
+        for (uint32_t b = 0; b < mem[i].n_blocks; b++) {
+            a.entries += mem[i].blocks[b]->cb.n_entries;
+            a.bytes += mem[i].blocks[b]->cb.raw_len;
+        }
+        a.entries += mem[i].head_entries;
+        a.bytes += mem[i].head.len;
+    }
+    noa_mem_streams_free(mem, n_mem);
+    if (rc == 0)
+        noa_buf_printf(&j->out, "{\"streams\":%zu,\"chunks\":%llu,\"bytes\":%llu,\"entries\":%llu}\n",
+                       a.streams.n, (unsigned long long)a.chunks, (unsigned long long)a.bytes,
+                       (unsigned long long)a.entries);
+    noa_strset_fini(&a.streams);
+    return rc;
+}
+
 static void query_work(uv_work_t *w)
 {
     struct query_job *j = w->data;
@@ -355,6 +417,12 @@ static void query_work(uv_work_t *w)
         if (j->status == 0)
             encode_streams(j, &r);
         noa_logsel_result_fini(&r);
+        return;
+    }
+    if (j->kind == JOB_STATS) {
+        j->status = run_stats(j);
+        if (j->status < 0)
+            noa_error_set(&j->err, j->status, "%s", noa_strerror(j->status));
         return;
     }
     struct collect c = {.j = j};
@@ -557,6 +625,11 @@ static void labels_like_handler(struct noa_http_request *req, struct noa_query_a
                 if (m->len && (rc = add_selector(j, m, &err)) < 0)
                     goto fail;
         }
+    } else if (kind == JOB_STATS) {
+        /* Loki takes the matchers of any LogQL expression here. */
+        const struct noa_str *q = noa_form_get(&form, "query");
+        if (q && q->len && (rc = noa_logql_parse(q->p, q->len, &j->expr, &err)) < 0)
+            goto fail;
     } else {
         const struct noa_str *q = noa_form_get(&form, "query");
         if (q && q->len && (rc = add_selector(j, q, &err)) < 0)
@@ -585,6 +658,11 @@ static void values_handler(struct noa_http_request *req, void *ctx)
 static void series_handler(struct noa_http_request *req, void *ctx)
 {
     labels_like_handler(req, ctx, JOB_SERIES);
+}
+
+static void stats_handler(struct noa_http_request *req, void *ctx)
+{
+    labels_like_handler(req, ctx, JOB_STATS);
 }
 
 /* GET|POST /loki/api/v1/format_query: Loki's canonical text of a query.
@@ -634,6 +712,7 @@ int noa_query_api_new(struct noa_http_server *srv, const struct noa_query_api_op
         {"/loki/api/v1/series", "loki_api_v1_series", series_handler},
         {"/api/prom/series", "api_prom_series", series_handler},
         {"/loki/api/v1/format_query", "loki_api_v1_format_query", format_query_handler},
+        {"/loki/api/v1/index/stats", "loki_api_v1_index_stats", stats_handler},
     };
     struct noa_query_api *api = noa_xcalloc(1, sizeof(*api));
     api->opts = *opts;

@@ -185,6 +185,15 @@ def body(suite):
     pipeline_cases(suite, srv, start, end)
     limit_cases(suite, srv, start, end)
 
+    with suite.case("index/stats counts streams, chunks, bytes and entries"):
+        H.wait_for(lambda: H.files_under(os.path.join(data, "chunks")), 30, "chunks flushed")
+        r = srv.get("/loki/api/v1/index/stats",
+                    params={"query": '{app="big"} |= "x"', "start": str(start), "end": str(end)})
+        check(r.status == 200, "status %d %s", r.status, H.short(r.body))
+        j = r.json()
+        check(sorted(j) == ["bytes", "chunks", "entries", "streams"], "%r", j)
+        check(j["streams"] == 3 and j["entries"] == 12000 and j["bytes"] > 12000 * 10, "%r", j)
+
     with suite.case("metric queries are refused with a clear 400 until the metric engine lands"):
         r = srv.get("/loki/api/v1/query_range",
                     params={"query": 'count_over_time({app="web"}[1m])', "start": str(start)})
