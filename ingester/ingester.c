@@ -755,6 +755,31 @@ struct replay_ctx {
     uint64_t records, skipped;
 };
 
+/* The stream of a record's canonical label text (NULL when it does not
+ * parse: the record is then corrupt). */
+static struct noa_stream *replay_stream(struct noa_ingester *ing, struct noa_tenant *t,
+                                        struct noa_str text)
+{
+    struct noa_arena arena = {0};
+    struct noa_labels ls;
+    struct noa_stream *s = NULL;
+    if (noa_labels_parse(text, &arena, &ls, NULL) == 0)
+        s = stream_get(ing, t, noa_labels_hash(&ls), &ls, text);
+    noa_arena_fini(&arena);
+    return s;
+}
+
+/* A stored entry as a push entry; its metadata (at most 128 pairs, the
+ * validation limit) goes to meta. Strings borrow from the record. */
+static struct noa_push_entry stored_entry(const struct noa_chunk_entry *ce, struct noa_label *meta)
+{
+    struct noa_push_entry e = {.ts_ns = ce->ts_ns, .line = ce->line, .meta = meta};
+    size_t pos = 0;
+    while (e.n_meta < 128 && noa_chunk_meta_next(ce, &pos, &meta[e.n_meta]))
+        e.n_meta++;
+    return e;
+}
+
 static int replay_push(struct replay_ctx *rc, struct noa_walrec_reader *r, uint64_t seq,
                        uint32_t segment)
 {
@@ -774,14 +799,9 @@ static int replay_push(struct replay_ctx *rc, struct noa_walrec_reader *r, uint6
         uint64_t n_entries;
         if (noa_walrec_get_str(r, &text) < 0 || noa_walrec_get_uvarint(r, &n_entries) < 0)
             return NOA_ECORRUPT;
-        struct noa_arena arena = {0};
-        struct noa_labels ls;
-        if (noa_labels_parse(text, &arena, &ls, NULL) < 0) {
-            noa_arena_fini(&arena);
+        struct noa_stream *s = replay_stream(ing, t, text);
+        if (!s)
             return NOA_ECORRUPT;
-        }
-        struct noa_stream *s = stream_get(ing, t, noa_labels_hash(&ls), &ls, text);
-        noa_arena_fini(&arena);
         int skip = seq <= s->applied_seq;
         struct noa_chunk_iter it;
         noa_chunk_iter_init(&it, r->p + r->pos, r->len - r->pos);
@@ -792,10 +812,7 @@ static int replay_push(struct replay_ctx *rc, struct noa_walrec_reader *r, uint6
             if (skip)
                 continue;
             struct noa_label meta[128];
-            struct noa_push_entry e = {.ts_ns = ce.ts_ns, .line = ce.line, .meta = meta};
-            size_t pos = 0;
-            while (e.n_meta < 128 && noa_chunk_meta_next(&ce, &pos, &meta[e.n_meta]))
-                e.n_meta++;
+            struct noa_push_entry e = stored_entry(&ce, meta);
             apply_entries(ing, s, &e, 1, seq, segment, now);
         }
         r->pos += it.off;
@@ -820,14 +837,9 @@ static int replay_snapshot(struct replay_ctx *rc, struct noa_walrec_reader *r, u
     memcpy(tenant, tenant_s.p, tenant_s.len);
     tenant[tenant_s.len] = '\0';
     struct noa_tenant *t = noa_instance_tenant_get(&ing->inst, tenant);
-    struct noa_arena arena = {0};
-    struct noa_labels ls;
-    if (noa_labels_parse(text, &arena, &ls, NULL) < 0) {
-        noa_arena_fini(&arena);
+    struct noa_stream *s = replay_stream(ing, t, text);
+    if (!s)
         return NOA_ECORRUPT;
-    }
-    struct noa_stream *s = stream_get(ing, t, noa_labels_hash(&ls), &ls, text);
-    noa_arena_fini(&arena);
     uint64_t flushed = 0;
     noa_index_stream_seq(ing->index, tenant, s->fp, &flushed);
     /* A snapshot replaces what replay built for this stream so far. */
@@ -877,10 +889,7 @@ static int replay_snapshot(struct replay_ctx *rc, struct noa_walrec_reader *r, u
         if (seq <= flushed)
             continue;
         struct noa_label meta[128];
-        struct noa_push_entry e = {.ts_ns = ce.ts_ns, .line = ce.line, .meta = meta};
-        size_t pos = 0;
-        while (e.n_meta < 128 && noa_chunk_meta_next(&ce, &pos, &meta[e.n_meta]))
-            e.n_meta++;
+        struct noa_push_entry e = stored_entry(&ce, meta);
         noa_stream_append(s, &ing->replay_sopts, &e, seq, segment + 1, now);
     }
     if (s->n_blocks || s->n_head) {
