@@ -276,6 +276,25 @@ struct noa_str noa_arena_str(struct noa_arena *a, struct noa_str s)
     return (struct noa_str){noa_arena_strndup(a, s.p, s.len), s.len};
 }
 
+void noa_arena_adopt(struct noa_arena *dst, struct noa_arena *src)
+{
+    struct noa_arena_chunk *c = src->head;
+    if (!c)
+        return;
+    while (c->next)
+        c = c->next;
+    /* src's chunks go behind dst's current one, which keeps being filled. */
+    if (dst->head) {
+        c->next = dst->head->next;
+        dst->head->next = src->head;
+    } else {
+        dst->head = src->head;
+    }
+    dst->total += src->total;
+    src->head = NULL;
+    src->total = 0;
+}
+
 void noa_arena_fini(struct noa_arena *a)
 {
     struct noa_arena_chunk *c = a->head;

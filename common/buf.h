@@ -100,6 +100,9 @@ void *noa_arena_alloc(struct noa_arena *a, size_t n);
 char *noa_arena_strndup(struct noa_arena *a, const char *s, size_t n);
 struct noa_str noa_arena_str(struct noa_arena *a, struct noa_str s);
 void noa_arena_fini(struct noa_arena *a);
+/* Moves every allocation of src into dst (src is left empty): what src
+ * handed out stays valid until dst is finalised. */
+void noa_arena_adopt(struct noa_arena *dst, struct noa_arena *src);
 
 /* CRC-32C (Castagnoli), as Loki's chunks and our WAL use it. */
 uint32_t noa_crc32c(uint32_t crc, const void *p, size_t n);

@@ -9,6 +9,7 @@
 #include "ingester/index.h"
 #include "common/pipeline.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 /* An entry while gathering: metadata still encoded, borrowed from a block.
@@ -344,15 +345,118 @@ static void cut_result(struct noa_logsel_result *out, const struct noa_logsel_qu
         out->n_entries = q->limit;
 }
 
+/* Reads stream i of the run into r->res: its chunks through the index
+ * (when it has any), then its memory, keeping its best entries. */
+static int read_stream(struct run *r, size_t i, size_t indexed)
+{
+    const struct noa_logsel_query *q = r->q;
+    struct noa_logsel_result *out = r->res;
+    struct gather *g = &r->g[i];
+    int rc = 0;
+    noa_lbuilder_reset_stream(&r->ps.lb, &g->labels);
+    if (i < indexed) {
+        struct ref_ctx rx = {r, g};
+        rc = noa_index_chunks(noa_ingester_index(r->ing), q->tenant, g->fp, q->start_ns,
+                              q->end_ns - 1, chunk_ref_cb, &rx);
+        if (rc < 0 || r->status < 0)
+            return rc < 0 ? rc : r->status;
+    }
+    if (g->mem) {
+        for (uint32_t b = 0; b < g->mem->n_blocks && rc == 0; b++) {
+            const struct noa_chunk_block *cb = &g->mem->blocks[b]->cb;
+            if (beyond_bound(r, q->backward ? cb->max_ts : cb->min_ts))
+                continue;
+            struct noa_buf *raw = gather_raw(g);
+            rc = noa_block_decompress(g->mem->blocks[b], raw, r->err);
+            if (rc == 0)
+                rc = gather_block(r, g, raw);
+            if (rc == 0)
+                trim(r, g);
+        }
+        if (rc == 0 && g->mem->head.len) {
+            out->head_lines += g->mem->head_entries;
+            out->head_bytes += g->mem->head.len;
+            rc = gather_block(r, g, &g->mem->head);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    struct noa_labels *dst = &out->streams[out->n_streams].labels;
+    dst->n = g->labels.n;
+    dst->v = noa_arena_alloc(&out->arena, (dst->n ? dst->n : 1) * sizeof(*dst->v));
+    for (uint32_t k = 0; k < dst->n; k++) {
+        dst->v[k].name = noa_arena_str(&out->arena, g->labels.v[k].name);
+        dst->v[k].value = noa_arena_str(&out->arena, g->labels.v[k].value);
+    }
+    keep_best(r, g, out->n_streams);
+    out->n_streams++;
+    if (out->n_entries > 2 * (size_t)q->limit) {
+        cut_result(out, q);
+        r->have_bound = 1;
+        r->bound_ts = out->entries[out->n_entries - 1].ts;
+    }
+    gather_fini(g);
+    r->g[i] = (struct gather){0};
+    return 0;
+}
+
+/* One reader thread: every `stride`-th stream from `first`, into its own
+ * result; gathers are disjoint, everything else it reads is shared and
+ * read-only (or thread-safe: index, chunk store). */
+struct reader {
+    pthread_t th;
+    struct run r;
+    struct noa_logsel_result res;
+    struct noa_error err;
+    size_t first, stride, indexed;
+    int rc;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *rd = arg;
+    for (size_t i = rd->first; i < rd->r.n_g && rd->rc == 0; i += rd->stride)
+        rd->rc = read_stream(&rd->r, i, rd->indexed);
+    return NULL;
+}
+
+/* Moves a reader's result into out: streams, entries (re-numbered), the
+ * arena they live in, and the figures. */
+static void merge_result(struct noa_logsel_result *out, struct noa_logsel_result *part)
+{
+    uint32_t base = out->n_streams;
+    for (uint32_t s = 0; s < part->n_streams; s++)
+        out->streams[base + s] = part->streams[s];
+    out->n_streams += part->n_streams;
+    for (size_t e = 0; e < part->n_entries; e++) {
+        out->entries[out->n_entries] = part->entries[e];
+        out->entries[out->n_entries++].stream += base;
+    }
+    noa_arena_adopt(&out->arena, &part->arena);
+    out->bytes_processed += part->bytes_processed;
+    out->lines_processed += part->lines_processed;
+    out->chunks_read += part->chunks_read;
+    out->head_lines += part->head_lines;
+    out->head_bytes += part->head_bytes;
+    out->decompressed_bytes += part->decompressed_bytes;
+    out->compressed_bytes += part->compressed_bytes;
+    out->duplicates += part->duplicates;
+    noa_free(part->entries);
+}
+
+/* Two readers: the machine's two cores (a third would only contend). */
+#define READERS 2
+
 int noa_logsel_run(struct noa_ingester *ing, const struct noa_logsel_query *q,
                    struct noa_logsel_result *out, struct noa_error *err)
 {
     struct run r = {.q = q, .ing = ing, .res = out, .err = err};
-    noa_pipeline_state_init(&r.ps);
     struct noa_mem_stream *mem = NULL;
-    size_t n_mem = 0;
+    struct reader rd[READERS];
+    size_t n_mem = 0, n_readers = 0;
     int rc;
     memset(out, 0, sizeof(*out));
+    memset(rd, 0, sizeof(rd));
     /* Memory first, then the index: a chunk flushed in between is then seen
      * twice (and deduplicated), never missed. */
     noa_ingester_snapshot(ing, q->tenant, q->sel, q->start_ns, q->end_ns - 1, 1, &mem, &n_mem);
@@ -365,70 +469,57 @@ int noa_logsel_run(struct noa_ingester *ing, const struct noa_logsel_query *q,
     size_t indexed = r.n_g;
     for (size_t i = 0; i < n_mem; i++)
         gather_find(&r, mem[i].fp, &mem[i].labels)->mem = &mem[i];
+    n_readers = r.n_g < READERS ? r.n_g : READERS;
     out->streams = noa_arena_alloc(&out->arena, (r.n_g ? r.n_g : 1) * sizeof(*out->streams));
-    /* Each stream adds at most `limit` entries; the result is cut back to
-     * `limit` whenever it passes 2 x limit, so it stays at 3 x limit. */
-    out->entries = noa_xmalloc(3 * (size_t)q->limit * sizeof(*out->entries));
-    for (size_t i = 0; i < r.n_g; i++) {
-        /* gather one stream at a time so memory holds one stream's range */
-        struct gather *g = &r.g[i];
-        noa_lbuilder_reset_stream(&r.ps.lb, &g->labels);
-        if (i < indexed) {
-            struct ref_ctx rx = {&r, g};
-            rc = noa_index_chunks(noa_ingester_index(ing), q->tenant, g->fp, q->start_ns,
-                                  q->end_ns - 1, chunk_ref_cb, &rx);
-            if (rc < 0 || r.status < 0) {
-                rc = rc < 0 ? rc : r.status;
-                goto done;
-            }
-        }
-        if (g->mem) {
-            for (uint32_t b = 0; b < g->mem->n_blocks; b++) {
-                const struct noa_chunk_block *cb = &g->mem->blocks[b]->cb;
-                if (beyond_bound(&r, q->backward ? cb->max_ts : cb->min_ts))
-                    continue;
-                struct noa_buf *raw = gather_raw(g);
-                rc = noa_block_decompress(g->mem->blocks[b], raw, err);
-                if (rc == 0)
-                    rc = gather_block(&r, g, raw);
-                if (rc == 0)
-                    trim(&r, g);
-                if (rc < 0)
-                    break;
-            }
-            if (rc == 0 && g->mem->head.len) {
-                out->head_lines += g->mem->head_entries;
-                out->head_bytes += g->mem->head.len;
-                rc = gather_block(&r, g, &g->mem->head);
-            }
-            if (rc < 0)
-                goto done;
-        }
-        struct noa_labels *dst = &out->streams[out->n_streams].labels;
-        dst->n = g->labels.n;
-        dst->v = noa_arena_alloc(&out->arena, (dst->n ? dst->n : 1) * sizeof(*dst->v));
-        for (uint32_t k = 0; k < dst->n; k++) {
-            dst->v[k].name = noa_arena_str(&out->arena, g->labels.v[k].name);
-            dst->v[k].value = noa_arena_str(&out->arena, g->labels.v[k].value);
-        }
-        keep_best(&r, g, out->n_streams);
-        out->n_streams++;
-        if (out->n_entries > 2 * (size_t)q->limit) {
-            cut_result(out, q);
-            r.have_bound = 1;
-            r.bound_ts = out->entries[out->n_entries - 1].ts;
-        }
-        gather_fini(g);
-        r.g[i] = (struct gather){0};
+    /* Each reader keeps at most 3 x limit entries (cut back to `limit` past
+     * 2 x limit); the merge holds every reader's. */
+    out->entries = noa_xmalloc((n_readers ? n_readers : 1) * 3 * (size_t)q->limit *
+                               sizeof(*out->entries));
+    for (size_t t = 0; t < n_readers; t++) {
+        struct reader *x = &rd[t];
+        x->r = (struct run){.q = q, .ing = ing, .res = &x->res, .err = &x->err, .g = r.g,
+                            .n_g = r.n_g};
+        noa_pipeline_state_init(&x->r.ps);
+        x->res.streams = noa_arena_alloc(&x->res.arena, (r.n_g ? r.n_g : 1) *
+                                                            sizeof(*x->res.streams));
+        x->res.entries = noa_xmalloc(3 * (size_t)q->limit * sizeof(*x->res.entries));
+        x->first = t;
+        x->stride = n_readers;
+        x->indexed = indexed;
     }
-    cut_result(out, q);
+    /* The first reader runs on this thread; the others on their own. */
+    size_t started = 1;
+    for (size_t t = 1; t < n_readers; t++, started++)
+        if (pthread_create(&rd[t].th, NULL, reader_main, &rd[t]) != 0)
+            break;
+    if (started < n_readers) /* no thread: this one reads their streams too */
+        for (size_t t = started; t < n_readers; t++)
+            reader_main(&rd[t]);
+    if (n_readers)
+        reader_main(&rd[0]);
+    for (size_t t = 1; t < started; t++)
+        pthread_join(rd[t].th, NULL);
     rc = 0;
+    for (size_t t = 0; t < n_readers; t++) {
+        if (rd[t].rc < 0 && rc == 0) {
+            rc = rd[t].rc;
+            *err = rd[t].err;
+        }
+        merge_result(out, &rd[t].res);
+        rd[t].res.entries = NULL;
+    }
+    if (rc == 0)
+        cut_result(out, q);
 done:
+    for (size_t t = 0; t < n_readers; t++) {
+        noa_pipeline_state_fini(&rd[t].r.ps);
+        noa_buf_fini(&rd[t].r.key);
+        noa_free(rd[t].res.entries);
+        noa_arena_fini(&rd[t].res.arena);
+    }
     for (size_t i = 0; i < r.n_g; i++)
         gather_fini(&r.g[i]);
     noa_free(r.g);
-    noa_pipeline_state_fini(&r.ps);
-    noa_buf_fini(&r.key);
     noa_mem_streams_free(mem, n_mem);
     return rc;
 }
