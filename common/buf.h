@@ -107,6 +107,18 @@ void noa_arena_adopt(struct noa_arena *dst, struct noa_arena *src);
 /* CRC-32C (Castagnoli), as Loki's chunks and our WAL use it. */
 uint32_t noa_crc32c(uint32_t crc, const void *p, size_t n);
 
+/* The value of a hex digit, or -1 when c is not one. */
+static inline int noa_hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* Decodes the rune at p[0..n) (n >= 1) with Go's rules: returns its width
  * (1..4) and sets *cp, or 0 when the bytes start no valid sequence
  * (overlong forms, surrogates and values past U+10FFFF included). */

@@ -8,17 +8,6 @@
 #include <ctype.h>
 #include <strings.h>
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int noa_form_unescape(const char *s, size_t n, int plus_as_space, char *out, size_t *out_len,
                       struct noa_error *err)
 {
@@ -26,8 +15,8 @@ int noa_form_unescape(const char *s, size_t n, int plus_as_space, char *out, siz
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '%') {
-            int hi = i + 1 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+            int hi = i + 1 < n ? noa_hexval((unsigned char)s[i + 1]) : -1;
+            int lo = i + 2 < n ? noa_hexval((unsigned char)s[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 /* Go quotes the (up to) three bytes starting at the '%'. */
                 int show = n - i < 3 ? (int)(n - i) : 3;

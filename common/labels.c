@@ -35,17 +35,6 @@ static void skip_space(struct noa_str t, size_t *i)
         (*i)++;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static void put_utf8(struct noa_buf *b, uint32_t cp)
 {
     char u[4];
@@ -114,7 +103,7 @@ static int unescape_one(struct noa_str t, size_t *i, char quote, struct noa_buf 
         return -1;
     uint32_t v = 0;
     for (int k = 0; k < digits; k++) {
-        int h = hexval(t.p[(*i)++]);
+        int h = noa_hexval((unsigned char)t.p[(*i)++]);
         if (h < 0)
             return -1;
         v = v * 16 + (uint32_t)h;

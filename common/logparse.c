@@ -340,21 +340,13 @@ static int jstring(struct jscan *s, struct noa_str *raw, int *esc)
     return jfail(s, JERR_STR);
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 static int read_u4(const char *p, size_t n, uint32_t *out)
 {
     if (n < 4)
         return -1;
     uint32_t v = 0;
     for (int k = 0; k < 4; k++) {
-        int h = hexval(p[k]);
+        int h = noa_hexval((unsigned char)p[k]);
         if (h < 0)
             return -1;
         v = v << 4 | (uint32_t)h;

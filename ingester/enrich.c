@@ -389,24 +389,13 @@ static long json_block_end(const uchar *p, size_t n, uchar open, uchar close)
     return -1;
 }
 
-static int hexval(uchar c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static long json_u4(const uchar *p, size_t n)
 {
     if (n < 6 || p[0] != '\\' || p[1] != 'u')
         return -1;
     long v = 0;
     for (int i = 2; i < 6; i++) {
-        int h = hexval(p[i]);
+        int h = noa_hexval((unsigned char)p[i]);
         if (h < 0)
             return -1;
         v = v * 16 + h;

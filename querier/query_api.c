@@ -530,6 +530,15 @@ static void fail(struct noa_http_request *req, struct query_job *j, int rc,
     job_free(j);
 }
 
+/* An empty query is the parser's error at its first position, as Loki's. */
+static int require_query(const struct noa_str *q, struct noa_error *err)
+{
+    if (q && q->len)
+        return 0;
+    return noa_error_set(err, NOA_EINVAL,
+                         "parse error at line 1, col 1: syntax error: unexpected $end");
+}
+
 static void query_range_handler(struct noa_http_request *req, void *ctx)
 {
     struct noa_query_api *api = ctx;
@@ -564,11 +573,8 @@ static void query_range_handler(struct noa_http_request *req, void *ctx)
                            (double)lim->max_query_length_ns / 1e9);
         goto fail;
     }
-    if (!q || !q->len) {
-        rc = noa_error_set(&err, NOA_EINVAL,
-                           "parse error at line 1, col 1: syntax error: unexpected $end");
+    if ((rc = require_query(q, &err)) < 0)
         goto fail;
-    }
     if ((rc = parse_log_query(j, q, &err)) < 0)
         goto fail;
     const struct noa_str *flags = noa_http_request_header(req, "X-Loki-Response-Encoding-Flags");
@@ -589,11 +595,8 @@ static void instant_query_handler(struct noa_http_request *req, void *ctx)
     if (rc < 0)
         goto fail;
     const struct noa_str *q = noa_form_get(&form, "query");
-    if (!q || !q->len) {
-        rc = noa_error_set(&err, NOA_EINVAL,
-                           "parse error at line 1, col 1: syntax error: unexpected $end");
+    if ((rc = require_query(q, &err)) < 0)
         goto fail;
-    }
     if ((rc = noa_logql_parse(q->p, q->len, &j->expr, &err)) < 0)
         goto fail;
     if (noa_logql_is_log(j->expr))
