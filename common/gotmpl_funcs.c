@@ -290,7 +290,7 @@ static int compare(struct noa__gotmpl_exec *x, const char *fname, const struct n
 static int f_eq(NOA_GOTMPL_FN_ARGS)
 {
     for (int i = 1; i < n; i++) {
-        int c;
+        int c = 0;
         int rc = compare(x, "eq", &a[0], &a[i], 0, &c);
         if (rc)
             return rc;
@@ -305,7 +305,7 @@ static int f_eq(NOA_GOTMPL_FN_ARGS)
 
 static int f_ne(NOA_GOTMPL_FN_ARGS)
 {
-    int c;
+    int c = 0;
     (void)n;
     int rc = compare(x, "ne", &a[0], &a[1], 0, &c);
     if (rc == 0)
@@ -316,7 +316,7 @@ static int f_ne(NOA_GOTMPL_FN_ARGS)
 #define ORDER(fname, name, test)                                                                   \
     static int fname(NOA_GOTMPL_FN_ARGS)                                                           \
     {                                                                                              \
-        int c;                                                                                     \
+        int c = 0;                                                                                 \
         (void)n;                                                                                   \
         int rc = compare(x, name, &a[0], &a[1], 1, &c);                                            \
         if (rc == 0)                                                                               \
@@ -373,7 +373,7 @@ static int f_index(NOA_GOTMPL_FN_ARGS)
                 val = (struct noa_str){"", 0};
             v = noa__gotmpl_str(val);
         } else if (v.kind == NOA_GOTMPL_STR) {
-            int64_t k;
+            int64_t k = 0;
             if (noa__gotmpl_want_int(x, &a[i], &k))
                 return noa__gotmpl_fail(
                     x, NOA_EINVAL, "error calling index: cannot index slice/array with type %s",
@@ -653,7 +653,7 @@ static int f_floor(NOA_GOTMPL_FN_ARGS)
 /* sprig round(a, places [, roundOn=.5]). */
 static int f_round(NOA_GOTMPL_FN_ARGS)
 {
-    int64_t places;
+    int64_t places = 0;
     int rc = noa__gotmpl_want_int(x, &a[1], &places);
     if (rc)
         return rc;

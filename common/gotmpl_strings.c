@@ -813,7 +813,7 @@ static void expand(struct noa_buf *o, const struct noa_regex *re, struct noa_str
 static int regex_replace(struct noa__gotmpl_exec *x, const char *fname,
                          const struct noa__gotmpl_val *a, int literal, struct noa__gotmpl_val *out)
 {
-    const struct noa_regex *re;
+    const struct noa_regex *re = NULL;
     struct noa_regex *owned = NULL;
     struct noa_str s = {0}, repl = {0};
     struct noa_buf o = noa__gotmpl_buf_take(x);
@@ -876,7 +876,7 @@ static int f_regexReplaceAllLiteral(NOA_GOTMPL_FN_ARGS)
 
 static int f_count(NOA_GOTMPL_FN_ARGS)
 {
-    const struct noa_regex *re;
+    const struct noa_regex *re = NULL;
     struct noa_regex *owned = NULL;
     struct noa_str s = {0};
     long ov[2];

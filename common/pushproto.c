@@ -137,7 +137,7 @@ static int skip_value(struct dec *d, const unsigned char **pp, const unsigned ch
 {
     size_t depth = 0;
     for (;;) {
-        const unsigned char *stop;
+        const unsigned char *stop = NULL;
         uint64_t v;
         int rc = 0;
         switch (wt) {
@@ -191,8 +191,8 @@ static int dec_label(struct dec *d, const unsigned char *p, const unsigned char 
 {
     struct noa_str name = {(const char *)p, 0}, value = {(const char *)p, 0};
     while (p < end) {
-        const unsigned char *at = p, *stop;
-        uint32_t field;
+        const unsigned char *at = p, *stop = NULL;
+        uint32_t field = 0;
         int wt, rc = get_tag(d, &p, end, "LabelPairAdapter", &field, &wt);
         if (rc)
             return rc;
@@ -238,7 +238,7 @@ static int dec_timestamp(struct dec *d, const unsigned char *p, const unsigned c
     uint64_t sec = 0, nanos = 0;
     while (p < end) {
         const unsigned char *at = p;
-        uint32_t field;
+        uint32_t field = 0;
         int wt, rc = get_tag(d, &p, end, "Timestamp", &field, &wt);
         if (rc)
             return rc;
@@ -288,8 +288,8 @@ static int dec_entry(struct dec *d, const unsigned char *p, const unsigned char 
     uint64_t n_meta = 0;
     size_t first_meta = d->mi;
     while (p < end) {
-        const unsigned char *at = p, *stop;
-        uint32_t field;
+        const unsigned char *at = p, *stop = NULL;
+        uint32_t field = 0;
         int wt, rc = get_tag(d, &p, end, "EntryAdapter", &field, &wt);
         if (rc)
             return rc;
@@ -344,8 +344,8 @@ static int dec_stream(struct dec *d, const unsigned char *p, const unsigned char
     uint64_t n_entries = 0;
     size_t first_entry = d->ei;
     while (p < end) {
-        const unsigned char *at = p, *stop;
-        uint32_t field;
+        const unsigned char *at = p, *stop = NULL;
+        uint32_t field = 0;
         int wt, rc = get_tag(d, &p, end, "StreamAdapter", &field, &wt);
         if (rc)
             return rc;
@@ -390,8 +390,8 @@ static int dec_stream(struct dec *d, const unsigned char *p, const unsigned char
 static int dec_request(struct dec *d, const unsigned char *p, const unsigned char *end)
 {
     while (p < end) {
-        const unsigned char *at = p, *stop;
-        uint32_t field;
+        const unsigned char *at = p, *stop = NULL;
+        uint32_t field = 0;
         int wt, rc = get_tag(d, &p, end, "PushRequest", &field, &wt);
         if (rc)
             return rc;

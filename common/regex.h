@@ -1,7 +1,9 @@
 /*
  * The PCRE2 adapter: compiled regexes with JIT and match limits, so a user's
- * pathological pattern cannot stall a thread. Compiled patterns are
- * immutable and shareable; matching allocates per-thread match data.
+ * pathological pattern cannot stall a thread, restricted to Go's syntax and
+ * meaning (Loki's regexes are Go's; see regex.c). Compiled patterns are
+ * immutable and shareable; matching allocates per-thread match data, freed
+ * when the thread exits.
  */
 #ifndef NOA_COMMON_REGEX_H
 #define NOA_COMMON_REGEX_H
@@ -9,14 +11,21 @@
 #include "common/buf.h"
 #include "common/err.h"
 
+#include <stdatomic.h>
+
 struct noa_regex;
+
+/* Matches abandoned at the backtracking limit (counted as no match), over
+ * the process's life: exported on /metrics. */
+extern atomic_ullong noa_regex_limit_hits;
 
 enum {
     NOA_REGEX_ANCHORED = 1, /* the whole subject must match (Prometheus label matchers) */
     NOA_REGEX_CASELESS = 2,
 };
 
-/* Compiles pattern (RE2/Go syntax as far as PCRE2 agrees). */
+/* Compiles pattern in Go's syntax; what Go rejects (lookaround,
+ * backreferences, possessive repeats...) fails with Go's message. */
 int noa_regex_compile(const char *pattern, size_t len, int flags, struct noa_regex **out,
                       struct noa_error *err);
 void noa_regex_free(struct noa_regex *re);
