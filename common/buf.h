@@ -60,7 +60,8 @@ void noa_buf_append(struct noa_buf *b, const void *p, size_t n);
 void noa_buf_append_str(struct noa_buf *b, struct noa_str s);
 void noa_buf_putc(struct noa_buf *b, char c);
 void noa_buf_printf(struct noa_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void noa_buf_vprintf(struct noa_buf *b, const char *fmt, va_list ap);
+void noa_buf_vprintf(struct noa_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Appends LEB128 unsigned / zigzag signed varints. */
 void noa_buf_put_uvarint(struct noa_buf *b, uint64_t v);
 void noa_buf_put_varint(struct noa_buf *b, int64_t v);

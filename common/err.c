@@ -46,6 +46,8 @@ int noa_err_http_status(int code)
 }
 
 static int error_vset(struct noa_error *err, int code, int line, int col, const char *fmt,
+                      va_list ap) __attribute__((format(printf, 5, 0)));
+static int error_vset(struct noa_error *err, int code, int line, int col, const char *fmt,
                       va_list ap)
 {
     if (!err)

@@ -275,7 +275,7 @@ void noa__gotmpl_time_format(const struct noa__gotmpl_val *v, const char *l, siz
                 noa_buf_putc(b, 'Z');
                 break;
             }
-            /* fall through */
+            __attribute__((fallthrough));
         case S_NUMTZ:
         case S_NUMCOLONTZ:
         case S_NUMSHORTTZ:
@@ -376,7 +376,7 @@ static int time_parse(const char *l, size_t ln, const char *s, size_t sn,
         case S_UNDERDAY:
             if (p < e && *p == ' ')
                 p++;
-            /* fall through */
+            __attribute__((fallthrough));
         case S_DAY:
             rc = get_num(&p, e, 1, 2, &day);
             break;
@@ -456,7 +456,7 @@ static int time_parse(const char *l, size_t ln, const char *s, size_t sn,
                 *had_zone = 1;
                 break;
             }
-            /* fall through */
+            __attribute__((fallthrough));
         case S_NUMTZ:
         case S_NUMCOLONTZ:
         case S_NUMSHORTTZ: {
