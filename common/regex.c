@@ -8,7 +8,9 @@
  * - Perl-only syntax Go rejects (lookaround, backreferences, atomic and
  *   possessive groups, recursion, \K, \Z, ...) is rejected with Go's text;
  * - `.` matches a newline only in anchored (label) matchers, which
- *   Prometheus wraps in (?s:...); `$` matches only at the end of the text;
+ *   Prometheus 3 compiles as ^(?s:re)$ (Loki 3.x uses its matchers); line
+ *   filters and the regexp parser use Go's default. `$` matches only at the
+ *   end of the text;
  * - backtracking is bounded by match limits, so a pathological pattern
  *   costs a bounded time per line (about a millisecond) instead of an
  *   exponential one. A line that hits the limit counts as not matching,

@@ -87,7 +87,8 @@ static void test_go_accepts(void **state)
 static void test_go_semantics(void **state)
 {
     (void)state;
-    /* `.` does not match a newline in line filters; label matchers are (?s:...) */
+    /* `.` does not match a newline in line filters; label matchers are
+     * ^(?s:re)$ since Prometheus 3 */
     assert_false(match_c("a.b", 0, "a\nb"));
     assert_true(match_c("(?s)a.b", 0, "a\nb"));
     assert_true(match_c("a.b", NOA_REGEX_ANCHORED, "a\nb"));
