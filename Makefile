@@ -22,9 +22,11 @@ run: build
 	mkdir -p data
 	exec $(BUILD)/bin/noa-server -config.file=config/noa.yaml
 
+# npm ci again whenever the lock file is newer than what node_modules holds.
 npm-deps: deps
 	@if [ -f tests/npm/package-lock.json ]; then \
-		cd tests/npm && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; }; fi
+		cd tests/npm && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+			npm ci --no-audit --no-fund --loglevel=error; }; fi
 
 # Every test: unit, fuzz-corpus replay and integration in the normal build, then the
 # unit and decoder tests, and the server's integration tests but the long crash run,
