@@ -13,3 +13,8 @@ echo "== ingest: 10,000 streams, snappy protobuf"
 $bin/bench_ingest --server $server --streams 10000 --connections 4 --mb 512
 echo "== ingest: 100 streams (multi-block chunks: the on-disk ratio of long-lived streams)"
 $bin/bench_ingest --server $server --streams 100 --connections 4 --mb 512
+echo "== query: 2 GiB over 300 streams: rare token (block skipping), common token, json;"
+echo "   zstd -dc | grep -F yardstick; then the same with skipping off"
+$bin/bench_query --server $server --mb 2048 --streams 300
+echo "== pipeline: json / logfmt parsers and label filters in memory, one core (CPU time)"
+$bin/bench_pipeline --mb 256 --check

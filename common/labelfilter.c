@@ -438,3 +438,16 @@ int noa_labelfilter_eval(const struct noa_labelfilter *f, struct noa_lbuilder *l
     }
     return 0;
 }
+
+void noa_labelfilter_names(const struct noa_labelfilter *f,
+                           void (*cb)(void *ctx, struct noa_str name,
+                                      enum noa_labelfilter_kind kind),
+                           void *ctx)
+{
+    if (f->kind == NOA_LABELFILTER_AND || f->kind == NOA_LABELFILTER_OR) {
+        noa_labelfilter_names(f->left, cb, ctx);
+        noa_labelfilter_names(f->right, cb, ctx);
+        return;
+    }
+    cb(ctx, f->o.name, f->kind);
+}

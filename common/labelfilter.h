@@ -67,6 +67,15 @@ void noa_labelfilter_free(struct noa_labelfilter *f);
  * details) unless an error is already set. */
 int noa_labelfilter_eval(const struct noa_labelfilter *f, struct noa_lbuilder *lb);
 
+/* Calls cb with the label name and kind of every leaf of f, left to
+ * right (repeats included): the names the filter reads. Only a STRING
+ * leaf named __error__ and an IP leaf (which keeps any line with an
+ * error) decide by the error pair. */
+void noa_labelfilter_names(const struct noa_labelfilter *f,
+                           void (*cb)(void *ctx, struct noa_str name,
+                                      enum noa_labelfilter_kind kind),
+                           void *ctx);
+
 /* Go strconv.ParseFloat(s, 64). 0, or NOA_EINVAL with Go's error text in
  * err->msg (`strconv.ParseFloat: parsing "x": invalid syntax`). */
 int noa_labelfilter_parse_float(struct noa_str s, double *out, struct noa_error *err);

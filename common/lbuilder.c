@@ -3,7 +3,10 @@
  * the stream labels first (borrowed slices, deletable by flag), then the
  * line's metadata and parsed labels, whose bytes are appended to a store
  * that is rewound per line. Offsets, not pointers, name the stored bytes,
- * so growing the store never invalidates an entry. Single-threaded.
+ * so growing the store never invalidates an entry. Every entry carries
+ * the hash of its name: line entries are found through an open-addressing
+ * index (emptied per line by a generation bump), stream entries through a
+ * 64-bit bloom word and a short walk. Single-threaded.
  */
 #include "common/lbuilder.h"
 #include "common/mem.h"
@@ -14,12 +17,42 @@ struct noa_lb_ent {
     const char *np, *vp; /* borrowed bytes, when !owned */
     size_t noff, voff;   /* offsets into store, when owned */
     size_t nlen, vlen;
+    uint32_t hash; /* of the name */
     uint8_t cat;
     uint8_t del;       /* stream entries only: hidden for this line */
     uint8_t owned;
     uint8_t by_parser; /* parsed entries written by a parser (first wins) */
     uint8_t kill;      /* marked by noa_lbuilder_retain */
 };
+
+struct noa_lb_slot {
+    uint32_t gen; /* the builder's gen when the slot was filled */
+    uint32_t idx; /* entry index */
+};
+
+/* A hash of a label name, eight bytes at a time (names are short). */
+static uint32_t name_hash(struct noa_str s)
+{
+    const char *p = s.p;
+    size_t n = s.len;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 29;
+        p += 8;
+        n -= 8;
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, p, n);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 29;
+    }
+    h *= 0x94d049bb133111ebull;
+    return (uint32_t)(h >> 32);
+}
 
 static struct noa_str ent_name(const struct noa_lbuilder *b, const struct noa_lb_ent *e)
 {
@@ -42,6 +75,7 @@ void noa_lbuilder_fini(struct noa_lbuilder *b)
 {
     noa_free(b->ent);
     noa_free(b->out);
+    noa_free(b->slot);
     noa_buf_fini(&b->store);
     noa_buf_fini(&b->err);
     noa_buf_fini(&b->details);
@@ -65,6 +99,7 @@ void noa_lbuilder_reset_stream(struct noa_lbuilder *b, const struct noa_labels *
 {
     uint32_t n = stream ? stream->n : 0;
     reserve(b, n);
+    b->stream_bloom = 0;
     for (uint32_t i = 0; i < n; i++) {
         struct noa_lb_ent *e = &b->ent[i];
         memset(e, 0, sizeof(*e));
@@ -73,9 +108,54 @@ void noa_lbuilder_reset_stream(struct noa_lbuilder *b, const struct noa_labels *
         e->vp = stream->v[i].value.p;
         e->vlen = stream->v[i].value.len;
         e->cat = NOA_LB_STREAM;
+        e->hash = name_hash(stream->v[i].name);
+        b->stream_bloom |= 1ull << (e->hash & 63);
     }
     b->nstream = b->n = n;
     noa_lbuilder_reset(b);
+}
+
+/* Empties the index (a new generation) without touching the table. */
+static void index_clear(struct noa_lbuilder *b)
+{
+    if (++b->gen == 0) { /* wrapped: old slots could look current */
+        if (b->slot)
+            memset(b->slot, 0, b->slot_cap * sizeof(*b->slot));
+        b->gen = 1;
+    }
+}
+
+static void index_put(struct noa_lbuilder *b, uint32_t idx)
+{
+    uint32_t mask = b->slot_cap - 1;
+    uint32_t i = b->ent[idx].hash & mask;
+    while (b->slot[i].gen == b->gen)
+        i = (i + 1) & mask;
+    b->slot[i] = (struct noa_lb_slot){b->gen, idx};
+}
+
+/* Re-indexes the line entries (after the array was compacted or cut). */
+static void index_rebuild(struct noa_lbuilder *b)
+{
+    index_clear(b);
+    for (uint32_t i = b->nstream; i < b->n; i++)
+        index_put(b, i);
+}
+
+/* Makes room in the index for `lines` line entries (load <= 1/2). */
+static void index_reserve(struct noa_lbuilder *b, uint32_t lines)
+{
+    if ((uint64_t)lines * 2 <= b->slot_cap)
+        return;
+    uint32_t cap = b->slot_cap ? b->slot_cap : 64;
+    while ((uint64_t)cap < (uint64_t)lines * 2)
+        cap *= 2;
+    noa_free(b->slot);
+    b->slot = noa_xcalloc(cap, sizeof(*b->slot));
+    b->slot_cap = cap;
+    b->gen = 1;
+    for (uint32_t i = b->nstream; i < b->n; i++)
+        index_put(b, i);
 }
 
 void noa_lbuilder_reset(struct noa_lbuilder *b)
@@ -86,19 +166,40 @@ void noa_lbuilder_reset(struct noa_lbuilder *b)
     noa_buf_reset(&b->store);
     noa_buf_reset(&b->err);
     noa_buf_reset(&b->details);
+    b->meta_bloom = 0;
+    index_clear(b);
+}
+
+static struct noa_lb_ent *find_h(const struct noa_lbuilder *b, enum noa_lb_cat cat,
+                                 struct noa_str name, uint32_t h)
+{
+    if (cat == NOA_LB_META && !(b->meta_bloom >> (h & 63) & 1))
+        return NULL;
+    if (cat == NOA_LB_STREAM) {
+        if (!(b->stream_bloom >> (h & 63) & 1))
+            return NULL;
+        for (uint32_t i = 0; i < b->nstream; i++) {
+            struct noa_lb_ent *e = &b->ent[i];
+            if (e->hash == h && noa_str_eq(ent_name(b, e), name))
+                return e;
+        }
+        return NULL;
+    }
+    if (!b->slot_cap)
+        return NULL;
+    uint32_t mask = b->slot_cap - 1;
+    for (uint32_t i = h & mask; b->slot[i].gen == b->gen; i = (i + 1) & mask) {
+        struct noa_lb_ent *e = &b->ent[b->slot[i].idx];
+        if (e->hash == h && e->cat == cat && noa_str_eq(ent_name(b, e), name))
+            return e;
+    }
+    return NULL;
 }
 
 static struct noa_lb_ent *find(const struct noa_lbuilder *b, enum noa_lb_cat cat,
                                struct noa_str name)
 {
-    uint32_t lo = cat == NOA_LB_STREAM ? 0 : b->nstream;
-    uint32_t hi = cat == NOA_LB_STREAM ? b->nstream : b->n;
-    for (uint32_t i = lo; i < hi; i++) {
-        struct noa_lb_ent *e = &b->ent[i];
-        if (e->cat == cat && noa_str_eq(ent_name(b, e), name))
-            return e;
-    }
-    return NULL;
+    return find_h(b, cat, name, name_hash(name));
 }
 
 static int is_err_name(struct noa_str n)
@@ -118,6 +219,11 @@ static size_t store_put(struct noa_lbuilder *b, struct noa_str s)
     size_t off = b->store.len;
     if (!s.len)
         return off;
+    if (b->store.cap - off >= s.len) { /* no growth: s stays valid even if it aliases */
+        memmove(b->store.data + off, s.p, s.len);
+        b->store.len += s.len;
+        return off;
+    }
     int alias = b->store.data && s.p >= b->store.data && s.p < b->store.data + b->store.len;
     size_t aoff = alias ? (size_t)(s.p - b->store.data) : 0;
     noa_buf_reserve(&b->store, s.len);
@@ -126,25 +232,45 @@ static size_t store_put(struct noa_lbuilder *b, struct noa_str s)
     return off;
 }
 
-static struct noa_lb_ent *set_raw(struct noa_lbuilder *b, enum noa_lb_cat cat,
-                                  struct noa_str name, struct noa_str value)
+/* Adds a line entry for a name not in category cat. */
+static struct noa_lb_ent *append(struct noa_lbuilder *b, enum noa_lb_cat cat, struct noa_str name,
+                                 uint32_t h, struct noa_str value)
 {
-    struct noa_lb_ent *s = find(b, NOA_LB_STREAM, name);
+    reserve(b, b->n + 1);
+    index_reserve(b, b->n + 1 - b->nstream);
+    struct noa_lb_ent *e = &b->ent[b->n++];
+    memset(e, 0, sizeof(*e));
+    e->cat = (uint8_t)cat;
+    e->owned = 1;
+    e->hash = h;
+    e->nlen = name.len;
+    e->noff = store_put(b, name);
+    e->vlen = value.len;
+    e->voff = store_put(b, value);
+    index_put(b, b->n - 1);
+    if (cat == NOA_LB_META)
+        b->meta_bloom |= 1ull << (h & 63);
+    return e;
+}
+
+static struct noa_lb_ent *set_raw_h(struct noa_lbuilder *b, enum noa_lb_cat cat,
+                                    struct noa_str name, uint32_t h, struct noa_str value)
+{
+    struct noa_lb_ent *s = find_h(b, NOA_LB_STREAM, name, h);
     if (s)
         s->del = 0; /* Loki's Set undeletes the name */
-    struct noa_lb_ent *e = find(b, cat, name);
-    if (!e) {
-        reserve(b, b->n + 1);
-        e = &b->ent[b->n++];
-        memset(e, 0, sizeof(*e));
-        e->cat = (uint8_t)cat;
-        e->owned = 1;
-        e->nlen = name.len;
-        e->noff = store_put(b, name);
-    }
+    struct noa_lb_ent *e = find_h(b, cat, name, h);
+    if (!e)
+        return append(b, cat, name, h, value);
     e->vlen = value.len;
     e->voff = store_put(b, value);
     return e;
+}
+
+static struct noa_lb_ent *set_raw(struct noa_lbuilder *b, enum noa_lb_cat cat,
+                                  struct noa_str name, struct noa_str value)
+{
+    return set_raw_h(b, cat, name, name_hash(name), value);
 }
 
 void noa_lbuilder_set(struct noa_lbuilder *b, enum noa_lb_cat cat, struct noa_str name,
@@ -210,15 +336,35 @@ void noa_lbuilder_parsed_name(const struct noa_lbuilder *b, struct noa_str name,
     }
 }
 
+/* The name a parser writes for `name` (renamed on a clash with a stream
+ * label or metadata) and its hash. */
+static struct noa_str parsed_name(struct noa_lbuilder *b, struct noa_str name, uint32_t *h,
+                                  char *tmp, size_t tmpcap)
+{
+    *h = name_hash(name);
+    if (find_h(b, NOA_LB_STREAM, name, *h) || find_h(b, NOA_LB_META, name, *h)) {
+        struct noa_str renamed = suffixed(b, name, tmp, tmpcap);
+        if (renamed.p != name.p || renamed.len != name.len)
+            *h = name_hash(renamed);
+        name = renamed;
+    }
+    return name;
+}
+
 int noa_lbuilder_add_parsed(struct noa_lbuilder *b, struct noa_str name, struct noa_str value)
 {
     char tmp[256];
-    if (stream_has(b, name) || find(b, NOA_LB_META, name))
-        name = suffixed(b, name, tmp, sizeof(tmp));
-    struct noa_lb_ent *e = find(b, NOA_LB_PARSED, name);
+    uint32_t h;
+    struct noa_str final = parsed_name(b, name, &h, tmp, sizeof(tmp));
+    struct noa_lb_ent *e = find_h(b, NOA_LB_PARSED, final, h);
     if (e && e->by_parser)
         return 0;
-    e = set_raw(b, NOA_LB_PARSED, name, value);
+    /* The common case, a new name that no stream label holds, skips
+     * set_raw's lookups: they would find nothing. */
+    if (!e && final.p == name.p && !(b->stream_bloom >> (h & 63) & 1))
+        e = append(b, NOA_LB_PARSED, final, h, value);
+    else
+        e = set_raw_h(b, NOA_LB_PARSED, final, h, value);
     e->by_parser = 1;
     return 1;
 }
@@ -226,9 +372,9 @@ int noa_lbuilder_add_parsed(struct noa_lbuilder *b, struct noa_str name, struct 
 void noa_lbuilder_set_parsed(struct noa_lbuilder *b, struct noa_str name, struct noa_str value)
 {
     char tmp[256];
-    if (stream_has(b, name) || find(b, NOA_LB_META, name))
-        name = suffixed(b, name, tmp, sizeof(tmp));
-    set_raw(b, NOA_LB_PARSED, name, value)->by_parser = 1;
+    uint32_t h;
+    name = parsed_name(b, name, &h, tmp, sizeof(tmp));
+    set_raw_h(b, NOA_LB_PARSED, name, h, value)->by_parser = 1;
 }
 
 int noa_lbuilder_get_cat(const struct noa_lbuilder *b, enum noa_lb_cat cat, struct noa_str name,
@@ -275,7 +421,36 @@ void noa_lbuilder_del(struct noa_lbuilder *b, struct noa_str name)
             continue;
         b->ent[w++] = b->ent[i];
     }
-    b->n = w;
+    if (w != b->n) {
+        b->n = w;
+        index_rebuild(b);
+    }
+}
+
+int noa_lbuilder_mark(const struct noa_lbuilder *b, struct noa_lbuilder_mark *m)
+{
+    if (b->err.len || b->details.len)
+        return 0;
+    for (uint32_t i = 0; i < b->nstream; i++)
+        if (b->ent[i].del)
+            return 0;
+    for (uint32_t i = b->nstream; i < b->n; i++)
+        if (b->ent[i].cat == NOA_LB_PARSED)
+            return 0;
+    m->n = b->n;
+    m->store_len = b->store.len;
+    return 1;
+}
+
+void noa_lbuilder_rewind(struct noa_lbuilder *b, const struct noa_lbuilder_mark *m)
+{
+    /* Parsers only append entries (and undelete stream labels, which
+     * were all visible at the mark), so cutting the array is enough. */
+    b->n = m->n;
+    b->store.len = m->store_len;
+    noa_buf_reset(&b->err);
+    noa_buf_reset(&b->details);
+    index_rebuild(b);
 }
 
 void noa_lbuilder_set_err(struct noa_lbuilder *b, struct noa_str err, struct noa_str details)
@@ -299,7 +474,7 @@ static int visible(const struct noa_lbuilder *b, const struct noa_lb_ent *e)
         return 0;
     struct noa_str n = ent_name(b, e);
     for (int c = e->cat + 1; c <= NOA_LB_PARSED; c++)
-        if (find(b, (enum noa_lb_cat)c, n))
+        if (find_h(b, (enum noa_lb_cat)c, n, e->hash))
             return 0;
     return 1;
 }

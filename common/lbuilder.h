@@ -6,7 +6,9 @@
  *
  * Stream labels are borrowed for the life of the stream; metadata and
  * parsed labels are copied into a reused byte store, so a builder that
- * has warmed up does no allocation per line. Owned by one query thread.
+ * has warmed up does no allocation per line. Lookups by name go through
+ * a per-line hash index, so a parser adding dozens of labels per line
+ * does not pay a quadratic walk. Owned by one query thread.
  */
 #ifndef NOA_COMMON_LBUILDER_H
 #define NOA_COMMON_LBUILDER_H
@@ -32,7 +34,8 @@ enum noa_lb_cat {
 #define NOA_LB_ERR_SAMPLE "SampleExtractionErr"
 #define NOA_LB_ERR_TEMPLATE "TemplateFormatErr"
 
-struct noa_lb_ent; /* private */
+struct noa_lb_ent;  /* private */
+struct noa_lb_slot; /* private */
 
 #define NOA_LB_SCRATCH 16
 
@@ -46,6 +49,15 @@ struct noa_lbuilder {
     struct noa_buf details; /* __error_details__ value */
     struct noa_label *out;  /* scratch for noa_lbuilder_labels */
     uint32_t out_cap;
+    /* A hash index of the line's entries (metadata and parsed), so that
+     * adding or finding a label does not walk the others; a slot whose
+     * gen is not the current one is empty, so a new line bumps gen
+     * instead of clearing the table. */
+    struct noa_lb_slot *slot;
+    uint32_t slot_cap; /* a power of two, or 0 */
+    uint32_t gen;
+    uint64_t stream_bloom; /* bit (hash & 63) per stream label name */
+    uint64_t meta_bloom;   /* the same for the line's metadata (may be stale) */
     /* Public: scratch buffers for the pipeline stages run with this
      * builder. Compiled stages keep no per-line state, so one compiled
      * pipeline serves many threads, each with its own builder. Indices
@@ -115,6 +127,22 @@ static inline struct noa_str noa_lbuilder_err(const struct noa_lbuilder *b)
     return (struct noa_str){b->err.data, b->err.len};
 }
 void noa_lbuilder_clear_err(struct noa_lbuilder *b);
+
+/* A point in a line's life to come back to (the pipeline's filter-first
+ * path parses a line for its filters, then rewinds and parses it fully). */
+struct noa_lbuilder_mark {
+    uint32_t n;       /* private */
+    size_t store_len; /* private */
+};
+
+/* Records the current line state in *m and returns 1 when it can be
+ * rewound to: no parsed labels, no error, no deleted stream label (what
+ * a line holds before its first label-changing stage). Returns 0
+ * otherwise; *m must not be used then. */
+int noa_lbuilder_mark(const struct noa_lbuilder *b, struct noa_lbuilder_mark *m);
+/* Drops every label added since the mark and clears the error. Between
+ * the two calls, only add parsed labels and set or clear the error. */
+void noa_lbuilder_rewind(struct noa_lbuilder *b, const struct noa_lbuilder_mark *m);
 
 /* Visits every visible label (no error pair), unsorted. The callback
  * returns nonzero to stop; it must not change the builder. */

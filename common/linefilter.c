@@ -44,23 +44,72 @@ static struct lf_item *add_item(struct noa_linefilter *f, int kind)
     return it;
 }
 
+static inline unsigned char ascii_lower(unsigned char c)
+{
+    return (unsigned char)(c + (((unsigned)(c - 'A') < 26u) << 5));
+}
+
+static int fold_eq(const unsigned char *a, const unsigned char *b, size_t m)
+{
+    for (size_t k = 0; k < m; k++)
+        if (ascii_lower(a[k]) != ascii_lower(b[k]))
+            return 0;
+    return 1;
+}
+
+/* First case-folded occurrence of needle in hay, or NULL. Candidates come
+ * from memchr (vectorized in libc) on an anchor byte of the needle: one
+ * that has no case when there is one (a single memchr), else the first
+ * byte in both cases (two memchr cursors, each advanced past the other). */
+static const char *find_fold(const char *hay, size_t n, const char *needle, size_t m)
+{
+    const unsigned char *h = (const unsigned char *)hay, *nd = (const unsigned char *)needle;
+    if (m == 0)
+        return hay;
+    if (m > n)
+        return NULL;
+    size_t a = 0;
+    while (a < m && (unsigned)((nd[a] | 0x20) - 'a') < 26u)
+        a++;
+    size_t last = n - m; /* the last possible start */
+    if (a < m) {
+        const unsigned char *p = h + a, *end = h + last + a + 1;
+        while (p < end && (p = memchr(p, nd[a], (size_t)(end - p))) != NULL) {
+            if (fold_eq(p - a, nd, m))
+                return (const char *)(p - a);
+            p++;
+        }
+        return NULL;
+    }
+    unsigned char lo = ascii_lower(nd[0]), up = (unsigned char)(lo - 32);
+    const unsigned char *end = h + last + 1, *pl = h, *pu = h;
+    pl = memchr(pl, lo, (size_t)(end - pl));
+    pu = memchr(pu, up, (size_t)(end - pu));
+    while (pl || pu) {
+        const unsigned char *p = !pu || (pl && pl < pu) ? pl : pu;
+        if (fold_eq(p, nd, m))
+            return (const char *)p;
+        if (p == pl)
+            pl = p + 1 < end ? memchr(p + 1, lo, (size_t)(end - p - 1)) : NULL;
+        else
+            pu = p + 1 < end ? memchr(p + 1, up, (size_t)(end - p - 1)) : NULL;
+    }
+    return NULL;
+}
+
 int noa_linefilter_contains_fold(const char *hay, size_t n, const char *needle, size_t m)
 {
-    if (m == 0)
-        return 1;
-    if (m > n)
-        return 0;
-    unsigned char c0 = (unsigned char)tolower((unsigned char)needle[0]);
-    for (size_t i = 0; i + m <= n; i++) {
-        if ((unsigned char)tolower((unsigned char)hay[i]) != c0)
-            continue;
-        size_t k = 1;
-        while (k < m && tolower((unsigned char)hay[i + k]) == tolower((unsigned char)needle[k]))
-            k++;
-        if (k == m)
-            return 1;
-    }
-    return 0;
+    return find_fold(hay, n, needle, m) != NULL;
+}
+
+const char *noa_linefilter_find(const struct noa_linefilter_literal *lit, const char *hay,
+                                size_t n)
+{
+    if (lit->fold)
+        return find_fold(hay, n, lit->s.p, lit->s.len);
+    if (lit->s.len == 0)
+        return hay;
+    return n >= lit->s.len ? memmem(hay, n, lit->s.p, lit->s.len) : NULL;
 }
 
 /* Splits a regex into literal alternatives when it is one of the shapes
@@ -224,7 +273,7 @@ static int item_match(const struct lf_item *it, const char *line, size_t len)
     case K_CONTAINS:
         return it->len == 0 || (len >= it->len && memmem(line, len, it->lit, it->len) != NULL);
     case K_FOLD:
-        return noa_linefilter_contains_fold(line, len, it->lit, it->len);
+        return find_fold(line, len, it->lit, it->len) != NULL;
     case K_REGEX:
         return noa_regex_match(it->re, line ? line : "", len);
     case K_PATTERN:
@@ -241,6 +290,21 @@ int noa_linefilter_match(const struct noa_linefilter *f, const char *line, size_
         if (item_match(&f->item[i], line, len))
             return !f->negate;
     return f->negate;
+}
+
+unsigned noa_linefilter_literals(const struct noa_linefilter *f,
+                                 struct noa_linefilter_literal *out, unsigned cap)
+{
+    if (f->negate)
+        return 0;
+    for (unsigned i = 0; i < f->n; i++) {
+        const struct lf_item *it = &f->item[i];
+        if ((it->kind != K_CONTAINS && it->kind != K_FOLD) || it->len == 0)
+            return 0;
+        if (i < cap)
+            out[i] = (struct noa_linefilter_literal){{it->lit, it->len}, it->kind == K_FOLD};
+    }
+    return f->n;
 }
 
 /* ---- ip("...") ---- */

@@ -53,6 +53,28 @@ void noa_linefilter_free(struct noa_linefilter *f);
 /* 1 when the line passes (is kept), 0 when it is filtered out. */
 int noa_linefilter_match(const struct noa_linefilter *f, const char *line, size_t len);
 
+/* A literal a line must contain for a filter to keep it. */
+struct noa_linefilter_literal {
+    struct noa_str s; /* borrowed from the filter; lowercase when fold */
+    int fold;         /* 1: ASCII case-insensitive (a simplified `(?i)` regex) */
+};
+
+/*
+ * When f keeps only lines containing one of a set of literals (a positive
+ * `|=` with plain operands, or a `|~` regex the filter simplified to
+ * literals), writes up to cap of them to out and returns how many there
+ * are (more than cap means out is incomplete and unusable). Returns 0 when
+ * the filter gives no such guarantee: negative operators, ip(), patterns,
+ * real regexes, or an empty literal (which every line contains).
+ */
+unsigned noa_linefilter_literals(const struct noa_linefilter *f,
+                                 struct noa_linefilter_literal *out, unsigned cap);
+
+/* The first occurrence of lit in hay[0..n) (case-folded when lit->fold),
+ * or NULL. An empty literal is found at hay. */
+const char *noa_linefilter_find(const struct noa_linefilter_literal *lit, const char *hay,
+                                size_t n);
+
 /* An ip("...") matcher: single address, CIDR prefix or a-b range. */
 struct noa_ipmatch {
     int kind;          /* private: 0 addr, 1 prefix, 2 range */

@@ -8,7 +8,9 @@
  * A struct noa_logparse is built once per query from options the LogQL
  * engine fills, and is immutable afterwards: threads may share it. The
  * per-line scratch lives in the caller's struct noa_lbuilder (one per
- * thread), so steady-state runs do not allocate.
+ * thread), so steady-state runs do not allocate. One file per parser:
+ * logparse_json.c, logparse_logfmt.c, logparse_regexp.c (regexp and
+ * pattern), logparse_unpack.c; logparse.c builds and dispatches.
  */
 #ifndef NOA_COMMON_LOGPARSE_H
 #define NOA_COMMON_LOGPARSE_H
@@ -93,6 +95,47 @@ void noa_logparse_free(struct noa_logparse *p);
  */
 int noa_logparse_run(const struct noa_logparse *p, struct noa_str *line,
                      struct noa_lbuilder *lb);
+
+/* ---- filter first ----
+ *
+ * When label filters follow a parser directly, the pipeline first runs
+ * the parser for just the names those filters read, evaluates them, and
+ * parses fully only the lines they keep. */
+
+/* The label names a caller's filters read. */
+struct noa_logparse_want {
+    struct noa_str *names; /* owned: the names, plus `x` for each `x_extracted` */
+    unsigned n;
+    char *buf;      /* owned: their bytes */
+    int stop_early; /* a run may stop once each name was extracted */
+};
+
+/* Builds a want set from the names the filters read (borrowed, copied).
+ * stop_early: the filters do not decide by the error pair (no
+ * `__error__` matcher, no ip() filter), so a run may stop as soon as
+ * every wanted name has been extracted once: later values cannot win
+ * (the first extraction does) and a later syntax error would not change
+ * the decision. */
+void noa_logparse_want_init(struct noa_logparse_want *w, const struct noa_str *names, unsigned n,
+                            int stop_early);
+void noa_logparse_want_fini(struct noa_logparse_want *w);
+
+/* 1 when p supports noa_logparse_run_want: `| json` and `| logfmt`
+ * without extraction expressions (the others are selective already). */
+int noa_logparse_can_want(const struct noa_logparse *p);
+
+/*
+ * Like noa_logparse_run (the line is not replaced), but adds only the
+ * labels whose name, before `_extracted` renaming, is in want; names and
+ * values of the others are not built. Every label it adds, and the error
+ * pair it sets, are exactly those a full run gives, so filters that read
+ * only names in want (and the error pair) decide the same; with
+ * want->stop_early, the scan ends once every wanted name was extracted
+ * and the error pair may then be missing. Use only when
+ * noa_logparse_can_want(p).
+ */
+void noa_logparse_run_want(const struct noa_logparse *p, struct noa_str line,
+                           struct noa_lbuilder *lb, const struct noa_logparse_want *want);
 
 /* Loki's sanitizeLabelKey into out (reset first): trims spaces, prefixes
  * a leading digit with '_' (only when prefix_digit), maps every rune

@@ -75,6 +75,10 @@ int noa_logql_parser_syntax(struct noa_logql_parser *p, const char *expecting)
         return NOA_EINVAL; /* the lexer already reported */
     tok_name(t, p->lx.q, name, sizeof(name));
     int line = t->line, col = t->col;
+    if (t->type == NOA_LOGQL_T_EOF && t->off == 0)
+        /* Go's scanner has no position before its first character */
+        return noa_error_set(p->err, NOA_EINVAL, "parse error : syntax error: unexpected %s%s%s",
+                             name, expecting ? ", expecting " : "", expecting ? expecting : "");
     return noa_error_set_at(p->err, NOA_EINVAL, line, col,
                             "parse error at line %d, col %d: syntax error: unexpected %s%s%s", line,
                             col, name, expecting ? ", expecting " : "", expecting ? expecting : "");

@@ -1,6 +1,9 @@
 /*
  * Pipeline compilation and execution (see pipeline.h). Compiled stages are
  * read-only; per-line state lives in the caller's noa_pipeline_state.
+ * A json or logfmt parser followed by label filters runs "filter first":
+ * lines are parsed for the filters' names only, and fully parsed only
+ * when the filters keep them (run_prefilter).
  */
 #include "common/pipeline.h"
 #include "common/decolor.h"
@@ -19,6 +22,10 @@ struct stage {
     const struct noa_logql_stage *ast; /* borrowed */
     struct noa_linefilter *lf;         /* LINE_FILTER */
     struct noa_logparse *parser;       /* JSON, LOGFMT, REGEXP, PATTERN, UNPACK */
+    /* Filter first: when label filters follow this parser directly, the
+     * number of those stages (0: none) and the names they read. */
+    unsigned n_prefilter;
+    struct noa_logparse_want want;
     struct noa_labelfilter *filter;    /* LABEL_FILTER */
     struct noa_gotmpl *tmpl;           /* LINE_FORMAT */
     struct fmt *fmts;                  /* LABEL_FORMAT */
@@ -186,6 +193,38 @@ static int compile_stage(const struct noa_logql_stage *ast, struct stage *st,
     return noa_error_set(err, NOA_EINVAL, "unknown pipeline stage");
 }
 
+struct want_ctx {
+    struct noa_buf names; /* struct noa_str entries */
+    int reads_error;      /* a filter decides by the error pair */
+};
+
+static void want_name(void *ctx, struct noa_str name, enum noa_labelfilter_kind kind)
+{
+    struct want_ctx *w = ctx;
+    noa_buf_append(&w->names, &name, sizeof(name));
+    if (kind == NOA_LABELFILTER_IP || noa_str_eq_c(name, NOA_LB_ERROR))
+        w->reads_error = 1;
+}
+
+/* Sets up the filter-first path of the parser at v[i] when label filters
+ * follow it (see run_prefilter). */
+static void plan_prefilter(struct noa_pipeline *p, unsigned i)
+{
+    struct stage *st = &p->v[i];
+    unsigned k = i + 1;
+    while (k < p->n && p->v[k].ast->kind == NOA_LOGQL_STAGE_LABEL_FILTER)
+        k++;
+    if (k == i + 1 || !noa_logparse_can_want(st->parser))
+        return;
+    struct want_ctx w = {{0}, 0};
+    for (unsigned f = i + 1; f < k; f++)
+        noa_labelfilter_names(p->v[f].filter, want_name, &w);
+    noa_logparse_want_init(&st->want, (const struct noa_str *)(const void *)w.names.data,
+                           (unsigned)(w.names.len / sizeof(struct noa_str)), !w.reads_error);
+    st->n_prefilter = k - i - 1;
+    noa_buf_fini(&w.names);
+}
+
 int noa_pipeline_new(const struct noa_logql_expr *log, struct noa_pipeline **out,
                      struct noa_error *err)
 {
@@ -205,6 +244,9 @@ int noa_pipeline_new(const struct noa_logql_expr *log, struct noa_pipeline **out
         noa_pipeline_free(p);
         return rc;
     }
+    for (unsigned i = 0; i < p->n; i++)
+        if (p->v[i].parser)
+            plan_prefilter(p, i);
     *out = p;
     return 0;
 }
@@ -217,6 +259,7 @@ void noa_pipeline_free(struct noa_pipeline *p)
         struct stage *st = &p->v[i];
         noa_linefilter_free(st->lf);
         noa_logparse_free(st->parser);
+        noa_logparse_want_fini(&st->want);
         noa_labelfilter_free(st->filter);
         noa_gotmpl_free(st->tmpl);
         for (unsigned k = 0; k < st->n_fmts; k++)
@@ -329,6 +372,34 @@ static void run_label_format(const struct stage *s, struct noa_pipeline_state *s
     }
 }
 
+/*
+ * Filter first: parses the line for just the names the following label
+ * filters read and runs those filters. 0 when they drop the line; else
+ * the builder is rewound and the caller parses the line fully (and runs
+ * the filters again, for the labels and errors they leave). The filters
+ * see the same values as after a full parse, and the same error pair
+ * unless none of them reads it (see noa_logparse_run_want), so they
+ * decide the same; lines whose builder cannot be rewound simply take the
+ * full path.
+ */
+static int run_prefilter(const struct noa_pipeline *p, unsigned i, struct noa_pipeline_state *st,
+                         struct noa_str line)
+{
+    const struct stage *s = &p->v[i];
+    struct noa_lbuilder_mark mark;
+    if (!noa_lbuilder_mark(&st->lb, &mark))
+        return 1;
+    noa_logparse_run_want(s->parser, line, &st->lb, &s->want);
+    for (unsigned k = 1; k <= s->n_prefilter; k++) {
+        if (!noa_labelfilter_eval(p->v[i + k].filter, &st->lb)) {
+            st->prefiltered++;
+            return 0;
+        }
+    }
+    noa_lbuilder_rewind(&st->lb, &mark);
+    return 1;
+}
+
 int noa_pipeline_run(const struct noa_pipeline *p, struct noa_pipeline_state *st, int64_t ts_ns,
                      struct noa_str line, struct noa_str *out_line)
 {
@@ -345,6 +416,8 @@ int noa_pipeline_run(const struct noa_pipeline *p, struct noa_pipeline_state *st
         case NOA_LOGQL_STAGE_REGEXP:
         case NOA_LOGQL_STAGE_PATTERN:
         case NOA_LOGQL_STAGE_UNPACK:
+            if (s->n_prefilter && !run_prefilter(p, i, st, line))
+                return 0;
             noa_logparse_run(s->parser, &line, &st->lb);
             break;
         case NOA_LOGQL_STAGE_LABEL_FILTER:
@@ -378,4 +451,44 @@ int noa_pipeline_run(const struct noa_pipeline *p, struct noa_pipeline_state *st
     }
     *out_line = line;
     return 1;
+}
+
+/* ---- literals for block skipping --------------------------------------------- */
+
+/* Most `or` chains are short; a longer one is simply not reported. */
+#define PIPELINE_MAX_ALTS 16
+
+int noa_pipeline_required_literals(const struct noa_pipeline *p,
+                                   int (*group_cb)(void *ctx,
+                                                   const struct noa_linefilter_literal *alts,
+                                                   unsigned n),
+                                   void *ctx)
+{
+    struct noa_linefilter_literal alts[PIPELINE_MAX_ALTS];
+    for (unsigned i = 0; i < p->n; i++) {
+        const struct stage *s = &p->v[i];
+        switch (s->ast->kind) {
+        case NOA_LOGQL_STAGE_LINE_FILTER: {
+            unsigned n = noa_linefilter_literals(s->lf, alts, PIPELINE_MAX_ALTS);
+            if (n > 0 && n <= PIPELINE_MAX_ALTS) {
+                int rc = group_cb(ctx, alts, n);
+                if (rc)
+                    return rc;
+            }
+            break;
+        }
+        case NOA_LOGQL_STAGE_JSON:
+        case NOA_LOGQL_STAGE_LOGFMT:
+        case NOA_LOGQL_STAGE_REGEXP:
+        case NOA_LOGQL_STAGE_PATTERN:
+        case NOA_LOGQL_STAGE_LABEL_FILTER:
+        case NOA_LOGQL_STAGE_LABEL_FORMAT:
+        case NOA_LOGQL_STAGE_DROP:
+        case NOA_LOGQL_STAGE_KEEP:
+            break; /* labels only: later filters still see the stored line */
+        default:
+            return 0; /* line_format, decolorize, unpack: later filters see another line */
+        }
+    }
+    return 0;
 }

@@ -28,6 +28,7 @@ struct noa_pipeline_state {
     struct noa_buf lines[2];  /* private: rewritten lines (formatters, decolorize) */
     struct noa_buf scratch;   /* private */
     struct noa_gotmpl_scratch tmpl; /* private: template working memory, reused */
+    uint64_t prefiltered; /* read-only: lines dropped by filter-first parsing */
 };
 
 void noa_pipeline_state_init(struct noa_pipeline_state *st);
@@ -56,5 +57,23 @@ int noa_pipeline_filters_only(const struct noa_pipeline *p);
  */
 int noa_pipeline_run(const struct noa_pipeline *p, struct noa_pipeline_state *st, int64_t ts_ns,
                      struct noa_str line, struct noa_str *out_line);
+
+/*
+ * The literals every line the pipeline keeps must contain, as stored:
+ * calls group_cb once per positive literal line filter (`|= "a" or "b"`,
+ * or a `|~` the line filter simplified to literals) that runs before any
+ * stage that rewrites the line (line_format, decolorize, unpack). Each
+ * call is one group, a disjunction: a kept line contains at least one of
+ * alts[0..n) (borrowed until the pipeline is freed). Groups are a
+ * conjunction. Filters that guarantee nothing (negative ones, ip(),
+ * patterns, real regexes) give no group. A non-zero return from group_cb
+ * stops the walk and is returned; otherwise returns 0.
+ */
+struct noa_linefilter_literal;
+int noa_pipeline_required_literals(const struct noa_pipeline *p,
+                                   int (*group_cb)(void *ctx,
+                                                   const struct noa_linefilter_literal *alts,
+                                                   unsigned n),
+                                   void *ctx);
 
 #endif

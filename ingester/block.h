@@ -22,8 +22,10 @@ struct noa_block {
 /* Seals raw entries (any order) into a new block holding one reference. */
 int noa_block_seal(const void *raw, size_t len, int level, struct noa_block **out,
                    struct noa_error *err);
-/* Builds a block from already-compressed bytes (WAL snapshots); copies them
- * and checks the CRC. Returns 0 or NOA_ECORRUPT. */
+/* Builds a block from already-compressed bytes (WAL snapshots); copies them,
+ * computes their CRC, and rebuilds the block summary when the bytes
+ * decompress to valid entries (else the block has none and is always
+ * read). Returns 0 or NOA_ECORRUPT (no data or no entries). */
 int noa_block_from_compressed(const struct noa_chunk_block *meta, const void *data, size_t len,
                               struct noa_block **out, struct noa_error *err);
 struct noa_block *noa_block_ref(struct noa_block *b);
@@ -32,5 +34,8 @@ void noa_block_unref(struct noa_block *b);
 /* Decompresses into raw (replacing its contents) and checks the entries
  * against the block's meta. */
 int noa_block_decompress(const struct noa_block *b, struct noa_buf *raw, struct noa_error *err);
+/* As noa_block_decompress without the walk over the entries (the CRC and
+ * the size are checked): see noa_chunk_block_inflate. */
+int noa_block_inflate(const struct noa_block *b, struct noa_buf *raw, struct noa_error *err);
 
 #endif

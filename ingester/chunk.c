@@ -7,8 +7,10 @@
 #include "ingester/chunk.h"
 
 #include "common/mem.h"
+#include "ingester/blocksum.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,6 +256,12 @@ int noa_chunk_block_seal(const void *raw, size_t len, int level, struct noa_chun
         goto fail;
     }
     out->data.len = clen;
+    /* The raw block was validated above, so the summary cannot fail. */
+    rc = noa_blocksum_build(raw, len, &out->sum);
+    if (rc < 0) {
+        noa_error_set(err, rc, "chunk block: summary failed");
+        goto fail;
+    }
     out->n_entries = (uint32_t)n;
     out->raw_len = (uint32_t)len;
     out->crc = noa_crc32c(0, out->data.data, clen);
@@ -270,6 +278,7 @@ fail:
 void noa_chunk_block_fini(struct noa_chunk_block *b)
 {
     noa_buf_fini(&b->data);
+    noa_buf_fini(&b->sum);
 }
 
 /* ---- encoding -------------------------------------------------------------- */
@@ -278,7 +287,8 @@ int noa_chunk_encode(const struct noa_chunk_block *blocks, size_t n, struct noa_
                      struct noa_chunk_summary *sum)
 {
     struct noa_chunk_summary s = {.from_ns = INT64_MAX, .through_ns = INT64_MIN};
-    size_t base = out->len, need = NOA_CHUNK_HEADER_SIZE + NOA_CHUNK_FOOTER_SIZE + 16;
+    size_t base = out->len, need = NOA_CHUNK_HEADER_SIZE + NOA_CHUNK_FOOTER_SIZE + 16 + 15;
+    int any_sum = 0;
 
     if (n == 0 || n > UINT32_MAX)
         return NOA_EINVAL;
@@ -286,7 +296,8 @@ int noa_chunk_encode(const struct noa_chunk_block *blocks, size_t n, struct noa_
         const struct noa_chunk_block *b = &blocks[i];
         if (b->data.len == 0 || b->n_entries == 0 || b->min_ts > b->max_ts)
             return NOA_EINVAL;
-        need += b->data.len + 4 + 6 * 10;
+        need += b->data.len + 4 + 6 * 10 + 10 + b->sum.len;
+        any_sum |= b->sum.len != 0;
     }
     noa_buf_reserve(out, need);
 
@@ -296,6 +307,20 @@ int noa_chunk_encode(const struct noa_chunk_block *blocks, size_t n, struct noa_
     for (size_t i = 0; i < n; i++) {
         noa_buf_append(out, blocks[i].data.data, blocks[i].data.len);
         noa_buf_put_be32(out, blocks[i].crc);
+    }
+
+    size_t extra_off = 0, extra_len = 0;
+    if (any_sum) {
+        extra_off = out->len - base;
+        noa_buf_putc(out, (char)NOA_CHUNK_EXTRA_SUMMARIES);
+        noa_buf_put_uvarint(out, n);
+        for (size_t i = 0; i < n; i++) {
+            noa_buf_put_uvarint(out, blocks[i].sum.len);
+            noa_buf_append(out, blocks[i].sum.data, blocks[i].sum.len);
+        }
+        size_t body = out->len - base - extra_off;
+        noa_buf_put_be32(out, noa_crc32c(0, out->data + base + extra_off, body));
+        extra_len = body + 4;
     }
 
     size_t metas_off = out->len - base, off = NOA_CHUNK_HEADER_SIZE;
@@ -316,8 +341,8 @@ int noa_chunk_encode(const struct noa_chunk_block *blocks, size_t n, struct noa_
     }
     size_t metas_len = out->len - base - metas_off;
     noa_buf_put_be32(out, noa_crc32c(0, out->data + base + metas_off, metas_len));
-    noa_buf_put_be64(out, 0);
-    noa_buf_put_be64(out, 0);
+    noa_buf_put_be64(out, extra_len);
+    noa_buf_put_be64(out, extra_off);
     noa_buf_put_be64(out, metas_len);
     noa_buf_put_be64(out, metas_off);
 
@@ -428,6 +453,38 @@ static int read_metas(struct noa_chunk_reader *r, uint64_t off, uint64_t mlen,
     return 0;
 }
 
+/* Reads the extra section [off, off+len): checks its CRC, then attaches
+ * the block summaries of a kind-1 section to the block metas. */
+static int read_extra(struct noa_chunk_reader *r, uint64_t off, uint64_t len,
+                      struct noa_error *err)
+{
+    if (len < 5)
+        return corrupt(err, "extra section too short", off);
+    const unsigned char *p = r->data + off;
+    size_t body = (size_t)len - 4;
+    if (noa_crc32c(0, p, body) != noa_get_be32(p + body))
+        return corrupt(err, "extra section checksum mismatch", off);
+    if (p[0] != NOA_CHUNK_EXTRA_SUMMARIES)
+        return 0; /* a later table this version does not read */
+    struct metas_cur c = {p, body, 1, 0};
+    uint64_t n = cur_uvarint(&c);
+    if (c.bad || n != r->n_blocks)
+        return corrupt(err, "summary count differs from the block count", off);
+    for (size_t i = 0; i < r->n_blocks; i++) {
+        uint64_t slen = cur_uvarint(&c);
+        if (c.bad || slen > body - c.off)
+            return corrupt(err, "truncated block summary", off + c.off);
+        if (slen && noa_blocksum_check(p + c.off, (size_t)slen) < 0)
+            return corrupt(err, "malformed block summary", off + c.off);
+        r->blocks[i].sum = slen ? p + c.off : NULL;
+        r->blocks[i].sum_len = (size_t)slen;
+        c.off += (size_t)slen;
+    }
+    if (c.off != body)
+        return corrupt(err, "trailing bytes after block summaries", off + c.off);
+    return 0;
+}
+
 int noa_chunk_open(const void *data, size_t len, struct noa_chunk_reader *r, struct noa_error *err)
 {
     const unsigned char *p = data;
@@ -456,13 +513,15 @@ int noa_chunk_open(const void *data, size_t len, struct noa_chunk_reader *r, str
     if (mlen == 0 || moff < NOA_CHUNK_HEADER_SIZE || moff > footer_at || mlen > footer_at - moff ||
         footer_at - moff - mlen != 4)
         return corrupt(err, "metas offset/length do not end at the footer", footer_at);
-    /* An absent reserved section is all zeros, so no footer byte goes unchecked. */
+    /* An absent extra section is all zeros, so no footer byte goes unchecked. */
     if (rs_len ? (rs_off < NOA_CHUNK_HEADER_SIZE || rs_off > moff || rs_len > moff - rs_off)
                : rs_off != 0)
-        return corrupt(err, "reserved section lies outside the data area", footer_at);
+        return corrupt(err, "extra section lies outside the data area", footer_at);
     if (noa_crc32c(0, p + moff, mlen) != noa_get_be32(p + moff + mlen))
         return corrupt(err, "block metas checksum mismatch", moff);
     rc = read_metas(r, moff, mlen, err);
+    if (rc == 0 && rs_len)
+        rc = read_extra(r, rs_off, rs_len, err);
     if (rc < 0)
         goto fail;
     return 0;
@@ -479,37 +538,83 @@ void noa_chunk_reader_fini(struct noa_chunk_reader *r)
     r->n_blocks = 0;
 }
 
-int noa_chunk_block_decompress(const struct noa_chunk_reader *r, size_t i, struct noa_buf *raw,
+/* One zstd decompression context per thread, freed when the thread ends:
+ * ZSTD_decompress would build and free one per block, about a tenth of
+ * the cost of decompressing a 256 KiB block. */
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+
+static void dctx_free(void *p)
+{
+    ZSTD_freeDCtx(p);
+}
+
+static void dctx_key_init(void)
+{
+    if (pthread_key_create(&dctx_key, dctx_free) != 0)
+        abort(); /* only when the process is out of keys: nothing works then */
+}
+
+static ZSTD_DCtx *thread_dctx(void)
+{
+    pthread_once(&dctx_once, dctx_key_init);
+    ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+    if (!d && (d = ZSTD_createDCtx()) != NULL && pthread_setspecific(dctx_key, d) != 0) {
+        ZSTD_freeDCtx(d);
+        d = NULL;
+    }
+    return d;
+}
+
+int noa_chunk_frame_decompress(const void *src, size_t n, size_t raw_len, struct noa_buf *raw,
                                struct noa_error *err)
+{
+    /* The frame must announce exactly the expected size, so the allocation
+     * below is bounded by what the caller already bounded. */
+    if (ZSTD_getFrameContentSize(src, n) != raw_len)
+        return noa_error_set(err, NOA_ECORRUPT, "frame size differs from meta");
+    raw->len = 0;
+    if (raw->cap < raw_len) {
+        char *grown = noa_realloc(raw->data, raw_len);
+        if (!grown)
+            return noa_error_set(err, NOA_ENOMEM, "no memory for a %zu byte block", raw_len);
+        raw->data = grown;
+        raw->cap = raw_len;
+    }
+    ZSTD_DCtx *d = thread_dctx();
+    size_t got = d ? ZSTD_decompressDCtx(d, raw->data, raw_len, src, n)
+                   : ZSTD_decompress(raw->data, raw_len, src, n);
+    if (ZSTD_isError(got) || got != raw_len)
+        return noa_error_set(err, NOA_ECORRUPT, "%s",
+                             ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short decompression");
+    raw->len = got;
+    return 0;
+}
+
+int noa_chunk_block_inflate(const struct noa_chunk_reader *r, size_t i, struct noa_buf *raw,
+                            struct noa_error *err)
 {
     if (i >= r->n_blocks)
         return noa_error_set(err, NOA_EINVAL, "chunk: block %zu of %zu", i, r->n_blocks);
     const struct noa_chunk_block_meta *b = &r->blocks[i];
-    const unsigned char *src = r->data + b->offset;
-    size_t want = (size_t)b->raw_len;
+    struct noa_error e = {0};
+    /* open bounded raw_len by NOA_CHUNK_MAX_BLOCK_RAW. */
+    int rc = noa_chunk_frame_decompress(r->data + b->offset, (size_t)b->compressed_len,
+                                        (size_t)b->raw_len, raw, &e);
+    if (rc < 0)
+        return noa_error_set(err, rc, "chunk: block %zu at offset %" PRIu64 ": %s", i, b->offset,
+                             e.msg);
+    return 0;
+}
 
-    /* The frame must announce exactly the size the meta promised, so the
-     * allocation below is bounded by the meta (and open bounded the meta). */
-    unsigned long long fcs = ZSTD_getFrameContentSize(src, (size_t)b->compressed_len);
-    if (fcs != want)
-        return noa_error_set(err, NOA_ECORRUPT,
-                             "chunk: block %zu at offset %" PRIu64 ": frame size differs from meta",
-                             i, b->offset);
-    raw->len = 0;
-    if (raw->cap < want) {
-        char *grown = noa_realloc(raw->data, want);
-        if (!grown)
-            return noa_error_set(err, NOA_ENOMEM, "chunk: no memory for a %zu byte block", want);
-        raw->data = grown;
-        raw->cap = want;
-    }
-    size_t got = ZSTD_decompress(raw->data, want, src, (size_t)b->compressed_len);
-    if (ZSTD_isError(got) || got != want)
-        return noa_error_set(err, NOA_ECORRUPT, "chunk: block %zu at offset %" PRIu64 ": %s", i,
-                             b->offset,
-                             ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short decompression");
-    raw->len = got;
-    int rc = noa_chunk_block_check(raw->data, raw->len, b->n_entries, b->min_ts, b->max_ts, err);
+int noa_chunk_block_decompress(const struct noa_chunk_reader *r, size_t i, struct noa_buf *raw,
+                               struct noa_error *err)
+{
+    int rc = noa_chunk_block_inflate(r, i, raw, err);
+    if (rc < 0)
+        return rc;
+    const struct noa_chunk_block_meta *b = &r->blocks[i];
+    rc = noa_chunk_block_check(raw->data, raw->len, b->n_entries, b->min_ts, b->max_ts, err);
     if (rc < 0)
         raw->len = 0;
     return rc;

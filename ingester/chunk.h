@@ -39,10 +39,11 @@
  *   | 6              | c_0      | block 0, compressed          | -          | CRC 0          |
  *   | 6+c_0          | 4        | CRC 0: CRC32C of block 0     | big        | -              |
  *   | ...            | c_i + 4  | block i and its CRC32C       | big (CRC)  | its block      |
+ *   | extra_offset   | x        | extra section, optional      | (below)    | its last 4 B   |
  *   | metas_offset   | m        | block metas (below)          | varints    | metas CRC      |
  *   | +m             | 4        | metas CRC: CRC32C of m bytes | big        | -              |
- *   | len-32         | 8        | reserved section length (0)  | big        | -              |
- *   | len-24         | 8        | reserved section offset (0)  | big        | -              |
+ *   | len-32         | 8        | x: extra length (0 = none)   | big        | -              |
+ *   | len-24         | 8        | extra_offset (0 when none)   | big        | -              |
  *   | len-16         | 8        | m = metas_len (without CRC)  | big        | -              |
  *   | len-8          | 8        | metas_offset                 | big        | -              |
  *
@@ -59,9 +60,26 @@
  * section) with noa's own entry encoding, hence a version byte of its own:
  * 0x81 ("noa format 1") has the high bit set so a Loki reader, which knows
  * versions 1..4, rejects the file instead of misreading the metadata. The
- * reserved section is where a future format can put a chunk-wide table;
- * readers of this version ignore it (after checking it lies inside the
- * file). The metas must end exactly where the footer starts.
+ * metas must end exactly where the footer starts.
+ *
+ * The extra section (located by the first two footer words, lying between
+ * the header and the metas; writers put it after the last block's CRC)
+ * carries chunk-wide tables. Chunks written before it existed have both
+ * words zero and stay readable. Every extra section ends with a CRC32C of
+ * its other bytes and starts with a kind byte; a reader checks the CRC,
+ * then reads the kinds it knows and ignores the others (room for later
+ * tables). Kind 1, block summaries (ingester/blocksum.h):
+ *
+ *   | size     | meaning                                                  |
+ *   |----------|----------------------------------------------------------|
+ *   | 1        | kind = 1                                                 |
+ *   | uvarint  | n_blocks, equal to the metas' count                      |
+ *   | per block, in metas order: uvarint len (0 = no summary), then len  |
+ *   |   bytes, a summary in blocksum.h's serialized form                 |
+ *   | 4        | CRC32C of every byte above, big-endian                   |
+ *
+ * A malformed section of a known kind (bad CRC, count, length or summary)
+ * makes the whole chunk corrupt. A block without a summary is always read.
  *
  * 3. Object key: "<tenant>/<fp, 16 hex>/<from ms hex>:<through ms hex>:<CRC32C 8 hex>"
  * (Loki's v12+ key shape), from = first entry floored to ms, through = last
@@ -86,6 +104,8 @@
 #define NOA_CHUNK_CODEC_ZSTD 9
 #define NOA_CHUNK_HEADER_SIZE 6
 #define NOA_CHUNK_FOOTER_SIZE 32
+/* Kind byte of the extra section that holds block summaries. */
+#define NOA_CHUNK_EXTRA_SUMMARIES 1
 /* Default zstd level for sealing: measured best speed/ratio trade-off for logs. */
 #define NOA_CHUNK_ZSTD_LEVEL 1
 /* Largest raw block a reader accepts (a block is cut at ~256 KiB, plus one line). */
@@ -118,6 +138,7 @@ struct noa_chunk_block {
     uint32_t raw_len;    /* bytes before compression */
     uint32_t crc;        /* CRC32C of data */
     struct noa_buf data; /* owned: the zstd frame */
+    struct noa_buf sum;  /* owned: block summary (ingester/blocksum.h); empty = none */
 };
 
 /* What noa_chunk_encode produced. */
@@ -139,6 +160,8 @@ struct noa_chunk_block_meta {
     uint64_t offset;         /* of the compressed bytes, from the chunk start */
     uint64_t raw_len;        /* bytes */
     uint64_t compressed_len; /* bytes, CRC excluded */
+    const unsigned char *sum; /* block summary, borrowed from the chunk data; NULL = none */
+    size_t sum_len;           /* bytes */
 };
 
 /* An opened chunk. data is borrowed; blocks is owned (noa_chunk_reader_fini). */
@@ -192,7 +215,8 @@ int noa_chunk_block_check(const void *raw, size_t len, uint64_t n_entries, int64
 /*
  * Seals raw[0..len) into *out: validates every entry, sorts entries by
  * timestamp (stable) when they are not already in order, compresses with
- * zstd at `level` (0 = NOA_CHUNK_ZSTD_LEVEL) and computes the CRC32C.
+ * zstd at `level` (0 = NOA_CHUNK_ZSTD_LEVEL), computes the CRC32C and the
+ * block summary (ingester/blocksum.h).
  * *out is initialised here (its previous contents are not freed).
  * Returns 0; NOA_EINVAL for an empty or malformed raw block; NOA_ETOOBIG
  * when len > NOA_CHUNK_MAX_BLOCK_RAW; NOA_ENOMEM; NOA_EINTERNAL if zstd
@@ -201,12 +225,13 @@ int noa_chunk_block_check(const void *raw, size_t len, uint64_t n_entries, int64
 int noa_chunk_block_seal(const void *raw, size_t len, int level, struct noa_chunk_block *out,
                          struct noa_error *err);
 
-/* Releases a sealed block's data; the struct may be reused. */
+/* Releases a sealed block's data and summary; the struct may be reused. */
 void noa_chunk_block_fini(struct noa_chunk_block *b);
 
 /*
  * Appends a chunk file made of blocks[0..n) (in the given order) to out;
  * offsets are relative to the chunk's first byte, i.e. out->len on entry.
+ * When any block has a summary, the chunk gets a summaries section.
  * Fills *sum when non-NULL. Returns 0, or NOA_EINVAL when n == 0 or a block
  * is empty or inconsistent (out is then left as it was).
  */
@@ -218,7 +243,9 @@ int noa_chunk_encode(const struct noa_chunk_block *blocks, size_t n, struct noa_
 /*
  * Opens a chunk file held in data[0..len) (borrowed; must outlive r):
  * checks magic, version, codec, footer, every offset and length, the metas
- * CRC and every block's CRC, without ever reading outside [0, len).
+ * CRC, every block's CRC and the extra section (block summaries: each
+ * block meta's sum then points into data), without ever reading outside
+ * [0, len).
  * Returns 0; NOA_ECORRUPT (err names the field and offset); NOA_EUNSUPP
  * for a Loki chunk version or a codec noa does not read; NOA_ENOMEM.
  * On failure r needs no _fini (but _fini is harmless).
@@ -235,6 +262,26 @@ void noa_chunk_reader_fini(struct noa_chunk_reader *r);
  * NOA_ECORRUPT, or NOA_ENOMEM.
  */
 int noa_chunk_block_decompress(const struct noa_chunk_reader *r, size_t i, struct noa_buf *raw,
+                               struct noa_error *err);
+
+/*
+ * As noa_chunk_block_decompress without the walk over the entries: only
+ * the frame and its size are checked. For readers that iterate the block
+ * anyway (noa_chunk_iter_next checks every entry it decodes) or skip it
+ * after one search, where a second walk would cost as much as the search.
+ * Entry order and time bounds are then not checked (the block's CRC was,
+ * at open).
+ */
+int noa_chunk_block_inflate(const struct noa_chunk_reader *r, size_t i, struct noa_buf *raw,
+                            struct noa_error *err);
+
+/*
+ * Decompresses one zstd frame src[0..n) that must hold exactly raw_len
+ * bytes (the caller bounds raw_len) into raw, replacing its contents, with
+ * a decompression context kept per thread. Returns 0, NOA_ECORRUPT or
+ * NOA_ENOMEM (err->msg says what, without a location).
+ */
+int noa_chunk_frame_decompress(const void *src, size_t n, size_t raw_len, struct noa_buf *raw,
                                struct noa_error *err);
 
 /* CRC32C of a whole chunk file: the checksum in its object key. */

@@ -52,6 +52,12 @@ struct noa_logsel_result {
     uint64_t bytes_processed, lines_processed, chunks_read, chunks_matched;
     uint64_t head_lines, head_bytes, decompressed_lines, decompressed_bytes, compressed_bytes;
     uint64_t duplicates;
+    /* blocks (sealed, in chunks or memory) overlapping the range; of those,
+     * skipped: never decompressed, their summary proved that no line can
+     * pass the query's literal line filters; presearched: decompressed,
+     * but one search of the whole block proved the same, so no entry was
+     * decoded. Entries of both count in neither lines nor bytes processed. */
+    uint64_t blocks_total, blocks_skipped, blocks_presearched;
 };
 
 struct noa_pipeline;
@@ -64,8 +70,20 @@ struct noa_logsel_query {
     int64_t end_ns;   /* exclusive */
     uint32_t limit;
     int backward;
+    int64_t deadline_ns; /* CLOCK_MONOTONIC ns; 0 = none */
+    int no_skip;         /* measuring: 1 reads every block (no summaries), 2 also searches
+                          * every line on its own (no block-wide search); 0 = both on, or
+                          * what NOA_LOGSEL_NO_SKIP in the environment says */
 };
 
+/*
+ * Runs q over the ingester's memory and store into *out (initialised here;
+ * _fini it whatever the result). Blocks that cannot hold a line passing
+ * the pipeline's literal line filters (noa_pipeline_required_literals) are
+ * not read. Returns 0, NOA_ETIMEOUT ("context deadline exceeded", Loki's
+ * words) once q->deadline_ns has passed (checked between blocks and
+ * streams), or the error of the index, the store or a corrupt chunk.
+ */
 int noa_logsel_run(struct noa_ingester *ing, const struct noa_logsel_query *q,
                    struct noa_logsel_result *out, struct noa_error *err);
 void noa_logsel_result_fini(struct noa_logsel_result *r);

@@ -9,8 +9,10 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/metrics.h"
+#include "common/regex.h"
 #include "ingester/ingester.h"
 #include "ingester/push_api.h"
+#include "querier/detected_api.h"
 #include "querier/query_api.h"
 #include "querier/server_config.h"
 #include "querier/status_api.h"
@@ -31,6 +33,7 @@ struct server {
     struct noa_ingester *ing;
     struct noa_push_api *push;
     struct noa_query_api *query;
+    struct noa_detected_api *detected;
     struct noa_status_api *status;
     uv_signal_t sigterm, sigint;
     int stopping;
@@ -109,6 +112,12 @@ GAUGE_FN(9)
 GAUGE_FN(10)
 GAUGE_FN(11)
 
+static double regex_limit_hits(void *unused)
+{
+    (void)unused;
+    return (double)atomic_load(&noa_regex_limit_hits);
+}
+
 static void register_metrics(struct server *s)
 {
     struct noa_metrics *m = s->metrics;
@@ -117,6 +126,10 @@ static void register_metrics(struct server *s)
                                             "Time (in seconds) spent serving HTTP requests.", 3,
                                             rl, NULL, 0);
     noa_metrics_gauge_func(m, "noa_ingester_memory_streams", "Streams held in memory.", gauge_0, s);
+    noa_metrics_counter_func(m, "noa_regex_match_limit_hits_total",
+                             "Regex matches abandoned at the backtracking limit (counted as no "
+                             "match).",
+                             regex_limit_hits, NULL);
     noa_metrics_counter_func(m, "noa_ingester_chunks_flushed_total", "Chunks written to the store.",
                              gauge_1, s);
     noa_metrics_counter_func(m, "noa_ingester_chunk_flush_failures_total",
@@ -166,6 +179,7 @@ static void recovered_cb(int status, const struct noa_error *err, void *ctx)
     }
     noa_push_api_set_ingester(s->push, s->ing);
     noa_query_api_set_ingester(s->query, s->ing);
+    noa_detected_api_set_ingester(s->detected, s->ing);
     noa_ingester_start(s->ing);
     noa_log(NOA_LOG_INFO, "server", "msg=\"ready\"");
 }
@@ -225,6 +239,11 @@ static int start(struct server *s)
     if ((rc = noa_status_api_new(s->http, &so, &s->status)) < 0 ||
         (rc = noa_push_api_new(s->http, &po, &s->push)) < 0 ||
         (rc = noa_query_api_new(s->http, &qo, &s->query)) < 0 ||
+        (rc = noa_detected_api_new(s->http,
+                                   &(struct noa_detected_api_options){
+                                       .loop = s->loop, .limits = &c->limits,
+                                       .auth_enabled = c->auth_enabled},
+                                   &s->detected)) < 0 ||
         (rc = noa_http_server_route(s->http, NOA_HTTP_POST | NOA_HTTP_GET, "/flush", "flush",
                                     flush_handler, s)) < 0)
         return rc;
@@ -330,6 +349,7 @@ int main(int argc, char **argv)
     uv_run(s.loop, UV_RUN_DEFAULT);
     noa_push_api_free(s.push);
     noa_query_api_free(s.query);
+    noa_detected_api_free(s.detected);
     noa_status_api_free(s.status);
     noa_server_config_fini(&s.cfg);
     uv_loop_close(s.loop);

@@ -1,4 +1,6 @@
-/* Query parameter parsing as Loki's pkg/loghttp does it. Pure; any thread. */
+/* Query parameter parsing as Loki's pkg/loghttp does it, and the
+ * limits_config checks of the query frontend and querier over the parsed
+ * range, with Loki's messages. Pure; any thread. */
 #include "querier/params.h"
 
 #include <math.h>
@@ -273,10 +275,174 @@ void noa_params_format_rfc3339(int64_t ns, char *out, size_t cap)
         char f[16];
         snprintf(f, sizeof(f), ".%09lld", (long long)frac);
         size_t fl = strlen(f);
-        while (f[fl - 1] == '0')
+        while (fl > 1 && f[fl - 1] == '0')
             f[--fl] = '\0';
         n += (size_t)snprintf(out + n, cap - n, "%s", f);
     }
     if (n < cap)
         snprintf(out + n, cap - n, "Z");
+}
+
+void noa_params_format_go_duration(int64_t ns, char *out, size_t cap)
+{
+    /* Go prints whole units down to the largest fitting one below a second,
+     * and h/m/s with a trimmed fraction of seconds above it. */
+    uint64_t u = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
+    const char *sign = ns < 0 ? "-" : "";
+    char frac[16] = "";
+    if (u == 0) {
+        snprintf(out, cap, "0s");
+        return;
+    }
+    if (u < 1000) {
+        snprintf(out, cap, "%s%lluns", sign, (unsigned long long)u);
+        return;
+    }
+    uint64_t unit = u < 1000000 ? 1000 : u < 1000000000 ? 1000000 : 1000000000;
+    int digits = unit == 1000 ? 3 : unit == 1000000 ? 6 : 9;
+    uint64_t whole = u / unit, rest = u % unit;
+    if (rest) {
+        snprintf(frac, sizeof(frac), ".%0*llu", digits, (unsigned long long)rest);
+        size_t n = strlen(frac);
+        while (n > 1 && frac[n - 1] == '0')
+            frac[--n] = '\0';
+    }
+    if (unit == 1000) {
+        snprintf(out, cap, "%s%llu%s\xc2\xb5s", sign, (unsigned long long)whole, frac);
+        return;
+    }
+    if (unit == 1000000) {
+        snprintf(out, cap, "%s%llu%sms", sign, (unsigned long long)whole, frac);
+        return;
+    }
+    uint64_t h = whole / 3600, m = whole / 60 % 60, s = whole % 60;
+    if (h)
+        snprintf(out, cap, "%s%lluh%llum%llu%ss", sign, (unsigned long long)h,
+                 (unsigned long long)m, (unsigned long long)s, frac);
+    else if (m)
+        snprintf(out, cap, "%s%llum%llu%ss", sign, (unsigned long long)m, (unsigned long long)s,
+                 frac);
+    else
+        snprintf(out, cap, "%s%llu%ss", sign, (unsigned long long)s, frac);
+}
+
+int64_t noa_params_default_step(int64_t start_ns, int64_t end_ns)
+{
+    int64_t secs = (int64_t)floor((double)(end_ns - start_ns) / 1e9 / 250.0);
+    return (secs < 1 ? 1 : secs) * 1000000000LL;
+}
+
+int noa_params_range_step(const struct noa_str *s, int64_t start_ns, int64_t end_ns,
+                          int64_t *out_ns, struct noa_error *err)
+{
+    int rc;
+    if (s && s->len) {
+        if ((rc = noa_params_step(*s, out_ns, err)) < 0)
+            return rc;
+    } else {
+        *out_ns = noa_params_default_step(start_ns, end_ns);
+    }
+    if (*out_ns <= 0)
+        return noa_error_set(err, NOA_EINVAL,
+                             "zero or negative query resolution step widths are not accepted. "
+                             "Try a positive integer");
+    if ((end_ns - start_ns) / *out_ns > 11000)
+        return noa_error_set(err, NOA_EINVAL,
+                             "exceeded maximum resolution of 11,000 points per timeseries. Try "
+                             "decreasing the query resolution (?step=XX)");
+    return 0;
+}
+
+int noa_params_check_range(const struct noa_limits *lim, int64_t now_ns, int64_t *start_ns,
+                           int64_t *end_ns, int *empty, struct noa_error *err)
+{
+    *empty = 0;
+    if (lim->max_query_lookback_ns > 0) {
+        int64_t min_start = now_ns - lim->max_query_lookback_ns;
+        if (*end_ns < min_start) {
+            *empty = 1;
+            return 0;
+        }
+        if (*start_ns < min_start)
+            *start_ns = min_start;
+    }
+    if (lim->max_query_length_ns > 0) {
+        /* The frontend measures the range in whole milliseconds. */
+        int64_t len_ns = (*end_ns / 1000000 - *start_ns / 1000000) * 1000000;
+        if (len_ns > lim->max_query_length_ns) {
+            char got[48], max[48];
+            noa_params_format_go_duration(len_ns, got, sizeof(got));
+            noa_params_format_go_duration(lim->max_query_length_ns, max, sizeof(max));
+            return noa_error_set(err, NOA_EINVAL,
+                                 "the query time range exceeds the limit (query length: %s, "
+                                 "limit: %s)",
+                                 got, max);
+        }
+    }
+    return 0;
+}
+
+int noa_params_check_limit(const struct noa_limits *lim, uint32_t limit, struct noa_error *err)
+{
+    if (lim->max_entries_limit_per_query > 0 && limit > (uint32_t)lim->max_entries_limit_per_query)
+        return noa_error_set(err, NOA_EINVAL,
+                             "max entries limit per query exceeded, limit > "
+                             "max_entries_limit_per_query (%u > %d)",
+                             limit, lim->max_entries_limit_per_query);
+    return 0;
+}
+
+void noa_params_format_prom_duration(int64_t ns, char *out, size_t cap)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+        int exact; /* years and weeks only when they divide evenly, as Prometheus */
+    } units[] = {{"y", 365LL * 86400000, 1}, {"w", 7LL * 86400000, 1}, {"d", 86400000, 0},
+                 {"h", 3600000, 0},          {"m", 60000, 0},           {"s", 1000, 0},
+                 {"ms", 1, 0}};
+    int64_t ms = ns / 1000000;
+    size_t n = 0;
+    if (cap)
+        out[0] = '\0';
+    if (ms <= 0) {
+        snprintf(out, cap, "0s");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && n < cap; i++) {
+        if (units[i].exact && ms % units[i].ms)
+            continue;
+        int64_t v = ms / units[i].ms;
+        if (v <= 0)
+            continue;
+        int w = snprintf(out + n, cap - n, "%lld%s", (long long)v, units[i].unit);
+        if (w < 0)
+            return;
+        n += (size_t)w;
+        ms -= v * units[i].ms;
+    }
+}
+
+int noa_params_check_metadata_range(const struct noa_limits *lim, int64_t now_ns,
+                                    int64_t *start_ns, int64_t *end_ns, struct noa_error *err)
+{
+    char a[48], b[48];
+    if (lim->max_query_lookback_ns > 0 && *start_ns < now_ns - lim->max_query_lookback_ns)
+        *start_ns = now_ns - lim->max_query_lookback_ns;
+    if (lim->max_query_length_ns > 0 && *end_ns - *start_ns > lim->max_query_length_ns) {
+        noa_params_format_go_duration(*end_ns - *start_ns, a, sizeof(a));
+        noa_params_format_prom_duration(lim->max_query_length_ns, b, sizeof(b));
+        return noa_error_set(err, NOA_EINVAL,
+                             "the query time range exceeds the limit (query length: %s, limit: "
+                             "%s)",
+                             a, b);
+    }
+    if (*end_ns < *start_ns) {
+        noa_params_format_prom_duration(lim->max_query_lookback_ns, b, sizeof(b));
+        return noa_error_set(err, NOA_EINVAL,
+                             "this data is no longer available, it is past now - "
+                             "max_query_lookback (%s)",
+                             b);
+    }
+    return 0;
 }

@@ -1,6 +1,10 @@
 /*
  * Loki's query endpoints over stream selectors. Parameters are parsed on
- * the loop thread; the selection and JSON encoding run on a worker.
+ * the loop thread; the selection and JSON encoding run on a worker. A query
+ * naming several tenants (`X-Scope-OrgID: a|b`) runs once per tenant and
+ * the answers are merged as Loki's MultiTenantQuerier merges them
+ * (querier/tenants.h). Limits (limits_config) are checked on the loop
+ * thread before any work is queued; query_timeout bounds the worker.
  */
 #include "querier/query_api.h"
 #include "common/form.h"
@@ -11,9 +15,11 @@
 #include "common/selector.h"
 #include "common/strset.h"
 #include "ingester/index.h"
-#include "ingester/validate.h"
 #include "querier/logsel.h"
+#include "querier/consteval.h"
 #include "querier/params.h"
+#include "querier/stats_json.h"
+#include "querier/tenants.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +37,8 @@ struct query_job {
     struct noa_query_api *api;
     struct noa_http_request *req;
     enum job_kind kind;
-    char tenant[160];
+    struct noa_tenants tenants; /* owned: sorted, distinct */
+    const char *tenant;         /* the tenant being queried (one of tenants) */
     struct noa_selector *sels; /* owned: labels/series selectors */
     unsigned n_sels;
     struct noa_logql_expr *expr;   /* owned: the parsed query (query_range) */
@@ -40,11 +47,15 @@ struct query_job {
     uint32_t limit;
     int backward;
     int categorize;
+    int empty;        /* the range is outside max_query_lookback: answer empty */
+    int multi;        /* the header named several tenants (Loki relabels then) */
+    int64_t deadline; /* CLOCK_MONOTONIC ns after which the query has timed out; 0 = none */
     char *label_name; /* owned, for JOB_VALUES */
     struct noa_buf out;
     struct noa_error err;
     int status;
-    int64_t t0;
+    int64_t t0;     /* CLOCK_MONOTONIC ns when the request was taken */
+    int64_t t_work; /* CLOCK_MONOTONIC ns when the worker started */
 };
 
 static int64_t now_ns(void)
@@ -54,8 +65,21 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Loki's answer to a query that ran past query_timeout (a 504). */
+static const char timeout_msg[] =
+    "request timed out, decrease the duration of the request or add more label matchers "
+    "(prefer exact match over regex match) to reduce the amount of data processed";
+
 static void job_free(struct query_job *j)
 {
+    noa_tenants_fini(&j->tenants);
     for (unsigned i = 0; i < j->n_sels; i++)
         noa_selector_fini(&j->sels[i]);
     noa_free(j->sels);
@@ -109,32 +133,6 @@ struct out_stream {
     struct noa_buf values; /* JSON array elements */
 };
 
-static void put_stats(struct noa_buf *b, const struct noa_logsel_result *r, double exec_s,
-                      size_t returned)
-{
-    double bps = exec_s > 0 ? (double)r->bytes_processed / exec_s : 0;
-    double lps = exec_s > 0 ? (double)r->lines_processed / exec_s : 0;
-    noa_buf_printf(b,
-                   "\"stats\":{\"summary\":{\"bytesProcessedPerSecond\":%.0f,"
-                   "\"linesProcessedPerSecond\":%.0f,\"totalBytesProcessed\":%llu,"
-                   "\"totalLinesProcessed\":%llu,\"execTime\":%.6f,\"queueTime\":0,"
-                   "\"subqueries\":0,\"totalEntriesReturned\":%zu,\"splits\":0,\"shards\":0,"
-                   "\"totalPostFilterLines\":%llu,\"totalStructuredMetadataBytesProcessed\":0},"
-                   "\"querier\":{\"store\":{\"totalChunksRef\":%llu,\"totalChunksDownloaded\":%llu,"
-                   "\"chunksDownloadTime\":0,\"chunk\":{\"headChunkBytes\":0,\"headChunkLines\":0,"
-                   "\"decompressedBytes\":%llu,\"decompressedLines\":0,\"compressedBytes\":%llu,"
-                   "\"totalDuplicates\":%llu}}},"
-                   "\"ingester\":{\"totalReached\":1,\"totalChunksMatched\":0,\"totalBatches\":0,"
-                   "\"totalLinesSent\":0,\"store\":{\"chunk\":{\"headChunkBytes\":%llu,"
-                   "\"headChunkLines\":%llu}}}}",
-                   bps, lps, (unsigned long long)r->bytes_processed,
-                   (unsigned long long)r->lines_processed, exec_s, returned,
-                   (unsigned long long)r->lines_processed, (unsigned long long)r->chunks_read,
-                   (unsigned long long)r->chunks_read, (unsigned long long)r->decompressed_bytes,
-                   (unsigned long long)r->compressed_bytes, (unsigned long long)r->duplicates,
-                   (unsigned long long)r->head_bytes, (unsigned long long)r->head_lines);
-}
-
 /* The labels of one category of a pipeline's output. */
 static uint32_t labels_of_cat(const struct noa_logsel_entry *e, uint8_t cat, struct noa_label *out,
                               uint32_t cap)
@@ -165,14 +163,71 @@ static void put_categories(struct noa_buf *v, const struct noa_label *meta, uint
     noa_buf_putc(v, '}');
 }
 
-static void encode_streams(struct query_job *j, const struct noa_logsel_result *r)
+/* The output stream with these labels, appended when new. */
+static size_t out_stream_find(struct out_stream **os, size_t *n_os, size_t *cap_os,
+                              const struct noa_labels *ls)
+{
+    struct noa_buf key = {0};
+    noa_labels_format(ls, &key);
+    size_t k;
+    for (k = 0; k < *n_os; k++)
+        if ((*os)[k].key.len == key.len && !memcmp((*os)[k].key.data, key.data, key.len))
+            break;
+    if (k < *n_os) {
+        noa_buf_fini(&key);
+        return k;
+    }
+    if (*n_os == *cap_os) {
+        *cap_os = *cap_os ? *cap_os * 2 : 8;
+        *os = noa_xrealloc(*os, *cap_os * sizeof(**os));
+    }
+    memset(&(*os)[k], 0, sizeof((*os)[k]));
+    (*os)[k].key = key;
+    put_labels_object(&(*os)[k].labels, ls->v, ls->n);
+    (*n_os)++;
+    return k;
+}
+
+/* The next entry of a multi-tenant merge: the newest (backward) or oldest
+ * (forward) head among the results, the first tenant winning ties. */
+static int next_result(const struct noa_logsel_result *rs, const size_t *pos, unsigned n,
+                       int backward)
+{
+    int best = -1;
+    for (unsigned t = 0; t < n; t++) {
+        if (pos[t] >= rs[t].n_entries)
+            continue;
+        int64_t ts = rs[t].entries[pos[t]].ts;
+        if (best < 0 || (backward ? ts > rs[best].entries[pos[best]].ts
+                                  : ts < rs[best].entries[pos[best]].ts))
+            best = (int)t;
+    }
+    return best;
+}
+
+/*
+ * Loki's streams answer over one result per tenant (n == 1 for a plain
+ * query), merged in the query direction and cut at the limit. With
+ * several tenants each stream gains __tenant_id__ (querier/tenants.h).
+ */
+static void encode_streams(struct query_job *j, const struct noa_logsel_result *rs, unsigned n,
+                           int multi)
 {
     enum { MAXL = 256 };
     struct out_stream *os = NULL;
-    size_t n_os = 0, cap_os = 0;
-    struct noa_label *sl = noa_xmalloc(3 * MAXL * sizeof(*sl)), *ml = sl + MAXL, *pl = ml + MAXL;
-    for (size_t i = 0; i < r->n_entries; i++) {
-        const struct noa_logsel_entry *e = &r->entries[i];
+    size_t n_os = 0, cap_os = 0, returned = 0;
+    size_t *pos = noa_xcalloc(n ? n : 1, sizeof(*pos));
+    size_t *first = noa_xcalloc(n + 1, sizeof(*first)); /* memo offset per result */
+    for (unsigned t0 = 0; t0 < n; t0++)
+        first[t0 + 1] = first[t0] + rs[t0].n_streams;
+    size_t *memo = noa_xcalloc(first[n] + 1, sizeof(*memo)); /* output stream + 1; 0 = unknown */
+    struct noa_label *sl = noa_xmalloc(4 * MAXL * sizeof(*sl)), *ml = sl + MAXL, *pl = ml + MAXL;
+    struct noa_label *tl = pl + MAXL;
+    int t;
+    while (returned < j->limit && (t = next_result(rs, pos, n, j->backward)) >= 0) {
+        const struct noa_logsel_result *r = &rs[t];
+        const struct noa_logsel_entry *e = &r->entries[pos[t]++];
+        returned++;
         const struct noa_labels *ls = &r->streams[e->stream].labels;
         struct noa_labels out_ls = *ls;
         const struct noa_label *meta = e->meta, *parsed = NULL;
@@ -184,31 +239,23 @@ static void encode_streams(struct query_job *j, const struct noa_logsel_result *
             n_parsed = labels_of_cat(e, NOA_LB_PARSED, pl, MAXL);
             parsed = pl;
         } else if (e->labels) {
-            uint32_t n = e->n_labels < 3 * MAXL ? e->n_labels : 3 * MAXL;
-            for (uint32_t k = 0; k < n; k++)
+            uint32_t k, nl = e->n_labels < 3 * MAXL ? e->n_labels : 3 * MAXL;
+            for (k = 0; k < nl; k++)
                 sl[k] = e->labels[k].l;
-            out_ls = (struct noa_labels){sl, n};
+            out_ls = (struct noa_labels){sl, nl};
         } else if (!j->categorize && e->n_meta) {
             out_ls = (struct noa_labels){sl, merged_labels(ls, e, sl, 3 * MAXL)};
         }
-        struct noa_buf key = {0};
-        noa_labels_format(&out_ls, &key);
-        size_t k;
-        for (k = 0; k < n_os; k++)
-            if (os[k].key.len == key.len && !memcmp(os[k].key.data, key.data, key.len))
-                break;
-        if (k == n_os) {
-            if (n_os == cap_os) {
-                cap_os = cap_os ? cap_os * 2 : 8;
-                os = noa_xrealloc(os, cap_os * sizeof(*os));
-            }
-            memset(&os[n_os], 0, sizeof(os[0]));
-            os[n_os].key = key;
-            put_labels_object(&os[n_os].labels, out_ls.v, out_ls.n);
-            n_os++;
-        } else {
-            noa_buf_fini(&key);
-        }
+        if (multi)
+            out_ls = (struct noa_labels){
+                tl, noa_tenants_relabel(&out_ls, j->tenants.ids[t], tl, MAXL)};
+        /* An entry whose labels are its stream's (no pipeline change, no
+         * metadata folded in) lands where the stream's first one did. */
+        int plain = !e->labels && (j->categorize || !e->n_meta);
+        size_t *slot = plain ? &memo[first[t] + e->stream] : NULL;
+        size_t k = slot && *slot ? *slot - 1 : out_stream_find(&os, &n_os, &cap_os, &out_ls);
+        if (slot)
+            *slot = k + 1;
         struct noa_buf *v = &os[k].values;
         if (v->len)
             noa_buf_putc(v, ',');
@@ -221,6 +268,9 @@ static void encode_streams(struct query_job *j, const struct noa_logsel_result *
         noa_buf_putc(v, ']');
     }
     noa_free(sl);
+    noa_free(pos);
+    noa_free(first);
+    noa_free(memo);
     struct noa_buf *b = &j->out;
     noa_buf_append_str(b, NOA_STR("{\"status\":\"success\",\"data\":{\"resultType\":\"streams\","));
     if (j->categorize)
@@ -239,8 +289,13 @@ static void encode_streams(struct query_job *j, const struct noa_logsel_result *
         noa_buf_fini(&os[k].values);
     }
     noa_free(os);
-    noa_buf_append_str(b, NOA_STR("],"));
-    put_stats(b, r, (double)(now_ns() - j->t0) / 1e9, r->n_entries);
+    noa_buf_append_str(b, NOA_STR("],\"stats\":"));
+    struct noa_stats_json st = {.entries_returned = returned};
+    for (unsigned k = 0; k < n; k++)
+        noa_stats_json_add(&st, &rs[k]);
+    st.exec_s = (double)(mono_ns() - j->t_work) / 1e9;
+    st.queue_s = (double)(j->t_work - j->t0) / 1e9;
+    noa_stats_json_put(b, &st);
     noa_buf_append_str(b, NOA_STR("}}\n"));
 }
 
@@ -250,6 +305,7 @@ struct collect {
     struct query_job *j;
     struct noa_strset set;
     struct noa_buf scratch;
+    int multi; /* several tenants: series gain __tenant_id__ */
 };
 
 static int names_cb(const struct noa_labels *ls, void *arg)
@@ -273,7 +329,19 @@ static int series_cb(const struct noa_labels *ls, void *arg)
 {
     struct collect *c = arg;
     noa_buf_reset(&c->scratch);
-    put_labels_object(&c->scratch, ls->v, ls->n);
+    /* Loki's MultiTenantQuerier.Series adds the tenant unless the series
+     * already has a __tenant_id__ label. */
+    if (c->multi && !noa_labels_get(ls, NOA_STR(NOA_TENANTS_LABEL)).len) {
+        struct noa_label *v = noa_xmalloc((ls->n + 1) * sizeof(*v));
+        memcpy(v, ls->v, ls->n * sizeof(*v));
+        v[ls->n] = (struct noa_label){NOA_STR(NOA_TENANTS_LABEL), noa_str_c(c->j->tenant)};
+        struct noa_labels tmp = {v, ls->n + 1};
+        noa_labels_sort(&tmp);
+        put_labels_object(&c->scratch, tmp.v, tmp.n);
+        noa_free(v);
+    } else {
+        put_labels_object(&c->scratch, ls->v, ls->n);
+    }
     noa_strset_add(&c->set, (struct noa_str){c->scratch.data, c->scratch.len});
     return 0;
 }
@@ -311,22 +379,43 @@ static int collect_one(struct query_job *j, struct collect *c, const struct noa_
     }
 }
 
+/* Every tenant, every selector (or none), into c->set, as Loki's
+ * MultiTenantQuerier merges label and series answers. */
 static int run_collect(struct query_job *j, struct collect *c)
 {
-    if (!j->n_sels)
-        return collect_one(j, c, NULL);
-    for (unsigned i = 0; i < j->n_sels; i++) {
-        int rc = collect_one(j, c, &j->sels[i]);
+    c->multi = j->tenants.n > 1;
+    if (j->kind == JOB_VALUES && strcmp(j->label_name, NOA_TENANTS_LABEL) == 0) {
+        /* Loki answers the tenant label's values from the header alone. */
+        for (unsigned t = 0; t < j->tenants.n; t++)
+            noa_strset_add(&c->set, noa_str_c(j->tenants.ids[t]));
+        return 0;
+    }
+    for (unsigned t = 0; t < j->tenants.n; t++) {
+        j->tenant = j->tenants.ids[t];
+        int rc = 0;
+        if (!j->n_sels)
+            rc = collect_one(j, c, NULL);
+        for (unsigned i = 0; rc == 0 && i < j->n_sels; i++)
+            rc = collect_one(j, c, &j->sels[i]);
+        if (rc == 0 && j->deadline && mono_ns() > j->deadline)
+            rc = NOA_ETIMEOUT;
         if (rc < 0)
             return rc;
     }
+    if (j->kind == JOB_LABELS && c->multi)
+        noa_strset_add(&c->set, NOA_STR(NOA_TENANTS_LABEL));
     return 0;
 }
 
 /* Loki's answer: names and values as a sorted JSON array of strings, series
- * as an array of label objects (already JSON). */
+ * as an array of label objects (already JSON). An empty list of names or
+ * values has no "data" key at all (Loki's LabelResponse omits it). */
 static void encode_strset(struct query_job *j, const struct noa_strset *s, int raw_json)
 {
+    if (!s->n && !raw_json) {
+        noa_buf_append_str(&j->out, NOA_STR("{\"status\":\"success\"}\n"));
+        return;
+    }
     struct noa_str *v = noa_strset_sorted(s);
     noa_buf_append(&j->out, "{\"status\":\"success\",\"data\":[", 28);
     for (size_t i = 0; i < s->n; i++) {
@@ -367,73 +456,108 @@ static int stats_series_cb(uint64_t fp, const struct noa_labels *ls, void *arg)
                             a->j->start_ns, a->j->end_ns, stats_chunk_cb, a);
 }
 
-/* Loki's index/stats: streams, chunks, bytes and entries a selector covers
- * in the range. Flushed chunks come from the index; data still in memory
- * adds its streams, entries and raw bytes (it is in no chunk yet). */
-static int run_stats(struct query_job *j)
+/* One tenant's index/stats figures, added to *a (streams counted per
+ * tenant: the same labels in two tenants are two streams). */
+static int stats_one(struct query_job *j, const struct noa_selector *sel, struct stats_acc *a,
+                     uint64_t *streams)
 {
     struct noa_ingester *ing = j->api->opts.ingester;
+    struct noa_mem_stream *mem = NULL;
+    size_t n_mem = 0;
+    noa_strset_init(&a->streams);
+    int rc = noa_index_series(noa_ingester_index(ing), j->tenant, j->start_ns, j->end_ns, sel,
+                              stats_series_cb, a);
+    if (rc == 0)
+        rc = noa_ingester_snapshot(ing, j->tenant, sel, j->start_ns, j->end_ns, 1, &mem, &n_mem);
+    for (size_t i = 0; rc == 0 && i < n_mem; i++) {
+        noa_strset_add(&a->streams, (struct noa_str){(const char *)&mem[i].fp, sizeof(mem[i].fp)});
+        for (uint32_t b = 0; b < mem[i].n_blocks; b++) {
+            a->entries += mem[i].blocks[b]->cb.n_entries;
+            a->bytes += mem[i].blocks[b]->cb.raw_len;
+        }
+        a->entries += mem[i].head_entries;
+        a->bytes += mem[i].head.len;
+    }
+    noa_mem_streams_free(mem, n_mem);
+    *streams += a->streams.n;
+    noa_strset_fini(&a->streams);
+    return rc;
+}
+
+/* Loki's index/stats: streams, chunks, bytes and entries a selector covers
+ * in the range, summed over the tenants (Loki's MergeStats). Flushed chunks
+ * come from the index; data still in memory adds its streams, entries and
+ * raw bytes (it is in no chunk yet). */
+static int run_stats(struct query_job *j)
+{
     const struct noa_logql_expr *log = NULL;
     if (j->expr)
         noa_logql_selectors(j->expr, &log, 1);
     const struct noa_selector *sel = log ? &log->selector : NULL;
     struct stats_acc a = {.j = j};
-    noa_strset_init(&a.streams);
-    int rc = noa_index_series(noa_ingester_index(ing), j->tenant, j->start_ns, j->end_ns, sel,
-                              stats_series_cb, &a);
-    struct noa_mem_stream *mem = NULL;
-    size_t n_mem = 0;
-    if (rc == 0)
-        rc = noa_ingester_snapshot(ing, j->tenant, sel, j->start_ns, j->end_ns, 1, &mem, &n_mem);
-    for (size_t i = 0; rc == 0 && i < n_mem; i++) {
-        noa_strset_add(&a.streams, (struct noa_str){(const char *)&mem[i].fp, sizeof(mem[i].fp)});
-        for (uint32_t b = 0; b < mem[i].n_blocks; b++) {
-            a.entries += mem[i].blocks[b]->cb.n_entries;
-            a.bytes += mem[i].blocks[b]->cb.raw_len;
-        }
-        a.entries += mem[i].head_entries;
-        a.bytes += mem[i].head.len;
+    uint64_t streams = 0;
+    int rc = 0;
+    for (unsigned t = 0; rc == 0 && t < j->tenants.n; t++) {
+        j->tenant = j->tenants.ids[t];
+        rc = stats_one(j, sel, &a, &streams);
+        if (rc == 0 && j->deadline && mono_ns() > j->deadline)
+            rc = NOA_ETIMEOUT;
     }
-    noa_mem_streams_free(mem, n_mem);
     if (rc == 0)
-        noa_buf_printf(&j->out, "{\"streams\":%zu,\"chunks\":%llu,\"bytes\":%llu,\"entries\":%llu}\n",
-                       a.streams.n, (unsigned long long)a.chunks, (unsigned long long)a.bytes,
-                       (unsigned long long)a.entries);
-    noa_strset_fini(&a.streams);
+        noa_buf_printf(&j->out, "{\"streams\":%llu,\"chunks\":%llu,\"bytes\":%llu,\"entries\":%llu}\n",
+                       (unsigned long long)streams, (unsigned long long)a.chunks,
+                       (unsigned long long)a.bytes, (unsigned long long)a.entries);
     return rc;
+}
+
+/* A log query over every tenant (one selection each), merged. */
+static void run_range(struct query_job *j)
+{
+    struct noa_ingester *ing = j->api->opts.ingester;
+    unsigned n = j->empty ? 0 : j->tenants.n;
+    struct noa_logsel_result *rs = noa_xcalloc(n ? n : 1, sizeof(*rs));
+    unsigned done = 0;
+    j->status = 0;
+    for (; done < n && j->status == 0; done++) {
+        struct noa_logsel_query q = {.tenant = j->tenants.ids[done], .sel = &j->expr->selector,
+                                     .pipeline = j->pipeline,
+                                     .start_ns = j->start_ns, .end_ns = j->end_ns,
+                                     .limit = j->limit, .backward = j->backward,
+                                     .deadline_ns = j->deadline};
+        j->status = noa_logsel_run(ing, &q, &rs[done], &j->err);
+        if (j->status == 0 && j->deadline && mono_ns() > j->deadline)
+            j->status = NOA_ETIMEOUT;
+    }
+    if (j->status == 0)
+        encode_streams(j, rs, n, j->multi);
+    for (unsigned t = 0; t < done; t++)
+        noa_logsel_result_fini(&rs[t]);
+    noa_free(rs);
 }
 
 static void query_work(uv_work_t *w)
 {
     struct query_job *j = w->data;
-    struct noa_ingester *ing = j->api->opts.ingester;
-    if (j->kind == JOB_RANGE) {
-        struct noa_logsel_result r;
-        struct noa_logsel_query q = {.tenant = j->tenant, .sel = &j->expr->selector,
-                                     .pipeline = j->pipeline,
-                                     .start_ns = j->start_ns, .end_ns = j->end_ns,
-                                     .limit = j->limit, .backward = j->backward};
-        j->status = noa_logsel_run(ing, &q, &r, &j->err);
-        if (j->status == 0)
-            encode_streams(j, &r);
-        noa_logsel_result_fini(&r);
-        return;
-    }
-    if (j->kind == JOB_STATS) {
+    j->t_work = mono_ns();
+    if (j->deadline && j->t_work > j->deadline) {
+        j->status = NOA_ETIMEOUT;
+    } else if (j->kind == JOB_RANGE) {
+        run_range(j);
+    } else if (j->kind == JOB_STATS) {
         j->status = run_stats(j);
-        if (j->status < 0)
-            noa_error_set(&j->err, j->status, "%s", noa_strerror(j->status));
-        return;
+    } else {
+        struct collect c = {.j = j};
+        noa_strset_init(&c.set);
+        j->status = run_collect(j, &c);
+        if (j->status == 0)
+            encode_strset(j, &c.set, j->kind == JOB_SERIES);
+        noa_strset_fini(&c.set);
+        noa_buf_fini(&c.scratch);
     }
-    struct collect c = {.j = j};
-    noa_strset_init(&c.set);
-    j->status = run_collect(j, &c);
-    if (j->status < 0)
+    if (j->status == NOA_ETIMEOUT)
+        noa_error_set(&j->err, NOA_ETIMEOUT, "%s", timeout_msg);
+    else if (j->status < 0 && !j->err.msg[0])
         noa_error_set(&j->err, j->status, "%s", noa_strerror(j->status));
-    else
-        encode_strset(j, &c.set, j->kind == JOB_SERIES);
-    noa_strset_fini(&c.set);
-    noa_buf_fini(&c.scratch);
 }
 
 static void query_after(uv_work_t *w, int status)
@@ -441,6 +565,7 @@ static void query_after(uv_work_t *w, int status)
     struct query_job *j = w->data;
     if (status < 0 || j->status < 0) {
         int code = status < 0 ? 500 : noa_err_http_status(j->status);
+        noa_http_reply_header(j->req, "X-Content-Type-Options", "nosniff");
         noa_http_reply(j->req, code, "text/plain; charset=utf-8", j->err.msg, strlen(j->err.msg));
     } else {
         noa_http_reply_buf(j->req, 200, "application/json; charset=UTF-8", &j->out);
@@ -468,17 +593,75 @@ static int add_selector(struct query_job *j, const struct noa_str *text, struct 
     return rc;
 }
 
-/* Parses a LogQL log query and compiles its pipeline into the job. Metric
- * queries are refused until the metric engine exists. */
+static const char metric_unsupported_msg[] =
+    "metric queries are not supported yet by this noa version";
+
+/* Parses a LogQL query; a log query gets its pipeline compiled into the
+ * job. Metric queries that read logs are refused until the metric engine
+ * exists; constant ones (consteval.h) are left for answer_const. */
 static int parse_log_query(struct query_job *j, const struct noa_str *q, struct noa_error *err)
 {
+    struct noa_consteval_value cv;
     int rc = noa_logql_parse(q->p, q->len, &j->expr, err);
     if (rc < 0)
         return rc;
     if (!noa_logql_is_log(j->expr))
-        return noa_error_set(err, NOA_EINVAL,
-                             "metric queries are not supported yet by this noa version");
+        return noa_consteval_eval(j->expr, &cv) == 0
+                   ? 0
+                   : noa_error_set(err, NOA_EINVAL, "%s", metric_unsupported_msg);
     return noa_pipeline_new(j->expr, &j->pipeline, err);
+}
+
+/* Answers a constant metric query (vector(1)+vector(1), ...) as Loki's
+ * engine would: a vector or scalar at `end` for an instant query, a matrix
+ * sampled every step over [start, end] for a range query. Runs on the loop
+ * thread: there is nothing to read. */
+static void answer_const(struct query_job *j, int instant, int64_t step)
+{
+    struct noa_consteval_value cv = {0};
+    struct noa_buf *b = &j->out;
+    noa_consteval_eval(j->expr, &cv);
+    noa_buf_append_str(b, NOA_STR("{\"status\":\"success\",\"data\":{\"resultType\":"));
+    if (instant && !cv.is_vector) {
+        noa_buf_append_str(b, NOA_STR("\"scalar\",\"result\":["));
+        noa_consteval_put_time(b, j->end_ns);
+        noa_buf_putc(b, ',');
+        noa_consteval_put_value(b, cv.v);
+        noa_buf_putc(b, ']');
+    } else if (instant) {
+        noa_buf_append_str(b, NOA_STR("\"vector\",\"result\":["));
+        if (!cv.empty) {
+            noa_buf_append_str(b, NOA_STR("{\"metric\":{},\"value\":["));
+            noa_consteval_put_time(b, j->end_ns);
+            noa_buf_putc(b, ',');
+            noa_consteval_put_value(b, cv.v);
+            noa_buf_append_str(b, NOA_STR("]}"));
+        }
+        noa_buf_putc(b, ']');
+    } else {
+        noa_buf_append_str(b, NOA_STR("\"matrix\",\"result\":["));
+        if (!cv.empty) {
+            noa_buf_append_str(b, NOA_STR("{\"metric\":{},\"values\":["));
+            for (int64_t t = j->start_ns; t <= j->end_ns; t += step) {
+                if (t != j->start_ns)
+                    noa_buf_putc(b, ',');
+                noa_buf_putc(b, '[');
+                noa_consteval_put_time(b, t);
+                noa_buf_putc(b, ',');
+                noa_consteval_put_value(b, cv.v);
+                noa_buf_putc(b, ']');
+            }
+            noa_buf_append_str(b, NOA_STR("]}"));
+        }
+        noa_buf_putc(b, ']');
+    }
+    struct noa_stats_json st = {.ingester_reached = 0};
+    st.exec_s = (double)(mono_ns() - j->t0) / 1e9;
+    noa_buf_append_str(b, NOA_STR(",\"stats\":"));
+    noa_stats_json_put(b, &st);
+    noa_buf_append_str(b, NOA_STR("}}\n"));
+    noa_http_reply_buf(j->req, 200, "application/json; charset=UTF-8", b);
+    job_free(j);
 }
 
 /* Common start of every handler: tenant, form, time bounds. */
@@ -490,17 +673,16 @@ static int job_begin(struct noa_query_api *api, struct noa_http_request *req, en
     j->api = api;
     j->req = req;
     j->kind = kind;
-    j->t0 = now_ns();
+    j->t0 = mono_ns();
     j->work.data = j;
     *out = j;
     const struct noa_str *org = noa_http_request_header(req, "X-Scope-OrgID");
-    char org_buf[256] = "";
-    if (org)
-        snprintf(org_buf, sizeof(org_buf), "%.*s", (int)org->len, org->p);
-    rc = noa_validate_tenant(org ? org_buf : NULL, api->opts.auth_enabled, j->tenant,
-                             sizeof(j->tenant), err);
+    rc = noa_tenants_parse(org ? org->p : NULL, org ? org->len : 0, api->opts.auth_enabled,
+                           &j->tenants, err);
     if (rc < 0)
         return rc;
+    j->tenant = j->tenants.ids[0];
+    j->multi = j->tenants.n > 1;
     if (!api->opts.ingester || !noa_ingester_ready(api->opts.ingester))
         return noa_error_set(err, NOA_EUNAVAIL, "Ingester not ready: WAL replay in progress");
     rc = noa_form_parse_request(form, &req->arena, req, err);
@@ -510,8 +692,12 @@ static int job_begin(struct noa_query_api *api, struct noa_http_request *req, en
                              noa_form_get(form, "since"), now_ns(), &j->start_ns, &j->end_ns, err);
 }
 
+/* Queues the job; query_timeout starts counting when the request was
+ * taken, as Loki's context deadline does. */
 static void job_submit(struct noa_query_api *api, struct query_job *j)
 {
+    if (api->opts.limits->query_timeout_ns > 0)
+        j->deadline = j->t0 + api->opts.limits->query_timeout_ns;
     int rc = uv_queue_work(api->opts.loop, &j->work, query_work, query_after);
     if (rc < 0) {
         reply_query_error(j->req, 500, uv_strerror(rc));
@@ -535,8 +721,7 @@ static int require_query(const struct noa_str *q, struct noa_error *err)
 {
     if (q && q->len)
         return 0;
-    return noa_error_set(err, NOA_EINVAL,
-                         "parse error at line 1, col 1: syntax error: unexpected $end");
+    return noa_error_set(err, NOA_EINVAL, "parse error : syntax error: unexpected $end");
 }
 
 static void query_range_handler(struct noa_http_request *req, void *ctx)
@@ -548,34 +733,32 @@ static void query_range_handler(struct noa_http_request *req, void *ctx)
     int rc = job_begin(api, req, JOB_RANGE, &form, &j, &err);
     if (rc < 0)
         goto fail;
+    /* Loki's order: the parameters (loghttp.ParseRangeQuery), the query
+     * text, then the frontend's limits. */
     const struct noa_str *q = noa_form_get(&form, "query");
-    if ((rc = noa_params_limit(noa_form_get(&form, "limit"), &j->limit, &err)) < 0 ||
-        (rc = noa_params_direction(noa_form_get(&form, "direction"), &j->backward, &err)) < 0)
-        goto fail;
+    int64_t step;
     if (j->end_ns < j->start_ns) {
         rc = noa_error_set(&err, NOA_EINVAL,
                            "end timestamp must not be before or equal to start time");
         goto fail;
     }
+    if ((rc = noa_params_limit(noa_form_get(&form, "limit"), &j->limit, &err)) < 0 ||
+        (rc = noa_params_direction(noa_form_get(&form, "direction"), &j->backward, &err)) < 0 ||
+        (rc = noa_params_range_step(noa_form_get(&form, "step"), j->start_ns, j->end_ns, &step,
+                                    &err)) < 0)
+        goto fail;
+    if ((rc = require_query(q, &err)) < 0 || (rc = parse_log_query(j, q, &err)) < 0)
+        goto fail;
     const struct noa_limits *lim = api->opts.limits;
-    if (lim->max_entries_limit_per_query > 0 && j->limit > (uint32_t)lim->max_entries_limit_per_query) {
-        rc = noa_error_set(&err, NOA_EINVAL,
-                           "max entries limit per query exceeded, limit > "
-                           "max_entries_limit_per_query (%u > %d)",
-                           j->limit, lim->max_entries_limit_per_query);
+    if ((rc = noa_params_check_limit(lim, j->limit, &err)) < 0 ||
+        (rc = noa_params_check_range(lim, now_ns(), &j->start_ns, &j->end_ns, &j->empty, &err)) <
+            0)
         goto fail;
+    if (!j->pipeline) {
+        answer_const(j, 0, step);
+        return;
     }
-    if (lim->max_query_length_ns > 0 && j->end_ns - j->start_ns > lim->max_query_length_ns) {
-        rc = noa_error_set(&err, NOA_EINVAL,
-                           "the query time range exceeds the limit (query length: %.0fs, limit: "
-                           "%.0fs)",
-                           (double)(j->end_ns - j->start_ns) / 1e9,
-                           (double)lim->max_query_length_ns / 1e9);
-        goto fail;
-    }
-    if ((rc = require_query(q, &err)) < 0)
-        goto fail;
-    if ((rc = parse_log_query(j, q, &err)) < 0)
+    if (j->multi && (rc = noa_tenants_filter_selector(&j->tenants, &j->expr->selector, &err)) < 0)
         goto fail;
     const struct noa_str *flags = noa_http_request_header(req, "X-Loki-Response-Encoding-Flags");
     j->categorize = flags && memmem(flags->p, flags->len, "categorize-labels", 17) != NULL;
@@ -595,17 +778,28 @@ static void instant_query_handler(struct noa_http_request *req, void *ctx)
     if (rc < 0)
         goto fail;
     const struct noa_str *q = noa_form_get(&form, "query");
+    const struct noa_str *t = noa_form_get(&form, "time");
+    struct noa_consteval_value cv;
+    j->end_ns = now_ns();
+    if (t && t->len && (rc = noa_params_timestamp(*t, &j->end_ns, &err)) < 0)
+        goto fail;
+    if ((rc = noa_params_limit(noa_form_get(&form, "limit"), &j->limit, &err)) < 0 ||
+        (rc = noa_params_direction(noa_form_get(&form, "direction"), &j->backward, &err)) < 0)
+        goto fail;
     if ((rc = require_query(q, &err)) < 0)
         goto fail;
     if ((rc = noa_logql_parse(q->p, q->len, &j->expr, &err)) < 0)
         goto fail;
-    if (noa_logql_is_log(j->expr))
+    if (noa_logql_is_log(j->expr)) {
         rc = noa_error_set(&err, NOA_EINVAL,
                            "log queries are not supported as an instant query type, please "
                            "change your query to a range query type");
-    else
-        rc = noa_error_set(&err, NOA_EINVAL,
-                           "metric queries are not supported yet by this noa version");
+    } else if (noa_consteval_eval(j->expr, &cv) == 0) {
+        answer_const(j, 1, 0);
+        return;
+    } else {
+        rc = noa_error_set(&err, NOA_EINVAL, "%s", metric_unsupported_msg);
+    }
 fail:
     fail(req, j, rc, &err);
 }
@@ -642,6 +836,10 @@ static void labels_like_handler(struct noa_http_request *req, struct noa_query_a
         struct noa_str name = noa_http_request_param(req, "name");
         j->label_name = noa_xstrndup(name.p, name.len);
     }
+    rc = noa_params_check_metadata_range(api->opts.limits, now_ns(), &j->start_ns, &j->end_ns,
+                                         &err);
+    if (rc < 0)
+        goto fail;
     job_submit(api, j);
     return;
 fail:

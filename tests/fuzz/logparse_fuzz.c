@@ -4,7 +4,9 @@
  * with extraction, regexp, pattern, unpack); the rest is the log line.
  * The line also goes through decolorize, the |> pattern matcher, the ip
  * scanner and the Go value parsers. Nothing may crash or leak, and the
- * final label set must be sorted.
+ * final label set must be sorted. For json and logfmt, a filter-first run
+ * (noa_logparse_run_want) must give the wanted labels exactly as the full
+ * run does, and the same error pair unless it may stop early.
  */
 #include "common/decolor.h"
 #include "common/labelfilter.h"
@@ -41,6 +43,42 @@ static struct noa_logparse *make(uint8_t sel)
     return p;
 }
 
+static void same_or_abort(const struct noa_lbuilder *a, const struct noa_lbuilder *b,
+                          struct noa_str name)
+{
+    struct noa_str va, vb;
+    int ha = noa_lbuilder_get(a, name, &va), hb = noa_lbuilder_get(b, name, &vb);
+    if (ha != hb || (ha && !noa_str_eq(va, vb)))
+        abort();
+}
+
+/* Filter first against the full run of p over line. */
+static void check_want(const struct noa_logparse *p, struct noa_str line,
+                       const struct noa_labels *stream, struct noa_lbuilder *full)
+{
+    static const struct noa_str names[] = {{"level", 5}, {"app_extracted", 13}, {"a_b", 3},
+                                           {"", 0}};
+    for (int stop = 0; stop < 2; stop++) {
+        struct noa_logparse_want w;
+        struct noa_lbuilder lb;
+        noa_logparse_want_init(&w, names, 4, stop);
+        noa_lbuilder_init(&lb);
+        noa_lbuilder_reset_stream(&lb, stream);
+        noa_lbuilder_add_meta(&lb, NOA_STR("app"), NOA_STR("m"));
+        noa_logparse_run_want(p, line, &lb, &w);
+        for (unsigned i = 0; i < 4; i++)
+            same_or_abort(full, &lb, names[i]);
+        same_or_abort(full, &lb, NOA_STR("app"));
+        same_or_abort(full, &lb, NOA_STR("level_extracted"));
+        if (!stop) {
+            same_or_abort(full, &lb, NOA_STR(NOA_LB_ERROR));
+            same_or_abort(full, &lb, NOA_STR(NOA_LB_ERROR_DETAILS));
+        }
+        noa_lbuilder_fini(&lb);
+        noa_logparse_want_fini(&w);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > 1 << 16)
@@ -56,6 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     noa_lbuilder_add_meta(&lb, NOA_STR("app"), NOA_STR("m"));
     struct noa_str l = line;
     noa_logparse_run(p, &l, &lb);
+    if (noa_logparse_can_want(p))
+        check_want(p, line, &stream, &lb);
     noa_logparse_run(second, &l, &lb);
     struct noa_labels out;
     noa_lbuilder_labels(&lb, &out);

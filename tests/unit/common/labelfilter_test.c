@@ -195,6 +195,36 @@ static void test_and_or(void **state)
     assert_true(eval1(f));
 }
 
+static void collect(void *ctx, struct noa_str name, enum noa_labelfilter_kind kind)
+{
+    struct noa_buf *b = ctx;
+    noa_buf_printf(b, "%.*s:%d,", (int)name.len, name.p, (int)kind);
+}
+
+/* The names (and kinds) a filter tree reads, for the filter-first path. */
+static void test_names(void **state)
+{
+    (void)state;
+    struct noa_error err = {0};
+    struct noa_labelfilter *ip = NULL;
+    struct noa_labelfilter_opts o = {.kind = NOA_LABELFILTER_IP, .name = NOA_STR("addr"),
+                                     .cmp = NOA_LABELFILTER_EQ, .value = NOA_STR("10.0.0.0/8")};
+    assert_int_equal(noa_labelfilter_new(&o, &ip, &err), 0);
+    struct noa_labelfilter *f = noa_labelfilter_bin(
+        NOA_LABELFILTER_AND, str("level", NOA_MATCH_EQ, "error"),
+        noa_labelfilter_bin(NOA_LABELFILTER_OR, num("status", NOA_LABELFILTER_GE, 500), ip));
+    struct noa_buf b = {0};
+    noa_labelfilter_names(f, collect, &b);
+    assert_string_equal(noa_buf_cstr(&b), "level:0,status:1,addr:4,");
+    noa_buf_reset(&b);
+    struct noa_labelfilter *e = str("__error__", NOA_MATCH_EQ, "");
+    noa_labelfilter_names(e, collect, &b);
+    assert_string_equal(noa_buf_cstr(&b), "__error__:0,");
+    noa_labelfilter_free(e);
+    noa_labelfilter_free(f);
+    noa_buf_fini(&b);
+}
+
 static void test_parse_float(void **state)
 {
     (void)state;
@@ -266,7 +296,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_string),         cmocka_unit_test(test_numeric),
         cmocka_unit_test(test_duration_bytes), cmocka_unit_test(test_ip),
-        cmocka_unit_test(test_and_or),         cmocka_unit_test(test_parse_float),
+        cmocka_unit_test(test_and_or),         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_parse_float),
         cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_parse_bytes),
     };
     noa_lbuilder_init(&lb);

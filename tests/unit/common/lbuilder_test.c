@@ -238,6 +238,92 @@ static void test_retain(void **state)
     noa_lbuilder_fini(&b);
 }
 
+/* mark/rewind: what the filter-first path uses to parse a line twice. */
+static void test_mark_rewind(void **state)
+{
+    (void)state;
+    struct noa_lbuilder b;
+    noa_lbuilder_init(&b);
+    struct noa_labels s = stream_of("{app=\"a\", env=\"prod\"}");
+    noa_lbuilder_reset_stream(&b, &s);
+    for (int line = 0; line < 3; line++) {
+        noa_lbuilder_reset(&b);
+        noa_lbuilder_add_meta(&b, NOA_STR("trace"), NOA_STR("t1"));
+        struct noa_lbuilder_mark m;
+        assert_int_equal(noa_lbuilder_mark(&b, &m), 1);
+        noa_lbuilder_add_parsed(&b, NOA_STR("app"), NOA_STR("p"));
+        noa_lbuilder_add_parsed(&b, NOA_STR("trace"), NOA_STR("p2"));
+        /* enough labels to grow the index past its first size */
+        for (int i = 0; i < 100; i++) {
+            char n[16];
+            snprintf(n, sizeof(n), "k%d", i);
+            noa_lbuilder_add_parsed(&b, noa_str_c(n), NOA_STR("v"));
+        }
+        noa_lbuilder_set_err(&b, NOA_STR("E"), NOA_STR("D"));
+        noa_lbuilder_rewind(&b, &m);
+        assert_string_equal(final(&b), "{app=\"a\", env=\"prod\", trace=\"t1\"}");
+        struct noa_str v;
+        assert_false(noa_lbuilder_get(&b, NOA_STR("k5"), &v));
+        assert_true(noa_lbuilder_get(&b, NOA_STR("trace"), &v) && noa_str_eq_c(v, "t1"));
+        /* a full parse after the rewind: first wins again from scratch */
+        assert_int_equal(noa_lbuilder_add_parsed(&b, NOA_STR("k5"), NOA_STR("w")), 1);
+        assert_int_equal(noa_lbuilder_add_parsed(&b, NOA_STR("k5"), NOA_STR("x")), 0);
+        noa_lbuilder_add_parsed(&b, NOA_STR("app"), NOA_STR("q"));
+        assert_string_equal(final(&b), "{app=\"a\", app_extracted=\"q\", env=\"prod\", "
+                                       "k5=\"w\", trace=\"t1\"}");
+        /* not markable: parsed labels, an error, a deleted stream label */
+        assert_int_equal(noa_lbuilder_mark(&b, &m), 0);
+        noa_lbuilder_reset(&b);
+        noa_lbuilder_set_err(&b, NOA_STR("E"), NOA_STR(""));
+        assert_int_equal(noa_lbuilder_mark(&b, &m), 0);
+        noa_lbuilder_reset(&b);
+        noa_lbuilder_del(&b, NOA_STR("env"));
+        assert_int_equal(noa_lbuilder_mark(&b, &m), 0);
+    }
+    noa_lbuilder_fini(&b);
+}
+
+/* Many labels, deletes in the middle: lookups stay right (hash index). */
+static void test_many_labels_and_deletes(void **state)
+{
+    (void)state;
+    struct noa_lbuilder b;
+    noa_lbuilder_init(&b);
+    struct noa_labels s = stream_of("{k7=\"s\"}");
+    noa_lbuilder_reset_stream(&b, &s);
+    char n[16], val[16];
+    for (int line = 0; line < 2; line++) {
+        noa_lbuilder_reset(&b);
+        for (int i = 0; i < 300; i++) {
+            snprintf(n, sizeof(n), "k%d", i);
+            snprintf(val, sizeof(val), "v%d", i);
+            noa_lbuilder_add_parsed(&b, noa_str_c(n), noa_str_c(val));
+        }
+        for (int i = 0; i < 300; i += 3) {
+            snprintf(n, sizeof(n), "k%d", i);
+            noa_lbuilder_del(&b, noa_str_c(n));
+        }
+        for (int i = 0; i < 300; i++) {
+            struct noa_str v;
+            snprintf(n, sizeof(n), "k%d", i);
+            snprintf(val, sizeof(val), "v%d", i);
+            int has = noa_lbuilder_get(&b, noa_str_c(n), &v);
+            if (i == 7) /* the stream label wins; the parsed one was renamed */
+                assert_true(has && noa_str_eq_c(v, "s"));
+            else if (i % 3 == 0)
+                assert_false(has);
+            else
+                assert_true(has && noa_str_eq_c(v, val));
+        }
+        struct noa_str v;
+        assert_true(noa_lbuilder_get(&b, NOA_STR("k7_extracted"), &v) && noa_str_eq_c(v, "v7"));
+        struct noa_labels out;
+        noa_lbuilder_labels(&b, &out);
+        assert_int_equal(out.n, 201); /* 200 kept parsed + the stream k7 */
+    }
+    noa_lbuilder_fini(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +334,8 @@ int main(void)
         cmocka_unit_test(test_aliasing_and_growth),
         cmocka_unit_test(test_each_and_long_names),
         cmocka_unit_test(test_retain),
+        cmocka_unit_test(test_mark_rewind),
+        cmocka_unit_test(test_many_labels_and_deletes),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     noa_arena_fini(&arena);

@@ -8,7 +8,9 @@
 
 #include "common/decolor.h"
 #include "common/linefilter.h"
+#include "common/logql.h"
 #include "common/mem.h"
+#include "common/pipeline.h"
 
 #include <string.h>
 
@@ -149,6 +151,143 @@ static void test_fold_helper(void **state)
     assert_true(noa_linefilter_contains_fold("x", 1, "", 0));
 }
 
+/* The literals a filter guarantees (used to skip blocks): only positive
+ * filters made of non-empty literals give any. */
+static void test_literals(void **state)
+{
+    (void)state;
+    struct noa_linefilter_literal out[4];
+    struct noa_error err = {0};
+    int rc;
+    struct noa_linefilter *f = build(NOA_LINEFILTER_CONTAINS, "GET", "Put", NULL, &rc, &err);
+    assert_int_equal(noa_linefilter_literals(f, out, 4), 2);
+    assert_true(noa_str_eq_c(out[0].s, "GET") && !out[0].fold);
+    assert_true(noa_str_eq_c(out[1].s, "Put") && !out[1].fold);
+    assert_int_equal(noa_linefilter_literals(f, out, 1), 2); /* more than fit */
+    noa_linefilter_free(f);
+
+    f = build(NOA_LINEFILTER_REGEX, "(?i)Error|WARN", NULL, NULL, &rc, &err);
+    assert_int_equal(noa_linefilter_literals(f, out, 4), 2);
+    assert_true(noa_str_eq_c(out[0].s, "error") && out[0].fold);
+    assert_true(noa_str_eq_c(out[1].s, "warn") && out[1].fold);
+    noa_linefilter_free(f);
+
+    static const struct {
+        enum noa_linefilter_op op;
+        const char *a, *b;
+    } none[] = {
+        {NOA_LINEFILTER_NCONTAINS, "x", NULL}, {NOA_LINEFILTER_CONTAINS, "", NULL},
+        {NOA_LINEFILTER_CONTAINS, "a", ""},    {NOA_LINEFILTER_CONTAINS, "ip:10.0.0.1", NULL},
+        {NOA_LINEFILTER_REGEX, "err.r", NULL}, {NOA_LINEFILTER_REGEX, ".*", NULL},
+        {NOA_LINEFILTER_NREGEX, "abc", NULL},  {NOA_LINEFILTER_PATTERN, "<_> x", NULL},
+        {NOA_LINEFILTER_CONTAINS, "abc", "ip:10.0.0.1"},
+    };
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+        f = build(none[i].op, none[i].a, none[i].b, NULL, &rc, &err);
+        assert_int_equal(rc, 0);
+        assert_int_equal(noa_linefilter_literals(f, out, 4), 0);
+        noa_linefilter_free(f);
+    }
+}
+
+/* noa_linefilter_find (and the fold search behind |~ "(?i)...") against a
+ * naive search, on random text over a small alphabet. */
+static const char *naive_find(const char *h, size_t n, const char *nd, size_t m, int fold)
+{
+    for (size_t i = 0; i + m <= n; i++) {
+        size_t k = 0;
+        while (k < m && (fold ? (h[i + k] >= 'A' && h[i + k] <= 'Z' ? h[i + k] + 32 : h[i + k]) ==
+                                    nd[k]
+                              : h[i + k] == nd[k]))
+            k++;
+        if (k == m)
+            return h + i;
+    }
+    return NULL;
+}
+
+static void test_find(void **state)
+{
+    (void)state;
+    static const char alpha[] = "aAbB-1\xc3";
+    uint64_t x = 88172645463325252ull;
+    char hay[64], nd[8];
+    for (int round = 0; round < 20000; round++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t n = x % sizeof(hay), m = (x >> 8) % 5;
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            hay[i] = alpha[x % (sizeof(alpha) - 1)];
+        }
+        for (size_t i = 0; i < m; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            nd[i] = alpha[x % (sizeof(alpha) - 1)];
+        }
+        int fold = (int)(x >> 40) & 1;
+        if (fold)
+            for (size_t i = 0; i < m; i++)
+                nd[i] = (char)(nd[i] >= 'A' && nd[i] <= 'Z' ? nd[i] + 32 : nd[i]);
+        struct noa_linefilter_literal lit = {{nd, m}, fold};
+        const char *want = naive_find(hay, n, nd, m, fold);
+        if (noa_linefilter_find(&lit, hay, n) != want)
+            fail_msg("round %d: find of %zu-byte needle (fold %d) in %zu bytes", round, m, fold,
+                     n);
+        if (fold)
+            assert_int_equal(noa_linefilter_contains_fold(hay, n, nd, m), want != NULL);
+    }
+}
+
+static int groups_cb(void *ctx, const struct noa_linefilter_literal *alts, unsigned n)
+{
+    struct noa_buf *b = ctx;
+    noa_buf_putc(b, '[');
+    for (unsigned i = 0; i < n; i++)
+        noa_buf_printf(b, "%s%s%.*s", i ? "|" : "", alts[i].fold ? "i:" : "",
+                       (int)alts[i].s.len, alts[i].s.p);
+    noa_buf_putc(b, ']');
+    return 0;
+}
+
+/* The groups of literals a pipeline guarantees, as "[a|b][c]". */
+static const char *required(const char *query)
+{
+    static struct noa_buf out;
+    struct noa_logql_expr *e = NULL;
+    struct noa_pipeline *p = NULL;
+    struct noa_error err = {0};
+    if (noa_logql_parse(query, strlen(query), &e, &err) != 0)
+        fail_msg("parse %s: %s", query, err.msg);
+    if (noa_pipeline_new(e, &p, &err) != 0)
+        fail_msg("compile %s: %s", query, err.msg);
+    noa_buf_reset(&out);
+    assert_int_equal(noa_pipeline_required_literals(p, groups_cb, &out), 0);
+    noa_pipeline_free(p);
+    noa_logql_free(e);
+    return noa_buf_cstr(&out);
+}
+
+static void test_pipeline_required(void **state)
+{
+    (void)state;
+    assert_string_equal(required("{a=\"b\"}"), "");
+    assert_string_equal(required("{a=\"b\"} |= \"rare-token\""), "[rare-token]");
+    assert_string_equal(required("{a=\"b\"} |= \"x\" or \"yy\" != \"z\" |~ \"(?i)Err\""),
+                        "[x|yy][i:err]");
+    /* parsers, label filters and label changes leave the line alone */
+    assert_string_equal(required("{a=\"b\"} | json | level=\"error\" | drop x | keep a "
+                                 "| label_format y=a |= \"disk\""),
+                        "[disk]");
+    /* after a stage that rewrites the line, filters see another line */
+    assert_string_equal(required("{a=\"b\"} |= \"a1\" | line_format \"{{.a}}\" |= \"b2\""),
+                        "[a1]");
+    assert_string_equal(required("{a=\"b\"} | decolorize |= \"b2\""), "");
+    assert_string_equal(required("{a=\"b\"} | unpack |= \"b2\""), "");
+    /* filters that guarantee nothing */
+    assert_string_equal(required("{a=\"b\"} != \"x\" |~ \"a.c\" |> \"<_> x\" "
+                                 "|= ip(\"10.0.0.0/8\") |= \"\""),
+                        "");
+}
+
 /* decolorize lives next to the line filters: both work on the line only. */
 static const char *decolor(const char *in)
 {
@@ -179,7 +318,8 @@ int main(void)
         cmocka_unit_test(test_contains), cmocka_unit_test(test_regex),
         cmocka_unit_test(test_pattern),  cmocka_unit_test(test_ip),
         cmocka_unit_test(test_errors),   cmocka_unit_test(test_fold_helper),
-        cmocka_unit_test(test_decolor),
+        cmocka_unit_test(test_decolor),  cmocka_unit_test(test_literals),
+        cmocka_unit_test(test_find),     cmocka_unit_test(test_pipeline_required),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -486,6 +486,76 @@ static void test_unpack_twice_and_no_alloc(void **state)
     noa_logparse_free(l);
 }
 
+/* Runs p for the names in want (filter first) and returns the labels. */
+static const char *run_want(const struct noa_logparse_opts *o, const char *stream,
+                            const char *line, const char *const *names, unsigned n,
+                            int stop_early)
+{
+    struct noa_error err = {0};
+    struct noa_logparse *p = NULL;
+    if (noa_logparse_new(o, &p, &err))
+        fail_msg("new: %s", err.msg);
+    assert_true(noa_logparse_can_want(p));
+    struct noa_str nv[8];
+    for (unsigned i = 0; i < n; i++)
+        nv[i] = noa_str_c(names[i]);
+    struct noa_logparse_want w;
+    noa_logparse_want_init(&w, nv, n, stop_early);
+    struct noa_labels ls;
+    assert_int_equal(noa_labels_parse(noa_str_c(stream), &arena, &ls, &err), 0);
+    struct noa_lbuilder b;
+    noa_lbuilder_init(&b);
+    noa_lbuilder_reset_stream(&b, &ls);
+    noa_logparse_run_want(p, noa_str_c(line), &b, &w);
+    struct noa_labels out;
+    noa_lbuilder_labels(&b, &out);
+    noa_buf_reset(&outbuf);
+    noa_labels_format(&out, &outbuf);
+    noa_lbuilder_fini(&b);
+    noa_logparse_want_fini(&w);
+    noa_logparse_free(p);
+    return noa_buf_cstr(&outbuf);
+}
+
+static void test_want(void **state)
+{
+    (void)state;
+    struct noa_logparse_opts json = {.kind = NOA_LOGPARSE_JSON};
+    struct noa_logparse_opts lf = {.kind = NOA_LOGPARSE_LOGFMT, .strict = 1};
+    const char *level[] = {"level"}, *lx[] = {"level_extracted"}, *ab[] = {"a_b", "q"};
+    const char *line = "{\"ts\":1,\"level\":\"info\",\"level\":\"error\",\"x\":{\"level\":2},"
+                       "\"\":{\"level\":\"deep\"},\"a\":{\"b\":\"c\",\"d\":[1]}}";
+    /* only wanted names, first wins, nested under an empty key counts */
+    assert_string_equal(run_want(&json, "{}", line, level, 1, 0), "{level=\"info\"}");
+    assert_string_equal(run_want(&json, "{}", line, ab, 2, 0), "{a_b=\"c\"}");
+    /* a filter on x_extracted wants x too (renamed on a stream clash) */
+    assert_string_equal(run_want(&json, "{level=\"s\"}", line, lx, 1, 0),
+                        "{level=\"s\", level_extracted=\"info\"}");
+    /* errors as a full run: after the wanted key, and in a skipped object */
+    assert_string_equal(run_want(&json, "{}", "{\"level\":\"e\",\"o\":{\"k\\q\":1}}", level, 1, 0),
+                        "{__error__=\"JSONParserErr\", __error_details__=\"Value looks like "
+                        "object, but can't find closing '}' symbol\", level=\"e\"}");
+    /* stop early: the scan ends at the last wanted name, the error unseen */
+    assert_string_equal(run_want(&json, "{}", "{\"level\":\"e\",\"o\":{\"k\\q\":1}}", level, 1, 1),
+                        "{level=\"e\"}");
+    assert_string_equal(run_want(&lf, "{}", "a=1 level=warn b==", level, 1, 0),
+                        "{__error__=\"LogfmtParserErr\", __error_details__=\"logfmt syntax error "
+                        "at pos 18 : unexpected '='\", level=\"warn\"}");
+    assert_string_equal(run_want(&lf, "{}", "a=1 level=warn b==", level, 1, 1), "{level=\"warn\"}");
+    /* parsers with expressions, and the others, are selective already */
+    struct noa_logparse_extract ex[1] = {{NOA_STR("x"), NOA_STR("a")}};
+    struct noa_logparse_opts o = {.kind = NOA_LOGPARSE_JSON, .extract = ex, .nextract = 1};
+    struct noa_logparse *p = NULL;
+    struct noa_error err = {0};
+    assert_int_equal(noa_logparse_new(&o, &p, &err), 0);
+    assert_false(noa_logparse_can_want(p));
+    noa_logparse_free(p);
+    o = (struct noa_logparse_opts){.kind = NOA_LOGPARSE_UNPACK};
+    assert_int_equal(noa_logparse_new(&o, &p, &err), 0);
+    assert_false(noa_logparse_can_want(p));
+    noa_logparse_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_pattern_fixtures),
         cmocka_unit_test(test_sanitize),         cmocka_unit_test(test_chain_first_wins),
         cmocka_unit_test(test_unpack_twice_and_no_alloc),
+        cmocka_unit_test(test_want),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     noa_buf_fini(&outbuf);

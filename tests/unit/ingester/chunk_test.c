@@ -6,6 +6,7 @@
 #include "ingester/chunk.h"
 
 #include "common/mem.h"
+#include "ingester/blocksum.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -270,10 +271,13 @@ static void test_encode_layout(void **state)
     assert_int_equal(sum.through_ns, 1700000000000000000LL + 2000000000LL + 399 * 1000);
     assert_int_equal(sum.compressed_bytes, len);
     assert_int_equal(sum.checksum, noa_chunk_checksum(c, len));
-    /* footer: reserved section zero, metas end where the footer starts */
+    /* footer: the summaries section ends where the metas start, and the
+     * metas end where the footer starts */
     uint64_t mlen = noa_get_be64(c + len - 16), moff = noa_get_be64(c + len - 8);
-    assert_int_equal(noa_get_be64(c + len - 32), 0);
-    assert_int_equal(noa_get_be64(c + len - 24), 0);
+    uint64_t xlen = noa_get_be64(c + len - 32), xoff = noa_get_be64(c + len - 24);
+    assert_int_equal(xoff + xlen, moff);
+    assert_int_equal(c[xoff], NOA_CHUNK_EXTRA_SUMMARIES);
+    assert_int_equal(noa_get_be32(c + xoff + xlen - 4), noa_crc32c(0, c + xoff, xlen - 4));
     assert_int_equal(moff + mlen + 4 + 32, len);
     assert_int_equal(noa_get_be32(c + moff + mlen), noa_crc32c(0, c + moff, mlen));
 
@@ -289,6 +293,12 @@ static void test_encode_layout(void **state)
         struct noa_buf raw = {0};
         assert_int_equal(noa_chunk_block_decompress(&r, i, &raw, NULL), 0);
         assert_int_equal(raw.len, r.blocks[i].raw_len);
+        assert_non_null(r.blocks[i].sum);
+        assert_int_equal(r.blocks[i].sum[0], noa_blocksum_log2_for(raw.len));
+        assert_true(noa_blocksum_may_contain(r.blocks[i].sum, r.blocks[i].sum_len, "REQUEST 3",
+                                             9));
+        assert_false(noa_blocksum_may_contain(r.blocks[i].sum, r.blocks[i].sum_len,
+                                              "rare-token-xyz", 14));
         noa_buf_fini(&raw);
     }
     noa_chunk_reader_fini(&r);
@@ -330,6 +340,137 @@ static void test_open_rejects_corruption(void **state)
     }
     noa_buf_fini(&out);
     noa_buf_fini(&raw);
+}
+
+/* Encodes blocks b0 (with its summary when keep0) and b1 (with its
+ * summary when keep1); the summaries are put back afterwards. */
+static void encode_pair(struct noa_chunk_block *b, int keep0, int keep1, struct noa_buf *out)
+{
+    struct noa_buf s0 = b[0].sum, s1 = b[1].sum;
+    if (!keep0)
+        b[0].sum = (struct noa_buf){0};
+    if (!keep1)
+        b[1].sum = (struct noa_buf){0};
+    assert_int_equal(noa_chunk_encode(b, 2, out, NULL), 0);
+    b[0].sum = s0;
+    b[1].sum = s1;
+}
+
+/* Chunks without summaries (written before they existed) and with some
+ * blocks lacking one read as before; those blocks have sum == NULL. */
+static void test_summaries_optional(void **state)
+{
+    (void)state;
+    struct noa_chunk_block b[2];
+    struct noa_buf raw = {0}, out = {0};
+    struct noa_chunk_reader r;
+    for (int i = 0; i < 2; i++) {
+        noa_buf_reset(&raw);
+        build_raw(&raw, 30, i * 1000, 1);
+        assert_int_equal(noa_chunk_block_seal(raw.data, raw.len, 0, &b[i], NULL), 0);
+        assert_int_equal(noa_blocksum_check(b[i].sum.data, b[i].sum.len), 0);
+    }
+    encode_pair(b, 0, 0, &out);
+    const unsigned char *c = (const unsigned char *)out.data;
+    assert_int_equal(noa_get_be64(c + out.len - 32), 0); /* the old layout exactly */
+    assert_int_equal(noa_get_be64(c + out.len - 24), 0);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, NULL), 0);
+    assert_null(r.blocks[0].sum);
+    assert_null(r.blocks[1].sum);
+    noa_chunk_reader_fini(&r);
+
+    noa_buf_reset(&out);
+    encode_pair(b, 0, 1, &out);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, NULL), 0);
+    assert_null(r.blocks[0].sum);
+    assert_int_equal(r.blocks[0].sum_len, 0);
+    assert_non_null(r.blocks[1].sum);
+    assert_memory_equal(r.blocks[1].sum, b[1].sum.data, b[1].sum.len);
+    noa_chunk_reader_fini(&r);
+    for (int i = 0; i < 2; i++)
+        noa_chunk_block_fini(&b[i]);
+    noa_buf_fini(&raw);
+    noa_buf_fini(&out);
+}
+
+/* Recomputes the CRC of the chunk's extra section (body_len bytes) after a
+ * test edited it, so that only the structure is wrong. */
+static void reseal_extra(struct noa_buf *out, size_t body_len)
+{
+    unsigned char *c = (unsigned char *)out->data;
+    uint64_t xoff = noa_get_be64(c + out->len - 24);
+    uint32_t crc = noa_crc32c(0, c + xoff, body_len);
+    unsigned char *at = c + xoff + body_len;
+    at[0] = (unsigned char)(crc >> 24);
+    at[1] = (unsigned char)(crc >> 16);
+    at[2] = (unsigned char)(crc >> 8);
+    at[3] = (unsigned char)crc;
+}
+
+/* A summaries section whose CRC holds but whose structure is wrong makes
+ * the chunk corrupt; a section of an unknown kind is ignored. */
+static void test_summaries_malformed(void **state)
+{
+    (void)state;
+    struct noa_chunk_block b[2];
+    struct noa_buf raw = {0}, out = {0};
+    struct noa_chunk_reader r;
+    struct noa_error err = {0};
+    for (int i = 0; i < 2; i++) {
+        noa_buf_reset(&raw);
+        build_raw(&raw, 30, i * 1000, 1);
+        assert_int_equal(noa_chunk_block_seal(raw.data, raw.len, 0, &b[i], NULL), 0);
+    }
+    encode_pair(b, 1, 1, &out);
+    unsigned char *c = (unsigned char *)out.data;
+    uint64_t xlen = noa_get_be64(c + out.len - 32), xoff = noa_get_be64(c + out.len - 24);
+    size_t body = (size_t)xlen - 4;
+    /* the layout: kind, count 2, len0, sum0, len1, sum1 */
+    assert_int_equal(c[xoff + 1], 2);
+    size_t s0 = xoff + 2, l0 = c[s0]; /* summaries here are < 128 bytes */
+    assert_int_equal(l0, b[0].sum.len);
+
+    c[xoff + 1] = 3; /* count differs from the metas */
+    reseal_extra(&out, body);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), NOA_ECORRUPT);
+    assert_non_null(strstr(err.msg, "summary count"));
+    c[xoff + 1] = 2;
+
+    c[s0 + 1] = NOA_BLOCKSUM_MAX_LOG2 + 1; /* a summary with a bad size byte */
+    reseal_extra(&out, body);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), NOA_ECORRUPT);
+    assert_non_null(strstr(err.msg, "malformed block summary"));
+    c[s0 + 1] = b[0].sum.data[0];
+
+    c[s0] = (unsigned char)(l0 - 1); /* lengths no longer add up */
+    reseal_extra(&out, body);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), NOA_ECORRUPT);
+    c[s0] = (unsigned char)l0;
+
+    c[s0] = 120; /* runs past the section */
+    reseal_extra(&out, body);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), NOA_ECORRUPT);
+    c[s0] = (unsigned char)l0;
+
+    c[xoff] = 7; /* a later kind of table: checked by CRC, then ignored */
+    reseal_extra(&out, body);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), 0);
+    assert_null(r.blocks[0].sum);
+    noa_chunk_reader_fini(&r);
+    c[xoff] = NOA_CHUNK_EXTRA_SUMMARIES;
+
+    reseal_extra(&out, body);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), 0);
+    assert_non_null(r.blocks[0].sum);
+    noa_chunk_reader_fini(&r);
+    c[xoff + body] ^= 1; /* the section's CRC */
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), NOA_ECORRUPT);
+    assert_non_null(strstr(err.msg, "extra section checksum"));
+
+    for (int i = 0; i < 2; i++)
+        noa_chunk_block_fini(&b[i]);
+    noa_buf_fini(&raw);
+    noa_buf_fini(&out);
 }
 
 static void test_open_versions(void **state)
@@ -474,6 +615,8 @@ int main(void)
         cmocka_unit_test(test_seal_nomem),
         cmocka_unit_test(test_encode_layout),
         cmocka_unit_test(test_open_rejects_corruption),
+        cmocka_unit_test(test_summaries_optional),
+        cmocka_unit_test(test_summaries_malformed),
         cmocka_unit_test(test_open_versions),
         cmocka_unit_test(test_open_lying_meta),
         cmocka_unit_test(test_block_check),

@@ -112,12 +112,110 @@ static void test_rfc3339(void **state)
     assert_string_equal(out, "2023-11-14T22:13:20Z");
 }
 
+static void test_go_prom_durations(void **state)
+{
+    (void)state;
+    struct {
+        int64_t ns;
+        const char *go, *prom;
+    } cases[] = {
+        {0, "0s", "0s"},
+        {721LL * 3600 * 1000000000, "721h0m0s", "30d1h"},
+        {744LL * 3600 * 1000000000, "744h0m0s", "31d"},
+        {90LL * 1000000000, "1m30s", "1m30s"},
+        {1500000000LL, "1.5s", "1s500ms"},
+        {250000000LL, "250ms", "250ms"},
+        {1500LL, "1.5\xc2\xb5s", "0s"},
+        {7LL * 86400 * 1000000000, "168h0m0s", "1w"},
+        {365LL * 86400 * 1000000000, "8760h0m0s", "1y"},
+        {3600LL * 1000000000, "1h0m0s", "1h"},
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        noa_params_format_go_duration(cases[i].ns, out, sizeof(out));
+        assert_string_equal(out, cases[i].go);
+        noa_params_format_prom_duration(cases[i].ns, out, sizeof(out));
+        assert_string_equal(out, cases[i].prom);
+    }
+}
+
+static void test_range_step(void **state)
+{
+    (void)state;
+    const int64_t S = 1000000000;
+    int64_t step;
+    struct noa_error err = {0};
+    /* Loki's default: range / 250 in whole seconds, at least 1s. */
+    assert_int_equal(noa_params_range_step(NULL, 0, 3600 * S, &step, &err), 0);
+    assert_true(step == 14 * S);
+    assert_int_equal(noa_params_range_step(NULL, 0, 10 * S, &step, &err), 0);
+    assert_true(step == S);
+    struct noa_str ms = NOA_STR("500ms");
+    assert_int_equal(noa_params_range_step(&ms, 0, 10 * S, &step, &err), 0);
+    assert_true(step == S / 2);
+    struct noa_str zero = NOA_STR("0");
+    assert_int_equal(noa_params_range_step(&zero, 0, 10 * S, &step, &err), NOA_EINVAL);
+    assert_string_equal(err.msg, "zero or negative query resolution step widths are not "
+                                 "accepted. Try a positive integer");
+    struct noa_str one = NOA_STR("1");
+    assert_int_equal(noa_params_range_step(&one, 0, 11000 * S, &step, &err), 0);
+    assert_int_equal(noa_params_range_step(&one, 0, 11001 * S, &step, &err), NOA_EINVAL);
+    assert_string_equal(err.msg, "exceeded maximum resolution of 11,000 points per timeseries. "
+                                 "Try decreasing the query resolution (?step=XX)");
+}
+
+static void test_range_limits(void **state)
+{
+    (void)state;
+    const int64_t S = 1000000000, H = 3600 * S;
+    struct noa_limits lim;
+    struct noa_error err = {0};
+    int64_t now = 1700000000 * S, s, e;
+    int empty;
+    noa_limits_defaults(&lim);
+    s = now - 721 * H;
+    e = now;
+    assert_int_equal(noa_params_check_range(&lim, now, &s, &e, &empty, &err), 0);
+    assert_int_equal(empty, 0);
+    s = now - 744 * H;
+    assert_int_equal(noa_params_check_range(&lim, now, &s, &e, &empty, &err), NOA_EINVAL);
+    assert_string_equal(err.msg, "the query time range exceeds the limit (query length: "
+                                 "744h0m0s, limit: 721h0m0s)");
+    s = now - 744 * H;
+    assert_int_equal(noa_params_check_metadata_range(&lim, now, &s, &e, &err), NOA_EINVAL);
+    assert_string_equal(err.msg, "the query time range exceeds the limit (query length: "
+                                 "744h0m0s, limit: 30d1h)");
+    /* max_query_lookback moves the start up, or empties the answer. */
+    lim.max_query_lookback_ns = 24 * H;
+    s = now - 48 * H;
+    e = now;
+    assert_int_equal(noa_params_check_range(&lim, now, &s, &e, &empty, &err), 0);
+    assert_true(s == now - 24 * H && !empty);
+    s = now - 48 * H;
+    e = now - 30 * H;
+    assert_int_equal(noa_params_check_range(&lim, now, &s, &e, &empty, &err), 0);
+    assert_int_equal(empty, 1);
+    s = now - 48 * H;
+    e = now - 30 * H;
+    assert_int_equal(noa_params_check_metadata_range(&lim, now, &s, &e, &err), NOA_EINVAL);
+    assert_string_equal(err.msg,
+                        "this data is no longer available, it is past now - max_query_lookback (1d)");
+    /* max_entries_limit_per_query */
+    assert_int_equal(noa_params_check_limit(&lim, 5000, &err), 0);
+    assert_int_equal(noa_params_check_limit(&lim, 5001, &err), NOA_EINVAL);
+    assert_string_equal(err.msg, "max entries limit per query exceeded, limit > "
+                                 "max_entries_limit_per_query (5001 > 5000)");
+    lim.max_entries_limit_per_query = 0;
+    assert_int_equal(noa_params_check_limit(&lim, 1000000, &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timestamps), cmocka_unit_test(test_durations),
         cmocka_unit_test(test_bounds), cmocka_unit_test(test_limit_direction),
-        cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_rfc3339), cmocka_unit_test(test_go_prom_durations),
+        cmocka_unit_test(test_range_step), cmocka_unit_test(test_range_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

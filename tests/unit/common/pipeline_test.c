@@ -1,0 +1,314 @@
+/* Unit tests for common/pipeline.c, chiefly its filter-first path: a json
+ * or logfmt parser followed by label filters must keep, drop and label
+ * every line exactly as the plain path does (the same query with a no-op
+ * `| drop` between parser and filters, which turns the path off), on
+ * tricky lines: nested objects and arrays, duplicate keys, escaped and
+ * sanitized keys, invalid JSON before and after the wanted key, non-UTF-8,
+ * stream-label and metadata collisions (`_extracted`), __error__ filters. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "common/labels.h"
+#include "common/logql.h"
+#include "common/mem.h"
+#include "common/pipeline.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const json_lines[] = {
+    "{\"level\":\"error\",\"msg\":\"boom\",\"status\":503}",
+    "{\"level\":\"info\",\"msg\":\"ok\",\"status\":200}",
+    "{\"ts\":\"t\",\"http\":{\"status\":500,\"h\":{\"ua\":\"c\"}},\"tags\":[1,{\"level\":\"x\"}],"
+    "\"level\":\"error\"}",
+    /* duplicates: the first wins, a null is no value */
+    "{\"level\":\"info\",\"level\":\"error\"}",
+    "{\"level\":null,\"level\":\"error\"}",
+    "{\"level\":\"error\",\"level\":\"info\"}",
+    /* names that sanitize or unescape to level */
+    "{\"lev\\u0065l\":\"error\"}",
+    "{\" level \":\"error\"}",
+    "{\"\":{\"level\":\"error\"}}",
+    "{\" \":{\"\":{\"level\":\"error\"}}}",
+    "{\"log\":{\"level\":\"error\"},\"level\":\"warn\"}",
+    "{\"level\":\"err\\u006fr\",\"x\":\"\\q\"}",
+    /* invalid JSON after and before the wanted key */
+    "{\"level\":\"error\",\"x\":",
+    "{\"level\":\"error\",\"x\":tru}",
+    "{\"level\":\"error\",\"k\\q\":1}",
+    "{\"x\":tru,\"level\":\"error\"}",
+    "{\"x\":\"unterminated,\"level\":\"error\"}",
+    "not json at all level=error",
+    "",
+    "[{\"level\":\"error\"}]",
+    /* non-UTF-8 and U+FFFD values */
+    "{\"level\":\"err\xffor\",\"m\":\"\xef\xbf\xbd\"}",
+    "{\"level\":\"error\",\"m\xff\":\"v\"}",
+    /* collisions with the stream labels and metadata */
+    "{\"app\":\"y\",\"level\":\"error\",\"app_extracted\":\"z\"}",
+    "{\"level_extracted\":\"error\",\"level\":\"info\"}",
+    "{\"status\":\"5xx\",\"level\":\"error\",\"duration\":\"2s\",\"size\":\"3KB\",\"addr\":\"10.1.2.3\"}",
+    "{\"status\":\"504\",\"level\":\"error\",\"duration\":\"20ms\",\"size\":\"3\",\"addr\":\"8.8.8.8\"}",
+    "{\"__error__\":\"mine\",\"level\":\"error\"}",
+    "{\"a\":{\"b\":{\"c\":{\"level\":\"error\"}}},\"a_b_c_level\":\"first?\"}",
+    "{\"9level\":\"error\",\"level\":\"debug\"}",
+    /* errors after every wanted name: filters that read the error pair */
+    "{\"addr\":\"8.8.8.8\",\"x\":tru}",
+    "{\"__error__\":\"x\",\"level\":\"error\",\"y\":tru}",
+};
+
+static const char *const logfmt_lines[] = {
+    "level=error msg=\"boom\" status=503",
+    "level=info msg=ok status=200",
+    "level=info level=error",
+    "level= level=error",
+    "a=1 bar=bu=zz level=error",
+    "level=error bar=bu=zz c=3",
+    "level=\"err\\u006fr\" x=\"open",
+    "lev.el=error level-x=1 9level=2",
+    "app=y level=error app_extracted=z",
+    "level_extracted=error level=info",
+    "status=5xx level=error duration=2s size=3KB addr=10.1.2.3",
+    "k\xff=1 level=error",
+    "addr=8.8.8.8 bar=bu=zz",
+    "__error__=x level=error bar=bu=zz",
+    "",
+};
+
+/* Query templates: %s is where the no-op stage goes for the plain path. */
+static const char *const json_queries[] = {
+    "{app=\"api\"} | json%s | level=\"error\"",
+    "{app=\"api\"} | json%s | level!=\"error\"",
+    "{app=\"api\"} | json%s | level=~\"err.*\"",
+    "{app=\"api\"} | json%s | __error__=\"\"",
+    "{app=\"api\"} | json%s | __error__!=\"\"",
+    "{app=\"api\"} | json%s | __error_details__=\"\"",
+    "{app=\"api\"} | json%s | level=\"error\" or status>=500",
+    "{app=\"api\"} | json%s | status >= 500 | level=~\"e.*\"",
+    "{app=\"api\"} | json%s | status >= 500, level=\"error\"",
+    "{app=\"api\"} | json%s | duration > 1s",
+    "{app=\"api\"} | json%s | size > 1KB",
+    "{app=\"api\"} | json%s | addr = ip(\"10.0.0.0/8\")",
+    "{app=\"api\"} | json%s | addr != ip(\"10.0.0.0/8\") and level=\"error\"",
+    "{app=\"api\"} | json%s | app=\"api\"",
+    "{app=\"api\"} | json%s | app_extracted=\"y\"",
+    "{app=\"api\"} | json%s | level_extracted=\"error\"",
+    "{app=\"api\"} | json%s | http_status >= 500",
+    "{app=\"api\"} | json%s | a_b_c_level=\"error\"",
+    "{app=\"api\"} | json%s | _9level=\"error\"",
+    "{app=\"api\"} | json%s | level=\"error\" | line_format \"{{.msg}}\"",
+    "{app=\"api\"} |= \"error\" | json%s | level=\"error\" | keep level",
+    "{app=\"api\"} | json%s | level=\"error\" | json | m=\"v\"",
+    "{app=\"api\"} | json%s | missing=\"\"",
+    "{app=\"api\"} | json%s | level=\"error\" | __error__=\"\"",
+    "{app=\"api\"} | json%s | level=\"error\" or __error__=\"JSONParserErr\"",
+};
+
+static const char *const logfmt_queries[] = {
+    "{app=\"api\"} | logfmt%s | level=\"error\"",
+    "{app=\"api\"} | logfmt --strict%s | level=\"error\"",
+    "{app=\"api\"} | logfmt --strict%s | __error__=\"\"",
+    "{app=\"api\"} | logfmt --keep-empty%s | level=\"\"",
+    "{app=\"api\"} | logfmt%s | level!=\"error\"",
+    "{app=\"api\"} | logfmt%s | lev_el=\"error\" or _9level=\"2\"",
+    "{app=\"api\"} | logfmt%s | app_extracted=\"y\" and level_extracted=\"error\"",
+    "{app=\"api\"} | logfmt%s | status >= 500 or size > 1KB",
+    "{app=\"api\"} | logfmt%s | addr = ip(\"10.0.0.0/8\")",
+    "{app=\"api\"} | logfmt --strict%s | addr = ip(\"10.0.0.0/8\")",
+    "{app=\"api\"} | logfmt --strict%s | level=\"error\", __error__=\"\"",
+};
+
+static const char *const streams[] = {
+    "{app=\"api\", env=\"prod\"}",
+    "{app=\"api\", level=\"warn\"}",
+    "{app=\"api\", level=\"error\", level_extracted=\"s\"}",
+};
+
+struct compiled {
+    struct noa_logql_expr *e;
+    struct noa_pipeline *p;
+};
+
+static void compile(const char *q, struct compiled *c)
+{
+    struct noa_error err = {0};
+    if (noa_logql_parse(q, strlen(q), &c->e, &err))
+        fail_msg("%s: %s", q, err.msg);
+    if (noa_pipeline_new(c->e, &c->p, &err))
+        fail_msg("%s: %s", q, err.msg);
+}
+
+static void release(struct compiled *c)
+{
+    noa_pipeline_free(c->p);
+    noa_logql_free(c->e);
+}
+
+/* Runs p over line and describes the outcome ("-" when dropped). */
+static void outcome(const struct noa_pipeline *p, struct noa_pipeline_state *st, int meta,
+                    const char *line, struct noa_buf *out)
+{
+    struct noa_str res;
+    noa_lbuilder_reset(&st->lb);
+    if (meta)
+        noa_lbuilder_add_meta(&st->lb, NOA_STR("level"), NOA_STR("m"));
+    noa_buf_reset(out);
+    if (!noa_pipeline_run(p, st, 0, noa_str_c(line), &res)) {
+        noa_buf_append(out, "-", 1);
+        return;
+    }
+    struct noa_labels ls;
+    noa_lbuilder_labels(&st->lb, &ls);
+    noa_labels_format(&ls, out);
+    noa_buf_append(out, " ", 1);
+    noa_buf_append(out, res.p, res.len);
+}
+
+/* Copies template t into out with the first "%s" replaced by ins. */
+static void fill(char *out, size_t cap, const char *t, const char *ins)
+{
+    const char *at = strstr(t, "%s");
+    assert_non_null(at);
+    int n = snprintf(out, cap, "%.*s%s%s", (int)(at - t), t, ins, at + 2);
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+/* Every query on every line and stream: filter first == plain path.
+ * Returns how many lines the filter-first path dropped. */
+static uint64_t compare_all(const char *const *queries, size_t nq, const char *const *lines,
+                            size_t nl)
+{
+    struct noa_arena arena = {0};
+    struct noa_buf a = {0}, b = {0};
+    uint64_t prefiltered = 0;
+    for (size_t q = 0; q < nq; q++) {
+        char fast_q[512], plain_q[512];
+        fill(fast_q, sizeof(fast_q), queries[q], "");
+        fill(plain_q, sizeof(plain_q), queries[q], " | drop __nofast__");
+        struct compiled fast, plain;
+        compile(fast_q, &fast);
+        compile(plain_q, &plain);
+        for (size_t s = 0; s < sizeof(streams) / sizeof(streams[0]); s++) {
+            struct noa_labels ls;
+            struct noa_error err;
+            assert_int_equal(noa_labels_parse(noa_str_c(streams[s]), &arena, &ls, &err), 0);
+            struct noa_pipeline_state sf, sp;
+            noa_pipeline_state_init(&sf);
+            noa_pipeline_state_init(&sp);
+            noa_lbuilder_reset_stream(&sf.lb, &ls);
+            noa_lbuilder_reset_stream(&sp.lb, &ls);
+            for (size_t l = 0; l < nl; l++) {
+                for (int meta = 0; meta < 2; meta++) {
+                    outcome(fast.p, &sf, meta, lines[l], &a);
+                    outcome(plain.p, &sp, meta, lines[l], &b);
+                    if (a.len != b.len || memcmp(a.data, b.data, a.len))
+                        fail_msg("%s\nstream %s meta %d line %s\n fast:  %.*s\n plain: %.*s",
+                                 fast_q, streams[s], meta, lines[l], (int)a.len, a.data,
+                                 (int)b.len, b.data);
+                }
+            }
+            assert_int_equal(sp.prefiltered, 0);
+            prefiltered += sf.prefiltered;
+            noa_pipeline_state_fini(&sf);
+            noa_pipeline_state_fini(&sp);
+        }
+        release(&fast);
+        release(&plain);
+    }
+    noa_buf_fini(&a);
+    noa_buf_fini(&b);
+    noa_arena_fini(&arena);
+    return prefiltered;
+}
+
+static void test_json_filter_first_matches_full(void **state)
+{
+    (void)state;
+    uint64_t n = compare_all(json_queries, sizeof(json_queries) / sizeof(json_queries[0]),
+                             json_lines, sizeof(json_lines) / sizeof(json_lines[0]));
+    assert_true(n > 100); /* the path ran and dropped lines */
+}
+
+static void test_logfmt_filter_first_matches_full(void **state)
+{
+    (void)state;
+    uint64_t n = compare_all(logfmt_queries, sizeof(logfmt_queries) / sizeof(logfmt_queries[0]),
+                             logfmt_lines, sizeof(logfmt_lines) / sizeof(logfmt_lines[0]));
+    assert_true(n > 50);
+}
+
+/* Golden results of the filter-first path, whatever the plain path says. */
+static void test_json_filter_first_golden(void **state)
+{
+    (void)state;
+    struct compiled c;
+    struct noa_buf out = {0};
+    struct noa_pipeline_state st;
+    struct noa_arena arena = {0};
+    struct noa_labels ls;
+    struct noa_error err;
+    assert_int_equal(noa_labels_parse(NOA_STR("{app=\"api\"}"), &arena, &ls, &err), 0);
+    noa_pipeline_state_init(&st);
+    noa_lbuilder_reset_stream(&st.lb, &ls);
+    compile("{app=\"api\"} | json | level=\"error\"", &c);
+    outcome(c.p, &st, 0, "{\"level\":\"info\",\"level\":\"error\"}", &out);
+    assert_string_equal(noa_buf_cstr(&out), "-");
+    outcome(c.p, &st, 0, "{\"level\":\"error\",\"x\":tru}", &out);
+    assert_string_equal(noa_buf_cstr(&out),
+                        "{__error__=\"JSONParserErr\", __error_details__=\"Unknown value "
+                        "type\", app=\"api\", level=\"error\"} {\"level\":\"error\",\"x\":tru}");
+    outcome(c.p, &st, 0, "{\"\":{\"level\":\"error\"},\"app\":\"y\"}", &out);
+    assert_string_equal(noa_buf_cstr(&out),
+                        "{app=\"api\", app_extracted=\"y\", level=\"error\"} "
+                        "{\"\":{\"level\":\"error\"},\"app\":\"y\"}");
+    assert_int_equal(st.prefiltered, 1);
+    release(&c);
+    /* The error filter sees errors found after the wanted key. */
+    compile("{app=\"api\"} | json | level=\"error\" | __error__=\"\"", &c);
+    outcome(c.p, &st, 0, "{\"level\":\"error\",\"x\":", &out);
+    assert_string_equal(noa_buf_cstr(&out), "-");
+    outcome(c.p, &st, 0, "{\"level\":\"error\",\"x\":1}", &out);
+    assert_string_equal(noa_buf_cstr(&out),
+                        "{app=\"api\", level=\"error\", x=\"1\"} {\"level\":\"error\",\"x\":1}");
+    release(&c);
+    noa_pipeline_state_fini(&st);
+    noa_buf_fini(&out);
+    noa_arena_fini(&arena);
+}
+
+/* Warm pipelines allocate nothing per line, filter first included. */
+static void test_no_allocation_per_line(void **state)
+{
+    (void)state;
+    struct compiled c;
+    struct noa_buf out = {0};
+    struct noa_pipeline_state st;
+    noa_pipeline_state_init(&st);
+    noa_lbuilder_reset_stream(&st.lb, NULL);
+    compile("{app=\"api\"} | json | level=\"error\" or status >= 500", &c);
+    noa_buf_reserve(&out, 4096);
+    for (int round = 0; round < 3; round++) {
+        if (round == 1)
+            noa_mem_fail_after(0);
+        for (size_t l = 0; l < sizeof(json_lines) / sizeof(json_lines[0]); l++)
+            outcome(c.p, &st, 0, json_lines[l], &out);
+    }
+    noa_mem_fail_after(-1);
+    release(&c);
+    noa_pipeline_state_fini(&st);
+    noa_buf_fini(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_filter_first_matches_full),
+        cmocka_unit_test(test_logfmt_filter_first_matches_full),
+        cmocka_unit_test(test_json_filter_first_golden),
+        cmocka_unit_test(test_no_allocation_per_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
