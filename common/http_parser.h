@@ -47,6 +47,8 @@ enum noa_http_method {
     NOA_HTTP_OTHER = 1u << 7, /* any other token (method_name has it) */
 };
 #define NOA_HTTP_ANY 0xffu
+/* Loki's read endpoints take both (a POST carries its parameters as a form). */
+#define NOA_HTTP_GET_POST (NOA_HTTP_GET | NOA_HTTP_POST)
 
 struct noa_http_header {
     struct noa_str name;  /* as sent; compare case-insensitively */

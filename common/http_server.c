@@ -1037,6 +1037,18 @@ static int dual_stack_ok(void)
     return ok;
 }
 
+int noa_http_server_routes(struct noa_http_server *s, const struct noa_http_route_spec *routes,
+                           size_t n, void *ctx)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = noa_http_server_route(s, routes[i].methods, routes[i].pattern, routes[i].name,
+                                       routes[i].handler_cb, ctx);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int noa_http_server_listen(struct noa_http_server *s)
 {
     struct sockaddr_storage ss;

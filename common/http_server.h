@@ -166,6 +166,19 @@ int noa_http_server_route(struct noa_http_server *s, unsigned methods, const cha
                           const char *route_name,
                           void (*handler_cb)(struct noa_http_request *req, void *ctx), void *ctx);
 
+/* One row of a route table (see noa_http_server_routes). */
+struct noa_http_route_spec {
+    unsigned methods;
+    const char *pattern;
+    const char *name;
+    void (*handler_cb)(struct noa_http_request *req, void *ctx);
+};
+
+/* Adds every route of a table with one ctx, in order. Returns 0 or the
+ * first failure of noa_http_server_route. */
+int noa_http_server_routes(struct noa_http_server *s, const struct noa_http_route_spec *routes,
+                           size_t n, void *ctx);
+
 /* Binds and listens. Returns 0 or a negative code (-EADDRINUSE, ...). */
 int noa_http_server_listen(struct noa_http_server *s);
 

@@ -7,6 +7,7 @@
  * checkpoint writer).
  */
 #include "ingester/ingester.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "ingester/wal.h"
@@ -43,12 +44,6 @@ struct noa_ingester {
     struct noa_ingester_stats st;
 };
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ---- applying entries ------------------------------------------------------ */
 
@@ -194,7 +189,7 @@ struct push_op {
 static void push_apply(struct noa_ingester *ing, const char *tenant, const struct noa_validated *v,
                        uint64_t seq, uint32_t segment)
 {
-    int64_t now = now_ns();
+    int64_t now = noa_clock_real_ns();
     noa_instance_wrlock(&ing->inst);
     struct noa_tenant *t = noa_instance_tenant_get(&ing->inst, tenant);
     for (uint32_t i = 0; i < v->n; i++) {
@@ -226,7 +221,7 @@ static int check_limits(struct noa_ingester *ing, struct noa_tenant *t,
                         const struct noa_validated *v, struct noa_buf *msg)
 {
     const struct noa_limits *lim = ing->opts.limits;
-    int64_t now = now_ns();
+    int64_t now = noa_clock_real_ns();
     uint64_t max_streams = noa_ratelimit_stream_limit(lim, 1, 1);
     uint32_t new_streams = 0;
     const struct noa_valid_stream *first_new = NULL;
@@ -502,7 +497,7 @@ static void flush_stream_next(struct noa_ingester *ing, struct noa_stream *s)
 /* Cuts chunks that are idle, too old or full, and retries failed flushes. */
 static void flush_check(struct noa_ingester *ing, int force)
 {
-    int64_t now = now_ns();
+    int64_t now = noa_clock_real_ns();
     struct noa_stream **todo = NULL;
     size_t n = 0, cap = 0;
     noa_instance_wrlock(&ing->inst);
@@ -793,7 +788,7 @@ static int replay_push(struct replay_ctx *rc, struct noa_walrec_reader *r, uint6
     memcpy(tenant, tenant_s.p, tenant_s.len);
     tenant[tenant_s.len] = '\0';
     struct noa_tenant *t = noa_instance_tenant_get(&ing->inst, tenant);
-    int64_t now = now_ns();
+    int64_t now = noa_clock_real_ns();
     for (uint64_t i = 0; i < n_streams; i++) {
         struct noa_str text;
         uint64_t n_entries;
@@ -881,7 +876,7 @@ static int replay_snapshot(struct replay_ctx *rc, struct noa_walrec_reader *r, u
         return NOA_ECORRUPT;
     struct noa_chunk_iter it;
     noa_chunk_iter_init(&it, r->p + r->pos, r->len - r->pos);
-    int64_t now = now_ns();
+    int64_t now = noa_clock_real_ns();
     for (uint64_t k = 0; k < n_head; k++) {
         struct noa_chunk_entry ce;
         if (noa_chunk_iter_next(&it, &ce, NULL) != 1)
@@ -1020,7 +1015,7 @@ static void recover_after(uv_work_t *w, int status)
                 (unsigned long long)ing->inst.n_streams);
         /* Sequences keep rising across restarts, whatever the clock does. */
         ing->next_seq = (j->rctx.max_seq > index_seq ? j->rctx.max_seq : index_seq) + 1;
-        uint64_t clock_seq = (uint64_t)now_ns();
+        uint64_t clock_seq = (uint64_t)noa_clock_real_ns();
         if (clock_seq > ing->next_seq)
             ing->next_seq = clock_seq;
         for (struct noa_tenant *t = ing->inst.tenants; t; t = t->next)

@@ -4,6 +4,7 @@
  * and the loop thread hands the result to the ingester and replies.
  */
 #include "ingester/push_api.h"
+#include "common/clock.h"
 #include "common/compress.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -43,12 +44,6 @@ struct push_job {
     int status;                    /* decode/validate outcome */
 };
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void job_free(struct push_job *j)
 {
@@ -87,7 +82,7 @@ static void decode_work(uv_work_t *w)
     }
     if (j->status < 0)
         return;
-    j->status = noa_validate_push(j->api->opts.limits, now_ns(), &j->pr, &j->arena, &j->v);
+    j->status = noa_validate_push(j->api->opts.limits, noa_clock_real_ns(), &j->pr, &j->arena, &j->v);
     if (j->status < 0) {
         noa_error_set(&j->err, j->status, "%s",
                       j->v.errors.len ? noa_buf_cstr(&j->v.errors) : noa_strerror(j->status));

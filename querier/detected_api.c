@@ -11,6 +11,7 @@
  * their streams told apart by tenant as `__tenant_id__` does in Loki.
  */
 #include "querier/detected_api.h"
+#include "common/clock.h"
 #include "common/form.h"
 #include "common/lbuilder.h"
 #include "common/logql.h"
@@ -21,6 +22,7 @@
 #include "querier/detected_labels.h"
 #include "querier/logsel.h"
 #include "querier/params.h"
+#include "querier/request.h"
 #include "querier/tenants.h"
 
 #include <stdio.h>
@@ -47,19 +49,13 @@ struct detected_job {
     struct noa_pipeline *pipeline; /* owned: its pipeline */
     int64_t start_ns, end_ns;
     uint32_t line_limit, limit;
-    int empty; /* the range lies past max_query_lookback: answer {} */
+    int empty;        /* the range lies past max_query_lookback: answer {} */
     char *field_name; /* owned: values mode */
     struct noa_buf out;
     struct noa_error err;
     int status;
 };
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void job_free(struct detected_job *j)
 {
@@ -112,8 +108,8 @@ static int run_labels(struct detected_job *j)
 /* A sampled entry: which tenant's result, which entry, and its place in
  * Loki's visiting order. */
 struct visit {
-    uint32_t t;         /* tenant index */
-    size_t i;           /* entry index in that tenant's result */
+    uint32_t t; /* tenant index */
+    size_t i;   /* entry index in that tenant's result */
     int64_t ts;
     size_t pos;         /* rank in the merged sample, newest first */
     struct noa_str key; /* tenant and canonical text of the stream labels */
@@ -187,9 +183,13 @@ static int select_sample(struct detected_job *j, struct noa_logsel_result *rs, u
 {
     size_t total = 0;
     for (unsigned t = 0; t < n_t; t++) {
-        struct noa_logsel_query q = {.tenant = j->tenants.ids[t], .sel = &j->expr->selector,
-                                     .pipeline = j->pipeline, .start_ns = j->start_ns,
-                                     .end_ns = j->end_ns, .limit = j->line_limit, .backward = 1};
+        struct noa_logsel_query q = {.tenant = j->tenants.ids[t],
+                                     .sel = &j->expr->selector,
+                                     .pipeline = j->pipeline,
+                                     .start_ns = j->start_ns,
+                                     .end_ns = j->end_ns,
+                                     .limit = j->line_limit,
+                                     .backward = 1};
         int rc = noa_logsel_run(j->api->opts.ingester, &q, &rs[t], &j->err);
         if (rc < 0)
             return rc;
@@ -259,20 +259,13 @@ static void detected_work(uv_work_t *w)
         noa_error_set(&j->err, j->status, "%s", noa_strerror(j->status));
 }
 
-/* Loki's query-path error: plain text without a trailing newline. */
-static void reply_error(struct noa_http_request *req, int status, const char *msg)
-{
-    noa_http_reply_header(req, "X-Content-Type-Options", "nosniff");
-    noa_http_reply(req, status, "text/plain; charset=utf-8", msg, strlen(msg));
-}
-
 static void detected_after(uv_work_t *w, int status)
 {
     struct detected_job *j = w->data;
     if (status < 0)
-        reply_error(j->req, 500, uv_strerror(status));
+        noa_request_reply_error(j->req, 500, uv_strerror(status));
     else if (j->status < 0)
-        reply_error(j->req, noa_err_http_status(j->status), j->err.msg);
+        noa_request_reply_error(j->req, noa_err_http_status(j->status), j->err.msg);
     else
         noa_http_reply_buf(j->req, 200, "application/json; charset=UTF-8", &j->out);
     job_free(j);
@@ -280,24 +273,9 @@ static void detected_after(uv_work_t *w, int status)
 
 /* ---- handlers (loop thread) ---- */
 
-/* Tenants and readiness, in the order Loki's middlewares check them. */
-static int check_tenant(struct noa_detected_api *api, struct noa_http_request *req,
-                        struct noa_tenants *tenants, struct noa_error *err)
-{
-    const struct noa_str *org = noa_http_request_header(req, "X-Scope-OrgID");
-    int rc = noa_tenants_parse(org ? org->p : NULL, org ? org->len : 0, api->opts.auth_enabled,
-                               tenants, err);
-    if (rc < 0)
-        return rc;
-    if (!api->opts.ingester || !noa_ingester_ready(api->opts.ingester))
-        return noa_error_set(err, NOA_EUNAVAIL, "Ingester not ready: WAL replay in progress");
-    return 0;
-}
-
 /* Common start: tenant, form, bounds (start, end, since) and end >= start. */
-static int job_begin(struct noa_detected_api *api, struct noa_http_request *req,
-                     enum job_kind kind, struct noa_form *form, struct detected_job **out,
-                     struct noa_error *err)
+static int job_begin(struct noa_detected_api *api, struct noa_http_request *req, enum job_kind kind,
+                     struct noa_form *form, struct detected_job **out, struct noa_error *err)
 {
     struct detected_job *j = noa_xcalloc(1, sizeof(*j));
     int rc;
@@ -306,12 +284,13 @@ static int job_begin(struct noa_detected_api *api, struct noa_http_request *req,
     j->kind = kind;
     j->work.data = j;
     *out = j;
-    if ((rc = check_tenant(api, req, &j->tenants, err)) < 0)
+    if ((rc = noa_request_tenants(req, api->opts.auth_enabled, api->opts.ingester, &j->tenants,
+                                   err)) < 0)
         return rc;
     if ((rc = noa_form_parse_request(form, &req->arena, req, err)) < 0)
         return rc;
     rc = noa_params_bounds(noa_form_get(form, "start"), noa_form_get(form, "end"),
-                           noa_form_get(form, "since"), now_ns(), &j->start_ns, &j->end_ns, err);
+                           noa_form_get(form, "since"), noa_clock_real_ns(), &j->start_ns, &j->end_ns, err);
     if (rc < 0)
         return rc;
     if (j->end_ns < j->start_ns)
@@ -324,7 +303,7 @@ static void job_submit(struct noa_detected_api *api, struct detected_job *j)
 {
     int rc = uv_queue_work(api->opts.loop, &j->work, detected_work, detected_after);
     if (rc < 0) {
-        reply_error(j->req, 500, uv_strerror(rc));
+        noa_request_reply_error(j->req, 500, uv_strerror(rc));
         job_free(j);
     }
 }
@@ -332,10 +311,7 @@ static void job_submit(struct noa_detected_api *api, struct detected_job *j)
 static void job_fail(struct noa_http_request *req, struct detected_job *j, int rc,
                      const struct noa_error *err)
 {
-    if (rc == NOA_EAUTH)
-        noa_http_reply_error(req, 401, "no org id");
-    else
-        reply_error(req, noa_err_http_status(rc), err->msg[0] ? err->msg : noa_strerror(rc));
+    noa_request_fail(req, rc, err);
     job_free(j);
 }
 
@@ -361,7 +337,7 @@ static void labels_handler(struct noa_http_request *req, void *ctx)
         j->have_sel = 1;
     }
     /* The querier's time-range limits for metadata queries. */
-    if ((rc = noa_params_check_metadata_range(api->opts.limits, now_ns(), &j->start_ns, &j->end_ns,
+    if ((rc = noa_params_check_metadata_range(api->opts.limits, noa_clock_real_ns(), &j->start_ns, &j->end_ns,
                                               &err)) < 0)
         goto fail;
     job_submit(api, j);
@@ -431,7 +407,7 @@ static int parse_fields_request(struct noa_detected_api *api, struct noa_http_re
     if ((rc = noa_pipeline_new(j->expr, &j->pipeline, err)) < 0)
         return rc;
     /* The sample is a query_range: the frontend's time-range limits. */
-    if ((rc = noa_params_check_range(api->opts.limits, now_ns(), &j->start_ns, &j->end_ns,
+    if ((rc = noa_params_check_range(api->opts.limits, noa_clock_real_ns(), &j->start_ns, &j->end_ns,
                                      &j->empty, err)) < 0)
         return rc;
     if (j->kind == JOB_VALUES) {
@@ -475,38 +451,31 @@ static void patterns_handler(struct noa_http_request *req, void *ctx)
     const struct noa_str *org = noa_http_request_header(req, "X-Scope-OrgID");
     int rc = noa_tenants_parse(org ? org->p : NULL, org ? org->len : 0, api->opts.auth_enabled,
                                &tenants, &err);
-    if (rc == 0)
-        noa_tenants_fini(&tenants);
-    if (rc == NOA_EAUTH)
-        noa_http_reply_error(req, 401, "no org id");
-    else if (rc < 0)
-        reply_error(req, noa_err_http_status(rc), err.msg);
+    noa_tenants_fini(&tenants);
+    if (rc < 0)
+        noa_request_fail(req, rc, &err);
     else
-        reply_error(req, 404, "");
+        noa_request_reply_error(req, 404, "");
 }
 
 int noa_detected_api_new(struct noa_http_server *srv, const struct noa_detected_api_options *opts,
                          struct noa_detected_api **out)
 {
-    static const struct {
-        const char *pattern, *name;
-        void (*cb)(struct noa_http_request *, void *);
-    } routes[] = {
-        {"/loki/api/v1/detected_labels", "loki_api_v1_detected_labels", labels_handler},
-        {"/loki/api/v1/detected_fields", "loki_api_v1_detected_fields", fields_handler},
-        {"/loki/api/v1/detected_field/{name}/values", "loki_api_v1_detected_field_name_values",
-         values_handler},
-        {"/loki/api/v1/patterns", "loki_api_v1_patterns", patterns_handler},
+    static const struct noa_http_route_spec routes[] = {
+        {NOA_HTTP_GET_POST, "/loki/api/v1/detected_labels", "loki_api_v1_detected_labels",
+         labels_handler},
+        {NOA_HTTP_GET_POST, "/loki/api/v1/detected_fields", "loki_api_v1_detected_fields",
+         fields_handler},
+        {NOA_HTTP_GET_POST, "/loki/api/v1/detected_field/{name}/values",
+         "loki_api_v1_detected_field_name_values", values_handler},
+        {NOA_HTTP_GET_POST, "/loki/api/v1/patterns", "loki_api_v1_patterns", patterns_handler},
     };
     struct noa_detected_api *api = noa_xcalloc(1, sizeof(*api));
     api->opts = *opts;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int rc = noa_http_server_route(srv, NOA_HTTP_GET | NOA_HTTP_POST, routes[i].pattern,
-                                       routes[i].name, routes[i].cb, api);
-        if (rc < 0) {
-            noa_free(api);
-            return rc;
-        }
+    int rc = noa_http_server_routes(srv, routes, sizeof(routes) / sizeof(routes[0]), api);
+    if (rc < 0) {
+        noa_free(api);
+        return rc;
     }
     *out = api;
     return 0;

@@ -7,6 +7,7 @@
  * thread before any work is queued; query_timeout bounds the worker.
  */
 #include "querier/query_api.h"
+#include "common/clock.h"
 #include "common/form.h"
 #include "common/logql.h"
 #include "common/mem.h"
@@ -18,6 +19,7 @@
 #include "querier/logsel.h"
 #include "querier/consteval.h"
 #include "querier/params.h"
+#include "querier/request.h"
 #include "querier/stats_json.h"
 #include "querier/tenants.h"
 
@@ -39,7 +41,7 @@ struct query_job {
     enum job_kind kind;
     struct noa_tenants tenants; /* owned: sorted, distinct */
     const char *tenant;         /* the tenant being queried (one of tenants) */
-    struct noa_selector *sels; /* owned: labels/series selectors */
+    struct noa_selector *sels;  /* owned: labels/series selectors */
     unsigned n_sels;
     struct noa_logql_expr *expr;   /* owned: the parsed query (query_range) */
     struct noa_pipeline *pipeline; /* owned: its log pipeline */
@@ -58,19 +60,7 @@ struct query_job {
     int64_t t_work; /* CLOCK_MONOTONIC ns when the worker started */
 };
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Loki's answer to a query that ran past query_timeout (a 504). */
 static const char timeout_msg[] =
@@ -198,8 +188,8 @@ static int next_result(const struct noa_logsel_result *rs, const size_t *pos, un
         if (pos[t] >= rs[t].n_entries)
             continue;
         int64_t ts = rs[t].entries[pos[t]].ts;
-        if (best < 0 || (backward ? ts > rs[best].entries[pos[best]].ts
-                                  : ts < rs[best].entries[pos[best]].ts))
+        if (best < 0 ||
+            (backward ? ts > rs[best].entries[pos[best]].ts : ts < rs[best].entries[pos[best]].ts))
             best = (int)t;
     }
     return best;
@@ -247,8 +237,8 @@ static void encode_streams(struct query_job *j, const struct noa_logsel_result *
             out_ls = (struct noa_labels){sl, merged_labels(ls, e, sl, 3 * MAXL)};
         }
         if (multi)
-            out_ls = (struct noa_labels){
-                tl, noa_tenants_relabel(&out_ls, j->tenants.ids[t], tl, MAXL)};
+            out_ls =
+                (struct noa_labels){tl, noa_tenants_relabel(&out_ls, j->tenants.ids[t], tl, MAXL)};
         /* An entry whose labels are its stream's (no pipeline change, no
          * metadata folded in) lands where the stream's first one did. */
         int plain = !e->labels && (j->categorize || !e->n_meta);
@@ -293,7 +283,7 @@ static void encode_streams(struct query_job *j, const struct noa_logsel_result *
     struct noa_stats_json st = {.entries_returned = returned};
     for (unsigned k = 0; k < n; k++)
         noa_stats_json_add(&st, &rs[k]);
-    st.exec_s = (double)(mono_ns() - j->t_work) / 1e9;
+    st.exec_s = (double)(noa_clock_mono_ns() - j->t_work) / 1e9;
     st.queue_s = (double)(j->t_work - j->t0) / 1e9;
     noa_stats_json_put(b, &st);
     noa_buf_append_str(b, NOA_STR("}}\n"));
@@ -363,8 +353,9 @@ static int collect_one(struct query_job *j, struct collect *c, const struct noa_
 {
     struct noa_ingester *ing = j->api->opts.ingester;
     struct noa_index *idx = noa_ingester_index(ing);
-    int (*mem_cb)(const struct noa_labels *, void *) =
-        j->kind == JOB_LABELS ? names_cb : j->kind == JOB_VALUES ? values_cb : series_cb;
+    int (*mem_cb)(const struct noa_labels *, void *) = j->kind == JOB_LABELS   ? names_cb
+                                                       : j->kind == JOB_VALUES ? values_cb
+                                                                               : series_cb;
     int rc = noa_ingester_each_stream(ing, j->tenant, sel, j->start_ns, j->end_ns, mem_cb, c);
     if (rc < 0)
         return rc;
@@ -397,7 +388,7 @@ static int run_collect(struct query_job *j, struct collect *c)
             rc = collect_one(j, c, NULL);
         for (unsigned i = 0; rc == 0 && i < j->n_sels; i++)
             rc = collect_one(j, c, &j->sels[i]);
-        if (rc == 0 && j->deadline && mono_ns() > j->deadline)
+        if (rc == 0 && j->deadline && noa_clock_mono_ns() > j->deadline)
             rc = NOA_ETIMEOUT;
         if (rc < 0)
             return rc;
@@ -500,11 +491,12 @@ static int run_stats(struct query_job *j)
     for (unsigned t = 0; rc == 0 && t < j->tenants.n; t++) {
         j->tenant = j->tenants.ids[t];
         rc = stats_one(j, sel, &a, &streams);
-        if (rc == 0 && j->deadline && mono_ns() > j->deadline)
+        if (rc == 0 && j->deadline && noa_clock_mono_ns() > j->deadline)
             rc = NOA_ETIMEOUT;
     }
     if (rc == 0)
-        noa_buf_printf(&j->out, "{\"streams\":%llu,\"chunks\":%llu,\"bytes\":%llu,\"entries\":%llu}\n",
+        noa_buf_printf(&j->out,
+                       "{\"streams\":%llu,\"chunks\":%llu,\"bytes\":%llu,\"entries\":%llu}\n",
                        (unsigned long long)streams, (unsigned long long)a.chunks,
                        (unsigned long long)a.bytes, (unsigned long long)a.entries);
     return rc;
@@ -519,13 +511,16 @@ static void run_range(struct query_job *j)
     unsigned done = 0;
     j->status = 0;
     for (; done < n && j->status == 0; done++) {
-        struct noa_logsel_query q = {.tenant = j->tenants.ids[done], .sel = &j->expr->selector,
+        struct noa_logsel_query q = {.tenant = j->tenants.ids[done],
+                                     .sel = &j->expr->selector,
                                      .pipeline = j->pipeline,
-                                     .start_ns = j->start_ns, .end_ns = j->end_ns,
-                                     .limit = j->limit, .backward = j->backward,
+                                     .start_ns = j->start_ns,
+                                     .end_ns = j->end_ns,
+                                     .limit = j->limit,
+                                     .backward = j->backward,
                                      .deadline_ns = j->deadline};
         j->status = noa_logsel_run(ing, &q, &rs[done], &j->err);
-        if (j->status == 0 && j->deadline && mono_ns() > j->deadline)
+        if (j->status == 0 && j->deadline && noa_clock_mono_ns() > j->deadline)
             j->status = NOA_ETIMEOUT;
     }
     if (j->status == 0)
@@ -538,7 +533,7 @@ static void run_range(struct query_job *j)
 static void query_work(uv_work_t *w)
 {
     struct query_job *j = w->data;
-    j->t_work = mono_ns();
+    j->t_work = noa_clock_mono_ns();
     if (j->deadline && j->t_work > j->deadline) {
         j->status = NOA_ETIMEOUT;
     } else if (j->kind == JOB_RANGE) {
@@ -575,12 +570,6 @@ static void query_after(uv_work_t *w, int status)
 
 /* ---- handlers ---------------------------------------------------------------- */
 
-/* Loki's query-path error: plain text without a trailing newline. */
-static void reply_query_error(struct noa_http_request *req, int status, const char *msg)
-{
-    noa_http_reply_header(req, "X-Content-Type-Options", "nosniff");
-    noa_http_reply(req, status, "text/plain; charset=utf-8", msg, strlen(msg));
-}
 
 static int add_selector(struct query_job *j, const struct noa_str *text, struct noa_error *err)
 {
@@ -656,7 +645,7 @@ static void answer_const(struct query_job *j, int instant, int64_t step)
         noa_buf_putc(b, ']');
     }
     struct noa_stats_json st = {.ingester_reached = 0};
-    st.exec_s = (double)(mono_ns() - j->t0) / 1e9;
+    st.exec_s = (double)(noa_clock_mono_ns() - j->t0) / 1e9;
     noa_buf_append_str(b, NOA_STR(",\"stats\":"));
     noa_stats_json_put(b, &st);
     noa_buf_append_str(b, NOA_STR("}}\n"));
@@ -673,23 +662,19 @@ static int job_begin(struct noa_query_api *api, struct noa_http_request *req, en
     j->api = api;
     j->req = req;
     j->kind = kind;
-    j->t0 = mono_ns();
+    j->t0 = noa_clock_mono_ns();
     j->work.data = j;
     *out = j;
-    const struct noa_str *org = noa_http_request_header(req, "X-Scope-OrgID");
-    rc = noa_tenants_parse(org ? org->p : NULL, org ? org->len : 0, api->opts.auth_enabled,
-                           &j->tenants, err);
+    rc = noa_request_tenants(req, api->opts.auth_enabled, api->opts.ingester, &j->tenants, err);
     if (rc < 0)
         return rc;
     j->tenant = j->tenants.ids[0];
     j->multi = j->tenants.n > 1;
-    if (!api->opts.ingester || !noa_ingester_ready(api->opts.ingester))
-        return noa_error_set(err, NOA_EUNAVAIL, "Ingester not ready: WAL replay in progress");
     rc = noa_form_parse_request(form, &req->arena, req, err);
     if (rc < 0)
         return rc;
     return noa_params_bounds(noa_form_get(form, "start"), noa_form_get(form, "end"),
-                             noa_form_get(form, "since"), now_ns(), &j->start_ns, &j->end_ns, err);
+                             noa_form_get(form, "since"), noa_clock_real_ns(), &j->start_ns, &j->end_ns, err);
 }
 
 /* Queues the job; query_timeout starts counting when the request was
@@ -700,7 +685,7 @@ static void job_submit(struct noa_query_api *api, struct query_job *j)
         j->deadline = j->t0 + api->opts.limits->query_timeout_ns;
     int rc = uv_queue_work(api->opts.loop, &j->work, query_work, query_after);
     if (rc < 0) {
-        reply_query_error(j->req, 500, uv_strerror(rc));
+        noa_request_reply_error(j->req, 500, uv_strerror(rc));
         job_free(j);
     }
 }
@@ -708,11 +693,7 @@ static void job_submit(struct noa_query_api *api, struct query_job *j)
 static void fail(struct noa_http_request *req, struct query_job *j, int rc,
                  const struct noa_error *err)
 {
-    int code = noa_err_http_status(rc);
-    if (rc == NOA_EAUTH)
-        noa_http_reply_error(req, 401, "no org id");
-    else
-        reply_query_error(req, code, err->msg[0] ? err->msg : noa_strerror(rc));
+    noa_request_fail(req, rc, err);
     job_free(j);
 }
 
@@ -751,8 +732,7 @@ static void query_range_handler(struct noa_http_request *req, void *ctx)
         goto fail;
     const struct noa_limits *lim = api->opts.limits;
     if ((rc = noa_params_check_limit(lim, j->limit, &err)) < 0 ||
-        (rc = noa_params_check_range(lim, now_ns(), &j->start_ns, &j->end_ns, &j->empty, &err)) <
-            0)
+        (rc = noa_params_check_range(lim, noa_clock_real_ns(), &j->start_ns, &j->end_ns, &j->empty, &err)) < 0)
         goto fail;
     if (!j->pipeline) {
         answer_const(j, 0, step);
@@ -780,7 +760,7 @@ static void instant_query_handler(struct noa_http_request *req, void *ctx)
     const struct noa_str *q = noa_form_get(&form, "query");
     const struct noa_str *t = noa_form_get(&form, "time");
     struct noa_consteval_value cv;
-    j->end_ns = now_ns();
+    j->end_ns = noa_clock_real_ns();
     if (t && t->len && (rc = noa_params_timestamp(*t, &j->end_ns, &err)) < 0)
         goto fail;
     if ((rc = noa_params_limit(noa_form_get(&form, "limit"), &j->limit, &err)) < 0 ||
@@ -836,8 +816,8 @@ static void labels_like_handler(struct noa_http_request *req, struct noa_query_a
         struct noa_str name = noa_http_request_param(req, "name");
         j->label_name = noa_xstrndup(name.p, name.len);
     }
-    rc = noa_params_check_metadata_range(api->opts.limits, now_ns(), &j->start_ns, &j->end_ns,
-                                         &err);
+    rc =
+        noa_params_check_metadata_range(api->opts.limits, noa_clock_real_ns(), &j->start_ns, &j->end_ns, &err);
     if (rc < 0)
         goto fail;
     job_submit(api, j);
@@ -898,32 +878,30 @@ static void format_query_handler(struct noa_http_request *req, void *ctx)
 int noa_query_api_new(struct noa_http_server *srv, const struct noa_query_api_options *opts,
                       struct noa_query_api **out)
 {
-    static const struct {
-        const char *pattern, *name;
-        void (*cb)(struct noa_http_request *, void *);
-    } routes[] = {
-        {"/loki/api/v1/query_range", "loki_api_v1_query_range", query_range_handler},
-        {"/api/prom/query", "api_prom_query", query_range_handler},
-        {"/loki/api/v1/query", "loki_api_v1_query", instant_query_handler},
-        {"/loki/api/v1/labels", "loki_api_v1_labels", labels_handler},
-        {"/loki/api/v1/label", "loki_api_v1_label", labels_handler},
-        {"/api/prom/label", "api_prom_label", labels_handler},
-        {"/loki/api/v1/label/{name}/values", "loki_api_v1_label_name_values", values_handler},
-        {"/api/prom/label/{name}/values", "api_prom_label_name_values", values_handler},
-        {"/loki/api/v1/series", "loki_api_v1_series", series_handler},
-        {"/api/prom/series", "api_prom_series", series_handler},
-        {"/loki/api/v1/format_query", "loki_api_v1_format_query", format_query_handler},
-        {"/loki/api/v1/index/stats", "loki_api_v1_index_stats", stats_handler},
+    static const struct noa_http_route_spec routes[] = {
+        {NOA_HTTP_GET_POST, "/loki/api/v1/query_range", "loki_api_v1_query_range",
+         query_range_handler},
+        {NOA_HTTP_GET_POST, "/api/prom/query", "api_prom_query", query_range_handler},
+        {NOA_HTTP_GET_POST, "/loki/api/v1/query", "loki_api_v1_query", instant_query_handler},
+        {NOA_HTTP_GET_POST, "/loki/api/v1/labels", "loki_api_v1_labels", labels_handler},
+        {NOA_HTTP_GET_POST, "/loki/api/v1/label", "loki_api_v1_label", labels_handler},
+        {NOA_HTTP_GET_POST, "/api/prom/label", "api_prom_label", labels_handler},
+        {NOA_HTTP_GET_POST, "/loki/api/v1/label/{name}/values", "loki_api_v1_label_name_values",
+         values_handler},
+        {NOA_HTTP_GET_POST, "/api/prom/label/{name}/values", "api_prom_label_name_values",
+         values_handler},
+        {NOA_HTTP_GET_POST, "/loki/api/v1/series", "loki_api_v1_series", series_handler},
+        {NOA_HTTP_GET_POST, "/api/prom/series", "api_prom_series", series_handler},
+        {NOA_HTTP_GET_POST, "/loki/api/v1/format_query", "loki_api_v1_format_query",
+         format_query_handler},
+        {NOA_HTTP_GET_POST, "/loki/api/v1/index/stats", "loki_api_v1_index_stats", stats_handler},
     };
     struct noa_query_api *api = noa_xcalloc(1, sizeof(*api));
     api->opts = *opts;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int rc = noa_http_server_route(srv, NOA_HTTP_GET | NOA_HTTP_POST, routes[i].pattern,
-                                       routes[i].name, routes[i].cb, api);
-        if (rc < 0) {
-            noa_free(api);
-            return rc;
-        }
+    int rc = noa_http_server_routes(srv, routes, sizeof(routes) / sizeof(routes[0]), api);
+    if (rc < 0) {
+        noa_free(api);
+        return rc;
     }
     *out = api;
     return 0;

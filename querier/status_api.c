@@ -97,11 +97,7 @@ static void log_level_handler(struct noa_http_request *req, void *ctx)
 int noa_status_api_new(struct noa_http_server *srv, const struct noa_status_api_options *opts,
                        struct noa_status_api **out)
 {
-    static const struct {
-        unsigned methods;
-        const char *pattern, *name;
-        void (*cb)(struct noa_http_request *, void *);
-    } routes[] = {
+    static const struct noa_http_route_spec routes[] = {
         {NOA_HTTP_GET, "/ready", "ready", ready_handler},
         {NOA_HTTP_GET, "/metrics", "metrics", metrics_handler},
         {NOA_HTTP_GET, "/loki/api/v1/status/buildinfo", "loki_api_v1_status_buildinfo",
@@ -112,13 +108,10 @@ int noa_status_api_new(struct noa_http_server *srv, const struct noa_status_api_
     };
     struct noa_status_api *api = noa_xcalloc(1, sizeof(*api));
     api->opts = *opts;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int rc = noa_http_server_route(srv, routes[i].methods, routes[i].pattern, routes[i].name,
-                                       routes[i].cb, api);
-        if (rc < 0) {
-            noa_free(api);
-            return rc;
-        }
+    int rc = noa_http_server_routes(srv, routes, sizeof(routes) / sizeof(routes[0]), api);
+    if (rc < 0) {
+        noa_free(api);
+        return rc;
     }
     *out = api;
     return 0;
