@@ -6,6 +6,7 @@
  * gotmpl_fmt.c too. Pure functions; run on the executing thread.
  */
 #include "common/gotmpl_int.h"
+#include "common/humanize.h"
 #include "common/mem.h"
 
 #include <ctype.h>
@@ -698,77 +699,16 @@ static int f_float64(NOA_GOTMPL_FN_ARGS)
 static int f_bytes(NOA_GOTMPL_FN_ARGS)
 {
     struct noa_str s = {0};
-    char b[64];
+    struct noa_error e = {0};
+    uint64_t v;
     (void)n;
     int rc = noa__gotmpl_want_str(x, &a[0], &s);
     if (rc)
         return rc;
-    size_t i = 0, o = 0;
-    while (i < s.len && (isdigit((unsigned char)s.p[i]) || s.p[i] == '.' || s.p[i] == ',')) {
-        if (s.p[i] != ',' && o + 1 < sizeof(b))
-            b[o++] = s.p[i];
-        i++;
-    }
-    b[o] = '\0';
-    char *end;
-    double num = strtod(b, &end);
-    if (o == 0 || *end)
-        return noa__gotmpl_fail(x, NOA_EINVAL,
-                                "error calling bytes: strconv.ParseFloat: parsing \"%s\": "
-                                "invalid syntax",
-                                b);
-    while (i < s.len && s.p[i] == ' ')
-        i++;
-    char unit[8];
-    size_t ul = s.len - i;
-    if (ul >= sizeof(unit))
-        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling bytes: unhandled size name: %.*s",
-                                (int)ul, s.p + i);
-    for (size_t k = 0; k < ul; k++)
-        unit[k] = (char)tolower((unsigned char)s.p[i + k]);
-    unit[ul] = '\0';
-    static const struct {
-        const char *u;
-        double m;
-    } units[] = {
-        {"", 1},
-        {"b", 1},
-        {"k", 1e3},
-        {"kb", 1e3},
-        {"ki", 1024},
-        {"kib", 1024},
-        {"m", 1e6},
-        {"mb", 1e6},
-        {"mi", 1048576.0},
-        {"mib", 1048576.0},
-        {"g", 1e9},
-        {"gb", 1e9},
-        {"gi", 1073741824.0},
-        {"gib", 1073741824.0},
-        {"t", 1e12},
-        {"tb", 1e12},
-        {"ti", 1099511627776.0},
-        {"tib", 1099511627776.0},
-        {"p", 1e15},
-        {"pb", 1e15},
-        {"pi", 1125899906842624.0},
-        {"pib", 1125899906842624.0},
-        {"e", 1e18},
-        {"eb", 1e18},
-        {"ei", 1152921504606846976.0},
-        {"eib", 1152921504606846976.0},
-    };
-    for (size_t k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
-        if (strcmp(units[k].u, unit) == 0) {
-            double r = num * units[k].m;
-            if (r >= 18446744073709551615.0)
-                return noa__gotmpl_fail(x, NOA_EINVAL, "error calling bytes: too large: %.*s",
-                                        (int)s.len, s.p);
-            *out = noa__gotmpl_float((double)(uint64_t)r);
-            return 0;
-        }
-    }
-    return noa__gotmpl_fail(x, NOA_EINVAL, "error calling bytes: unhandled size name: %s", unit);
+    if (noa_humanize_parse_bytes(s, &v, &e) < 0)
+        return noa__gotmpl_fail(x, NOA_EINVAL, "error calling bytes: %s", e.msg);
+    *out = noa__gotmpl_float((double)v);
+    return 0;
 }
 
 /* Go's time.ParseDuration, in seconds. */

@@ -5,6 +5,7 @@
  * Pure; appends to the caller's buffer on the caller's thread.
  */
 #include "common/logql.h"
+#include "common/humanize.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -248,29 +249,6 @@ static void prom_duration(struct noa_buf *b, int64_t ns)
     }
 }
 
-/* humanize.Bytes with the space removed (Loki's BytesLabelFilter.String). */
-static void human_bytes(struct noa_buf *b, uint64_t v)
-{
-    static const char *const sizes[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
-    if (v < 10) {
-        noa_buf_printf(b, "%lluB", (unsigned long long)v);
-        return;
-    }
-    int e = (int)floor(log((double)v) / log(1000.0));
-    if (e > 6)
-        e = 6;
-    double val = floor((double)v / pow(1000.0, e) * 10 + 0.5) / 10;
-    if (val >= 1000 && e < 6) {
-        /* humanize would print "1000kB" here, which reads back as 1MB and
-         * then prints differently; print the next unit so the text is a
-         * fixed point. */
-        e++;
-        val = floor((double)v / pow(1000.0, e) * 10 + 0.5) / 10;
-    }
-    /* Go's %.0f / %.1f round half to even, as C's printf does. */
-    noa_buf_printf(b, val < 10 ? "%.1f%s" : "%.0f%s", val, sizes[e]);
-}
-
 static const char *const cmp_names[] = {"==", "!=", ">", ">=", "<", "<="};
 
 static void matcher(struct noa_buf *b, const struct noa_matcher *m)
@@ -304,7 +282,7 @@ static void label_filter(struct noa_buf *b, const struct noa_logql_label_filter 
         break;
     case NOA_LOGQL_LF_BYTES:
         noa_buf_printf(b, "%s%s", f->name, cmp_names[f->cmp]);
-        human_bytes(b, f->bytes);
+        noa_humanize_bytes(f->bytes, 0, b); /* without the space, as Loki prints it */
         break;
     case NOA_LOGQL_LF_IP:
         noa_buf_printf(b, "%s%sip(", f->name, f->cmp == NOA_LOGQL_CMP_NEQ ? "!=" : "=");

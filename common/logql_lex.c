@@ -6,6 +6,7 @@
  * Owns nothing but the token's string buffer. Pure; runs on any thread.
  */
 #include "common/logql.h"
+#include "common/humanize.h"
 #include "common/labels.h"
 #include "common/mem.h"
 
@@ -225,43 +226,7 @@ int noa_logql_lex_go_duration(const char *s, size_t n, int64_t *ns)
 
 int noa_logql_lex_bytes(const char *s, size_t n, uint64_t *out)
 {
-    static const struct {
-        const char *u;
-        double mult;
-    } units[] = {{"", 1},          {"b", 1},          {"k", 1e3},          {"kb", 1e3},
-                 {"ki", 1024.0},   {"kib", 1024.0},   {"m", 1e6},          {"mb", 1e6},
-                 {"mi", 1048576.0}, {"mib", 1048576.0}, {"g", 1e9},         {"gb", 1e9},
-                 {"gi", 1073741824.0}, {"gib", 1073741824.0}, {"t", 1e12}, {"tb", 1e12},
-                 {"ti", 1099511627776.0}, {"tib", 1099511627776.0}, {"p", 1e15}, {"pb", 1e15},
-                 {"pi", 1125899906842624.0}, {"pib", 1125899906842624.0}};
-    size_t i = 0;
-    char num[64], unit[8];
-    while (i < n && (isdigit((unsigned char)s[i]) || s[i] == '.'))
-        i++;
-    if (i == 0 || i >= sizeof(num))
-        return NOA_EINVAL;
-    memcpy(num, s, i);
-    num[i] = 0;
-    if (strchr(num, '.') != strrchr(num, '.') || !strcmp(num, "."))
-        return NOA_EINVAL;
-    while (i < n && s[i] == ' ')
-        i++;
-    size_t un = n - i;
-    if (un >= sizeof(unit))
-        return NOA_EINVAL;
-    for (size_t k = 0; k < un; k++)
-        unit[k] = (char)tolower((unsigned char)s[i + k]);
-    unit[un] = 0;
-    for (unsigned k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
-        if (!strcmp(units[k].u, unit)) {
-            double v = strtod(num, NULL) * units[k].mult;
-            if (v >= 1.8e19)
-                return NOA_EINVAL;
-            *out = (uint64_t)v;
-            return 0;
-        }
-    }
-    return NOA_EINVAL;
+    return noa_humanize_parse_bytes((struct noa_str){s, n}, out, NULL);
 }
 
 static int is_duration_char(int c)

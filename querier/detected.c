@@ -8,6 +8,7 @@
  * Owned by the one thread that feeds it.
  */
 #include "querier/detected.h"
+#include "common/humanize.h"
 #include "common/err.h"
 #include "common/lbuilder.h"
 #include "common/logparse.h"
@@ -364,7 +365,7 @@ static void add_values_mode(struct noa_detected *d, const struct noa_labels *str
             /* Sizes are rewritten so they paste into a query as they are. */
             if (noa_fieldtype_is_size(v, &bytes)) {
                 noa_buf_reset(&d->bytes_buf);
-                noa_fieldtype_format_bytes(bytes, &d->bytes_buf);
+                noa_humanize_bytes(bytes, 0, &d->bytes_buf);
                 v = (struct noa_str){d->bytes_buf.data, d->bytes_buf.len};
             }
             noa_strset_add(&d->values, v);

@@ -5,6 +5,7 @@
  * already passed Go's grammar. Pure; any thread.
  */
 #include "querier/fieldtype.h"
+#include "common/humanize.h"
 #include "common/mem.h"
 
 #include <math.h>
@@ -233,73 +234,6 @@ int noa_fieldtype_is_duration(struct noa_str v)
     return neg || total <= top - 1;
 }
 
-int noa_fieldtype_parse_bytes(struct noa_str v, uint64_t *out)
-{
-    static const struct {
-        const char *name;
-        double mult;
-    } table[] = {
-        {"", 1},
-        {"b", 1},
-        {"k", 1e3},
-        {"kb", 1e3},
-        {"ki", 1024.0},
-        {"kib", 1024.0},
-        {"m", 1e6},
-        {"mb", 1e6},
-        {"mi", 1048576.0},
-        {"mib", 1048576.0},
-        {"g", 1e9},
-        {"gb", 1e9},
-        {"gi", 1073741824.0},
-        {"gib", 1073741824.0},
-        {"t", 1e12},
-        {"tb", 1e12},
-        {"ti", 1099511627776.0},
-        {"tib", 1099511627776.0},
-        {"p", 1e15},
-        {"pb", 1e15},
-        {"pi", 1125899906842624.0},
-        {"pib", 1125899906842624.0},
-        {"e", 1e18},
-        {"eb", 1e18},
-        {"ei", 1152921504606846976.0},
-        {"eib", 1152921504606846976.0},
-    };
-    char num[128];
-    size_t nn = 0, i = 0;
-    /* The numeric prefix: digits, '.' and ',' (commas are dropped). */
-    for (; i < v.len && (is_digit(v.p[i]) || v.p[i] == '.' || v.p[i] == ','); i++) {
-        if (v.p[i] == ',')
-            continue;
-        if (nn + 1 >= sizeof(num))
-            return -1;
-        num[nn++] = v.p[i];
-    }
-    num[nn] = 0;
-    if (!noa_fieldtype_is_float((struct noa_str){num, nn}))
-        return -1;
-    double f = strtod(num, NULL);
-    const char *e = v.p + i;
-    size_t en = v.len - i;
-    while (en && (e[0] == ' ' || (e[0] >= '\t' && e[0] <= '\r'))) {
-        e++;
-        en--;
-    }
-    while (en && (e[en - 1] == ' ' || (e[en - 1] >= '\t' && e[en - 1] <= '\r')))
-        en--;
-    for (size_t k = 0; k < sizeof(table) / sizeof(table[0]); k++) {
-        if (!eq_fold(e, en, table[k].name))
-            continue;
-        f *= table[k].mult;
-        if (f >= 18446744073709551615.0)
-            return -1;
-        *out = (uint64_t)f;
-        return 0;
-    }
-    return -1;
-}
-
 static int hexv(char c)
 {
     return noa_hexval((unsigned char)c);
@@ -349,7 +283,7 @@ enum noa_fieldtype noa_fieldtype_of(struct noa_str v)
         return NOA_FIELDTYPE_BOOLEAN;
     if (noa_fieldtype_is_duration(v))
         return NOA_FIELDTYPE_DURATION;
-    if (noa_fieldtype_parse_bytes(v, &b) == 0)
+    if (noa_humanize_parse_bytes(v, &b, NULL) == 0)
         return NOA_FIELDTYPE_BYTES;
     return NOA_FIELDTYPE_STRING;
 }
@@ -367,31 +301,12 @@ const char *noa_fieldtype_name(enum noa_fieldtype t)
     return "string";
 }
 
-void noa_fieldtype_format_bytes(uint64_t n, struct noa_buf *out)
-{
-    static const char *const sizes[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
-    if (n < 10) {
-        noa_buf_printf(out, "%lluB", (unsigned long long)n);
-        return;
-    }
-    /* The exponent by integer comparison, so exact powers of 1000 land on
-     * their own unit as humanize's tests expect ("1.0 MB" for 10^6). */
-    unsigned e = 0;
-    uint64_t p = 1;
-    while (e < 6 && n / p >= 1000) {
-        p *= 1000;
-        e++;
-    }
-    double val = floor((double)n / (double)p * 10 + 0.5) / 10;
-    noa_buf_printf(out, val < 10 ? "%.1f%s" : "%.0f%s", val, sizes[e]);
-}
-
 int noa_fieldtype_is_size(struct noa_str v, uint64_t *bytes)
 {
     static const char *const units[] = {"b",  "kib", "kb", "mib", "mb", "gib", "gb", "tib", "tb",
                                         "pib", "pb", "eib", "eb", "ki", "k",  "mi", "m",  "gi",
                                         "g",  "ti", "t",  "pi", "p",  "ei", "e"};
-    if (noa_fieldtype_parse_bytes(v, bytes) < 0)
+    if (noa_humanize_parse_bytes(v, bytes, NULL) < 0)
         return 0;
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         size_t m = strlen(units[i]);

@@ -42,14 +42,8 @@ int noa_fieldtype_is_float(struct noa_str v);
 int noa_fieldtype_is_bool(struct noa_str v);
 /* Go's time.ParseDuration succeeds. */
 int noa_fieldtype_is_duration(struct noa_str v);
-/* go-humanize's ParseBytes: 0 and *out (bytes) on success, -1 otherwise. */
-int noa_fieldtype_parse_bytes(struct noa_str v, uint64_t *out);
 /* google/uuid's Parse succeeds (36-char, {...}, urn:uuid:..., 32 hex). */
 int noa_fieldtype_is_uuid(struct noa_str v);
-
-/* go-humanize's Bytes(n) with the space removed ("1.0MB", "512B",
- * "12kB"), appended to out: what detected_field values shows for sizes. */
-void noa_fieldtype_format_bytes(uint64_t n, struct noa_buf *out);
 
 /* The byte-size values that detected_field/<name>/values rewrites: ParseBytes
  * accepts v and its lower-case form ends in a unit Loki allows (b, kb, kib,

@@ -48,21 +48,6 @@ static void test_determine_type(void **state)
             fail_msg("%s: got %s, want %s", cases[i].in, type_of(cases[i].in), cases[i].type);
 }
 
-static void test_parse_bytes(void **state)
-{
-    (void)state;
-    uint64_t b = 0;
-    assert_int_equal(noa_fieldtype_parse_bytes(NOA_STR("42"), &b), 0);
-    assert_true(b == 42);
-    assert_int_equal(noa_fieldtype_parse_bytes(NOA_STR("1.5 KiB"), &b), 0);
-    assert_true(b == 1536);
-    assert_int_equal(noa_fieldtype_parse_bytes(NOA_STR("2mb"), &b), 0);
-    assert_true(b == 2000000);
-    assert_int_equal(noa_fieldtype_parse_bytes(NOA_STR("20EB"), &b), -1); /* too large */
-    assert_int_equal(noa_fieldtype_parse_bytes(NOA_STR("MB"), &b), -1);
-    assert_int_equal(noa_fieldtype_parse_bytes(NOA_STR("5 parsecs"), &b), -1);
-}
-
 static void test_uuid_and_float(void **state)
 {
     (void)state;
@@ -84,31 +69,6 @@ static void test_uuid_and_float(void **state)
     assert_false(noa_fieldtype_is_int(noa_str_c(big)));
 }
 
-static void fmt_eq(uint64_t n, const char *want)
-{
-    struct noa_buf b = {0};
-    noa_fieldtype_format_bytes(n, &b);
-    if (b.len != strlen(want) || memcmp(b.data, want, b.len))
-        fail_msg("%llu: got %.*s, want %s", (unsigned long long)n, (int)b.len, b.data, want);
-    noa_buf_fini(&b);
-}
-
-static void test_format_bytes(void **state)
-{
-    (void)state;
-    fmt_eq(0, "0B");
-    fmt_eq(9, "9B");
-    fmt_eq(10, "10B");
-    fmt_eq(999, "999B");
-    fmt_eq(1000, "1.0kB");
-    fmt_eq(1536, "1.5kB");
-    fmt_eq(82854982, "83MB");
-    fmt_eq(1000000, "1.0MB");
-    fmt_eq(1024000, "1.0MB");
-    fmt_eq(999999, "1000kB");
-    fmt_eq(1000000000000000000ULL, "1.0EB");
-}
-
 static void test_is_size(void **state)
 {
     (void)state;
@@ -123,8 +83,8 @@ static void test_is_size(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_determine_type), cmocka_unit_test(test_parse_bytes),
-        cmocka_unit_test(test_uuid_and_float), cmocka_unit_test(test_format_bytes),
+        cmocka_unit_test(test_determine_type),
+        cmocka_unit_test(test_uuid_and_float),
         cmocka_unit_test(test_is_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
