@@ -212,22 +212,29 @@ static int is_details_name(struct noa_str n)
     return noa_str_eq_c(n, NOA_LB_ERROR_DETAILS);
 }
 
-/* Appends s to the store and returns its offset; s may point into the
- * store itself (a label copied from another), which growing would move. */
+/* Makes room for `extra` more bytes in the store. x and y may point into
+ * the store itself (a label copied from another): growing moves it, so
+ * they are re-pointed at the new copy. */
+static void store_room(struct noa_lbuilder *b, size_t extra, struct noa_str *x, struct noa_str *y)
+{
+    if (b->store.cap - b->store.len >= extra)
+        return;
+    uintptr_t lo = (uintptr_t)b->store.data, hi = lo + b->store.len;
+    uintptr_t px = (uintptr_t)x->p, py = (uintptr_t)y->p;
+    int ax = lo && px >= lo && px < hi, ay = lo && py >= lo && py < hi;
+    noa_buf_reserve(&b->store, extra);
+    if (ax)
+        x->p = b->store.data + (px - lo);
+    if (ay)
+        y->p = b->store.data + (py - lo);
+}
+
+/* Appends s to the store (room made first) and returns its offset. */
 static size_t store_put(struct noa_lbuilder *b, struct noa_str s)
 {
     size_t off = b->store.len;
-    if (!s.len)
-        return off;
-    if (b->store.cap - off >= s.len) { /* no growth: s stays valid even if it aliases */
-        memmove(b->store.data + off, s.p, s.len);
-        b->store.len += s.len;
-        return off;
-    }
-    int alias = b->store.data && s.p >= b->store.data && s.p < b->store.data + b->store.len;
-    size_t aoff = alias ? (size_t)(s.p - b->store.data) : 0;
-    noa_buf_reserve(&b->store, s.len);
-    memmove(b->store.data + off, alias ? b->store.data + aoff : s.p, s.len);
+    if (s.len)
+        memcpy(b->store.data + off, s.p, s.len);
     b->store.len += s.len;
     return off;
 }
@@ -236,16 +243,15 @@ static size_t store_put(struct noa_lbuilder *b, struct noa_str s)
 static struct noa_lb_ent *append(struct noa_lbuilder *b, enum noa_lb_cat cat, struct noa_str name,
                                  uint32_t h, struct noa_str value)
 {
-    reserve(b, b->n + 1);
-    index_reserve(b, b->n + 1 - b->nstream);
+    if (b->n + 1 > b->cap)
+        reserve(b, b->n + 1);
+    if ((uint64_t)(b->n + 1 - b->nstream) * 2 > b->slot_cap)
+        index_reserve(b, b->n + 1 - b->nstream);
+    store_room(b, name.len + value.len, &name, &value);
     struct noa_lb_ent *e = &b->ent[b->n++];
-    memset(e, 0, sizeof(*e));
-    e->cat = (uint8_t)cat;
-    e->owned = 1;
-    e->hash = h;
-    e->nlen = name.len;
+    *e = (struct noa_lb_ent){.cat = (uint8_t)cat, .owned = 1, .hash = h, .nlen = name.len,
+                             .vlen = value.len};
     e->noff = store_put(b, name);
-    e->vlen = value.len;
     e->voff = store_put(b, value);
     index_put(b, b->n - 1);
     if (cat == NOA_LB_META)
@@ -262,6 +268,7 @@ static struct noa_lb_ent *set_raw_h(struct noa_lbuilder *b, enum noa_lb_cat cat,
     struct noa_lb_ent *e = find_h(b, cat, name, h);
     if (!e)
         return append(b, cat, name, h, value);
+    store_room(b, value.len, &value, &value);
     e->vlen = value.len;
     e->voff = store_put(b, value);
     return e;
@@ -305,8 +312,10 @@ static struct noa_str suffixed(struct noa_lbuilder *b, struct noa_str name, char
         return (struct noa_str){tmp, name.len + sl};
     }
     /* Rare long name: a scratch copy in the store (wasted until reset). */
+    struct noa_str suffix = {NOA_LB_DUP_SUFFIX, sl};
+    store_room(b, name.len + sl, &name, &suffix);
     size_t off = store_put(b, name);
-    store_put(b, (struct noa_str){NOA_LB_DUP_SUFFIX, sl});
+    store_put(b, suffix);
     return (struct noa_str){b->store.data + off, name.len + sl};
 }
 
@@ -342,7 +351,9 @@ static struct noa_str parsed_name(struct noa_lbuilder *b, struct noa_str name, u
                                   char *tmp, size_t tmpcap)
 {
     *h = name_hash(name);
-    if (find_h(b, NOA_LB_STREAM, name, *h) || find_h(b, NOA_LB_META, name, *h)) {
+    /* Both bloom words first: most parsed names clash with nothing. */
+    if (((b->stream_bloom | b->meta_bloom) >> (*h & 63) & 1) &&
+        (find_h(b, NOA_LB_STREAM, name, *h) || find_h(b, NOA_LB_META, name, *h))) {
         struct noa_str renamed = suffixed(b, name, tmp, tmpcap);
         if (renamed.p != name.p || renamed.len != name.len)
             *h = name_hash(renamed);
@@ -522,6 +533,31 @@ static int cmp_label(const void *x, const void *y)
     return noa_str_cmp(a->name, c->name);
 }
 
+/* a's name sorts before c's; most names differ in their first byte. */
+static int label_before(const struct noa_label *a, const struct noa_label *c)
+{
+    if (a->name.len && c->name.len && a->name.p[0] != c->name.p[0])
+        return (unsigned char)a->name.p[0] < (unsigned char)c->name.p[0];
+    return noa_str_cmp(a->name, c->name) < 0;
+}
+
+/* Sorts by name (stably up to 48): an insertion sort for the usual few dozen
+ * labels, which beats qsort's indirect compares; qsort beyond that. */
+static void sort_labels(struct noa_label *v, uint32_t n)
+{
+    if (n > 48) {
+        qsort(v, n, sizeof(*v), cmp_label);
+        return;
+    }
+    for (uint32_t i = 1; i < n; i++) {
+        struct noa_label x = v[i];
+        uint32_t j = i;
+        for (; j > 0 && label_before(&x, &v[j - 1]); j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
 void noa_lbuilder_labels(struct noa_lbuilder *b, struct noa_labels *out)
 {
     uint32_t need = b->n + 2;
@@ -538,10 +574,10 @@ void noa_lbuilder_labels(struct noa_lbuilder *b, struct noa_labels *out)
     if (b->err.len) {
         b->out[k++] = (struct noa_label){NOA_STR(NOA_LB_ERROR), {b->err.data, b->err.len}};
         if (b->details.len)
-            b->out[k++] =
-                (struct noa_label){NOA_STR(NOA_LB_ERROR_DETAILS), {b->details.data, b->details.len}};
+            b->out[k++] = (struct noa_label){NOA_STR(NOA_LB_ERROR_DETAILS),
+                                             {b->details.data, b->details.len}};
     }
-    qsort(b->out, k, sizeof(*b->out), cmp_label);
+    sort_labels(b->out, k);
     out->v = b->out;
     out->n = k;
 }

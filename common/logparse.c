@@ -249,20 +249,16 @@ void noa_logparse_want_fini(struct noa_logparse_want *w)
     memset(w, 0, sizeof(*w));
 }
 
-int noa__logparse_wanted(const struct noa_logparse_want *want, struct noa_str name)
+int noa__logparse_want_has(const struct noa_logparse_want *want, struct noa_str name)
 {
-    if (!want)
-        return 1;
     for (unsigned i = 0; i < want->n; i++)
         if (noa_str_eq(want->names[i], name))
             return 1;
     return 0;
 }
 
-int noa__logparse_want_done(struct noa__logparse_run *r, struct noa_str name)
+int noa__logparse_want_mark(struct noa__logparse_run *r, struct noa_str name)
 {
-    if (!r->want || !r->want->stop_early)
-        return 0;
     for (unsigned i = 0; i < r->want->n; i++)
         if (noa_str_eq(r->want->names[i], name))
             r->found |= 1ull << i;

@@ -80,10 +80,18 @@ static inline struct noa_str noa__logparse_sanitized(struct noa_str key, int pre
 
 /* 1 when a label named `name` (before collision renaming) may be read by
  * the caller's filters: always when want is NULL. */
-int noa__logparse_wanted(const struct noa_logparse_want *want, struct noa_str name);
+int noa__logparse_want_has(const struct noa_logparse_want *want, struct noa_str name);
+static inline int noa__logparse_wanted(const struct noa_logparse_want *want, struct noa_str name)
+{
+    return !want || noa__logparse_want_has(want, name);
+}
 /* After a wanted label was added: 1 when the run may stop now (every
  * wanted name extracted and want->stop_early). */
-int noa__logparse_want_done(struct noa__logparse_run *r, struct noa_str name);
+int noa__logparse_want_mark(struct noa__logparse_run *r, struct noa_str name);
+static inline int noa__logparse_want_done(struct noa__logparse_run *r, struct noa_str name)
+{
+    return r->want && r->want->stop_early && noa__logparse_want_mark(r, name);
+}
 
 static inline struct noa_str noa__logparse_bstr(const struct noa_buf *b)
 {

@@ -7,7 +7,10 @@
  *
  * A compiled pipeline is immutable and shareable across threads; each
  * thread runs it with its own state (label builder and line buffers).
- * Running allocates nothing per line once the state has warmed up.
+ * Running allocates nothing per line once the state has warmed up. A
+ * json or logfmt parser directly followed by label filters runs "filter
+ * first" (pipeline.c): lines are parsed for the filters' names only and
+ * fully parsed when the filters keep them, with the same results.
  */
 #ifndef NOA_COMMON_PIPELINE_H
 #define NOA_COMMON_PIPELINE_H

@@ -143,14 +143,26 @@ static void test_aliasing_and_growth(void **state)
         assert_true(noa_lbuilder_get(&b, NOA_STR("k007"), &v));
         noa_lbuilder_set(&b, NOA_LB_PARSED, NOA_STR("k008"), v);
     }
+    /* new names whose value (and name) live in the store while it grows */
+    for (int i = 0; i < 200; i++) {
+        struct noa_str v, n;
+        snprintf(name, sizeof(name), "k%03d", i);
+        assert_true(noa_lbuilder_get(&b, noa_str_c(name), &v));
+        snprintf(name, sizeof(name), "z%03d", i);
+        noa_lbuilder_set(&b, NOA_LB_META, noa_str_c(name), v);
+        assert_true(noa_lbuilder_get_cat(&b, NOA_LB_META, noa_str_c(name), &n));
+        snprintf(name, sizeof(name), "k%03d", i == 8 ? 7 : i); /* k008 holds k007 */
+        assert_true(noa_str_eq_c(n, name));
+    }
     struct noa_str v;
     assert_true(noa_lbuilder_get(&b, NOA_STR("k008"), &v));
     assert_true(noa_str_eq_c(v, "k007"));
     struct noa_labels ls;
     noa_lbuilder_labels(&b, &ls);
-    assert_int_equal(ls.n, 200);
+    assert_int_equal(ls.n, 400);
     assert_true(noa_str_eq_c(ls.v[0].name, "k000"));
     assert_true(noa_str_eq_c(ls.v[199].name, "k199"));
+    assert_true(noa_str_eq_c(ls.v[399].name, "z199"));
     /* Steady state: a warmed builder does not allocate per line. */
     int64_t before = 0;
     for (int line = 0; line < 11; line++) {
@@ -324,6 +336,34 @@ static void test_many_labels_and_deletes(void **state)
     noa_lbuilder_fini(&b);
 }
 
+/* The final set is sorted by name, for small sets (insertion sort) and
+ * large ones (qsort), names sharing prefixes included. */
+static void test_labels_sorted(void **state)
+{
+    (void)state;
+    struct noa_lbuilder b;
+    noa_lbuilder_init(&b);
+    struct noa_labels s = stream_of("{a=\"1\", ab=\"2\", z=\"3\"}");
+    noa_lbuilder_reset_stream(&b, &s);
+    static const unsigned counts[] = {0, 1, 5, 45, 46, 47, 60, 300};
+    char n[32];
+    for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+        noa_lbuilder_reset(&b);
+        for (unsigned i = 0; i < counts[c]; i++) {
+            /* a scrambled order; names share prefixes (a, ab, abc...) */
+            unsigned k = (i * 7919u) % (counts[c] ? counts[c] : 1);
+            snprintf(n, sizeof(n), "%.*s%u", (int)(k % 4 + 1), "abcd", k);
+            noa_lbuilder_add_parsed(&b, noa_str_c(n), NOA_STR("v"));
+        }
+        struct noa_labels out;
+        noa_lbuilder_labels(&b, &out);
+        assert_int_equal(out.n, counts[c] + 3); /* + the stream labels */
+        for (uint32_t i = 1; i < out.n; i++)
+            assert_true(noa_str_cmp(out.v[i - 1].name, out.v[i].name) < 0);
+    }
+    noa_lbuilder_fini(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -336,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_retain),
         cmocka_unit_test(test_mark_rewind),
         cmocka_unit_test(test_many_labels_and_deletes),
+        cmocka_unit_test(test_labels_sorted),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     noa_arena_fini(&arena);

@@ -50,8 +50,10 @@ static const char *const json_lines[] = {
     /* collisions with the stream labels and metadata */
     "{\"app\":\"y\",\"level\":\"error\",\"app_extracted\":\"z\"}",
     "{\"level_extracted\":\"error\",\"level\":\"info\"}",
-    "{\"status\":\"5xx\",\"level\":\"error\",\"duration\":\"2s\",\"size\":\"3KB\",\"addr\":\"10.1.2.3\"}",
-    "{\"status\":\"504\",\"level\":\"error\",\"duration\":\"20ms\",\"size\":\"3\",\"addr\":\"8.8.8.8\"}",
+    "{\"status\":\"5xx\",\"level\":\"error\",\"duration\":\"2s\",\"size\":\"3KB\","
+    "\"addr\":\"10.1.2.3\"}",
+    "{\"status\":\"504\",\"level\":\"error\",\"duration\":\"20ms\",\"size\":\"3\","
+    "\"addr\":\"8.8.8.8\"}",
     "{\"__error__\":\"mine\",\"level\":\"error\"}",
     "{\"a\":{\"b\":{\"c\":{\"level\":\"error\"}}},\"a_b_c_level\":\"first?\"}",
     "{\"9level\":\"error\",\"level\":\"debug\"}",
@@ -176,14 +178,58 @@ static void fill(char *out, size_t cap, const char *t, const char *ins)
     assert_true(n > 0 && (size_t)n < cap);
 }
 
-/* Every query on every line and stream: filter first == plain path.
- * Returns how many lines the filter-first path dropped. */
-static uint64_t compare_all(const char *const *queries, size_t nq, const char *const *lines,
-                            size_t nl)
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+
+static uint32_t rnd(uint32_t n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng % n);
+}
+
+/* line with a few random edits (bytes that matter to both parsers) into buf. */
+static const char *mutate(const char *line, char *buf, size_t cap)
+{
+    static const char pool[] = "{}[]\":,\\ =u0aZ9_-.\xff\xc3\xa9";
+    size_t n = strlen(line);
+    if (n + 8 >= cap)
+        n = cap - 8;
+    memcpy(buf, line, n);
+    for (int e = 1 + (int)rnd(3); e > 0; e--) {
+        size_t pos = n ? rnd((uint32_t)n) : 0;
+        char c = pool[rnd(sizeof(pool) - 1)];
+        switch (rnd(3)) {
+        case 0:
+            if (n)
+                buf[pos] = c;
+            break;
+        case 1:
+            memmove(buf + pos + 1, buf + pos, n - pos);
+            buf[pos] = c;
+            n++;
+            break;
+        default:
+            if (n) {
+                memmove(buf + pos, buf + pos + 1, n - pos - 1);
+                n--;
+            }
+        }
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+/* Every query on every stream, on every line and `mutations` random
+ * edits of each: filter first == plain path. Returns how many lines the
+ * filter-first path dropped. */
+static uint64_t compare_mutated(const char *const *queries, size_t nq, const char *const *lines,
+                                size_t nl, size_t mutations)
 {
     struct noa_arena arena = {0};
     struct noa_buf a = {0}, b = {0};
     uint64_t prefiltered = 0;
+    char mut[512];
     for (size_t q = 0; q < nq; q++) {
         char fast_q[512], plain_q[512];
         fill(fast_q, sizeof(fast_q), queries[q], "");
@@ -200,13 +246,16 @@ static uint64_t compare_all(const char *const *queries, size_t nq, const char *c
             noa_pipeline_state_init(&sp);
             noa_lbuilder_reset_stream(&sf.lb, &ls);
             noa_lbuilder_reset_stream(&sp.lb, &ls);
-            for (size_t l = 0; l < nl; l++) {
+            for (size_t l = 0; l < nl * (mutations + 1); l++) {
+                const char *line = lines[l % nl];
+                if (l >= nl)
+                    line = mutate(line, mut, sizeof(mut));
                 for (int meta = 0; meta < 2; meta++) {
-                    outcome(fast.p, &sf, meta, lines[l], &a);
-                    outcome(plain.p, &sp, meta, lines[l], &b);
+                    outcome(fast.p, &sf, meta, line, &a);
+                    outcome(plain.p, &sp, meta, line, &b);
                     if (a.len != b.len || memcmp(a.data, b.data, a.len))
                         fail_msg("%s\nstream %s meta %d line %s\n fast:  %.*s\n plain: %.*s",
-                                 fast_q, streams[s], meta, lines[l], (int)a.len, a.data,
+                                 fast_q, streams[s], meta, line, (int)a.len, a.data,
                                  (int)b.len, b.data);
                 }
             }
@@ -224,6 +273,12 @@ static uint64_t compare_all(const char *const *queries, size_t nq, const char *c
     return prefiltered;
 }
 
+static uint64_t compare_all(const char *const *queries, size_t nq, const char *const *lines,
+                            size_t nl)
+{
+    return compare_mutated(queries, nq, lines, nl, 0);
+}
+
 static void test_json_filter_first_matches_full(void **state)
 {
     (void)state;
@@ -238,6 +293,26 @@ static void test_logfmt_filter_first_matches_full(void **state)
     uint64_t n = compare_all(logfmt_queries, sizeof(logfmt_queries) / sizeof(logfmt_queries[0]),
                              logfmt_lines, sizeof(logfmt_lines) / sizeof(logfmt_lines[0]));
     assert_true(n > 50);
+}
+
+/* Random edits of the tricky lines (broken JSON and logfmt everywhere). */
+static void test_mutations_match_full(void **state)
+{
+    (void)state;
+    static const char *const jq[] = {
+        "{app=\"api\"} | json%s | level=\"error\"",
+        "{app=\"api\"} | json%s | level=\"error\" | __error__=\"\"",
+        "{app=\"api\"} | json%s | addr = ip(\"10.0.0.0/8\") or status >= 500",
+        "{app=\"api\"} | json%s | app_extracted=~\".+\" or level_extracted!=\"\"",
+    };
+    static const char *const lq[] = {
+        "{app=\"api\"} | logfmt --strict%s | level=\"error\"",
+        "{app=\"api\"} | logfmt --keep-empty%s | level=\"\" or __error__!=\"\"",
+    };
+    compare_mutated(jq, sizeof(jq) / sizeof(jq[0]), json_lines,
+                    sizeof(json_lines) / sizeof(json_lines[0]), 60);
+    compare_mutated(lq, sizeof(lq) / sizeof(lq[0]), logfmt_lines,
+                    sizeof(logfmt_lines) / sizeof(logfmt_lines[0]), 60);
 }
 
 /* Golden results of the filter-first path, whatever the plain path says. */
@@ -307,6 +382,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_filter_first_matches_full),
         cmocka_unit_test(test_logfmt_filter_first_matches_full),
+        cmocka_unit_test(test_mutations_match_full),
         cmocka_unit_test(test_json_filter_first_golden),
         cmocka_unit_test(test_no_allocation_per_line),
     };
