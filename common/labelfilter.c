@@ -5,6 +5,7 @@
  * only per-line state is the builder the caller passes in.
  */
 #include "common/labelfilter.h"
+#include "common/humanize.h"
 #include "common/linefilter.h"
 #include "common/mem.h"
 #include "common/regex.h"
@@ -230,52 +231,7 @@ invalid:
 
 int noa_labelfilter_parse_bytes(struct noa_str s, uint64_t *out, struct noa_error *err)
 {
-    static const struct {
-        const char *name;
-        double mult;
-    } table[] = {
-        {"", 1},       {"b", 1},       {"k", 1e3},     {"kb", 1e3},    {"ki", 1024.0},
-        {"kib", 1024.0}, {"m", 1e6},     {"mb", 1e6},    {"mi", 1048576.0},
-        {"mib", 1048576.0}, {"g", 1e9}, {"gb", 1e9}, {"gi", 1073741824.0},
-        {"gib", 1073741824.0}, {"t", 1e12}, {"tb", 1e12}, {"ti", 1099511627776.0},
-        {"tib", 1099511627776.0}, {"p", 1e15}, {"pb", 1e15}, {"pi", 1125899906842624.0},
-        {"pib", 1125899906842624.0}, {"e", 1e18}, {"eb", 1e18},
-        {"ei", 1152921504606846976.0}, {"eib", 1152921504606846976.0},
-    };
-    char num[128];
-    size_t i = 0, k = 0;
-    while (i < s.len && (isdigit((unsigned char)s.p[i]) || s.p[i] == '.' || s.p[i] == ',')) {
-        if (s.p[i] != ',' && k + 1 < sizeof(num))
-            num[k++] = s.p[i];
-        i++;
-    }
-    double f;
-    int rc = noa_labelfilter_parse_float((struct noa_str){num, k}, &f, err);
-    if (rc)
-        return rc;
-    const char *u = s.p + i;
-    size_t n = s.len - i;
-    while (n && isspace((unsigned char)u[0])) {
-        u++;
-        n--;
-    }
-    while (n && isspace((unsigned char)u[n - 1]))
-        n--;
-    for (size_t t = 0; t < sizeof(table) / sizeof(table[0]); t++) {
-        if (!ci_eq(u, n, table[t].name))
-            continue;
-        f *= table[t].mult;
-        if (f >= 18446744073709551615.0)
-            return noa_error_set(err, NOA_EINVAL, "too large: %.*s", (int)s.len, s.p);
-        *out = (uint64_t)f;
-        return 0;
-    }
-    char lower[64];
-    size_t ln = n < sizeof(lower) - 1 ? n : sizeof(lower) - 1;
-    for (size_t c = 0; c < ln; c++)
-        lower[c] = (char)tolower((unsigned char)u[c]);
-    lower[ln] = 0;
-    return noa_error_set(err, NOA_EINVAL, "unhandled size name: %s", lower);
+    return noa_humanize_parse_bytes(s, out, err);
 }
 
 int noa_labelfilter_new(const struct noa_labelfilter_opts *opts, struct noa_labelfilter **out,

@@ -81,7 +81,7 @@ void noa_labelfilter_names(const struct noa_labelfilter *f,
 int noa_labelfilter_parse_float(struct noa_str s, double *out, struct noa_error *err);
 /* Go time.ParseDuration: units ns us µs ms s m h, sign, fractions. */
 int noa_labelfilter_parse_duration(struct noa_str s, int64_t *ns, struct noa_error *err);
-/* humanize.ParseBytes: "3 kB", "3mb", "1.5GiB", "42" (case-insensitive). */
+/* humanize.ParseBytes (common/humanize.h): "3 kB", "3mb", "1.5GiB", "42". */
 int noa_labelfilter_parse_bytes(struct noa_str s, uint64_t *out, struct noa_error *err);
 
 #endif
