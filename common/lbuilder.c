@@ -45,8 +45,20 @@ static uint32_t name_hash(struct noa_str s)
         n -= 8;
     }
     if (n) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
+        /* The tail by whole-word loads that cover every byte (overlapping
+         * for 4..7, three picks for 1..3): a variable-length copy into a
+         * stack word stalls on store-to-load forwarding. The length is
+         * already in h, so covering each byte once is enough. */
+        uint64_t w;
+        if (n >= 4) {
+            uint32_t lo, hi;
+            memcpy(&lo, p, 4);
+            memcpy(&hi, p + n - 4, 4);
+            w = lo | (uint64_t)hi << 32;
+        } else {
+            w = (uint64_t)(unsigned char)p[0] | (uint64_t)(unsigned char)p[n / 2] << 8 |
+                (uint64_t)(unsigned char)p[n - 1] << 16;
+        }
         h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
         h ^= h >> 29;
     }

@@ -1,0 +1,476 @@
+/*
+ * Range aggregations (querier/metric_range.h): one pass over the entries
+ * the source delivers, the pipeline and unwrap stage per entry, then one
+ * pass over the step grid per series. Window bounds, label rules and error
+ * texts follow /work/shared/reference/logql.md §4.12, §6.1 and §7.1.
+ * Owned by one query thread.
+ */
+#include "querier/metric_range.h"
+
+#include "common/labelfilter.h"
+#include "common/lbuilder.h"
+#include "common/mem.h"
+#include "common/pipeline.h"
+#include "querier/metric_overtime.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Per-series accumulation, parallel to the output set's series. */
+struct rseries {
+    int64_t *cnt; /* counting ops: difference array of entry counts [n + 1] */
+    int64_t *val; /* bytes ops: difference array of line bytes [n + 1] */
+    struct noa_metric_sample *smp; /* unwrap ops: samples in arrival order */
+    size_t nsmp, capsmp;
+    int64_t last_ts;
+    int unsorted; /* samples from several streams arrived interleaved */
+};
+
+struct reval {
+    const struct noa_logql_expr *e;
+    const struct noa_metric_range_opts *o;
+    int counting; /* difference-array path */
+    int bytes;    /* bytes_over_time / bytes_rate */
+    const struct noa_logql_grouping *group;
+    const char *drop1; /* the unwrapped label */
+    struct noa_str *by; /* sorted, unique `by` names (fast grouping) */
+    unsigned nby;
+    struct noa_pipeline *pipe, *post;
+    struct noa_logql_stage *post_stages;
+    struct noa_logql_expr post_expr;
+    struct noa_pipeline_state st;
+    struct noa_metric_set *out;
+    struct rseries *rs;
+    uint32_t rs_cap;
+    struct noa_label *scratch;
+    uint32_t scratch_cap;
+    uint32_t cached; /* series index + 1 of the current stream (fast path), 0 none */
+    int fast;        /* labels are the stream's when no metadata and no error */
+    uint64_t samples;
+    struct noa_buf msg;
+    struct noa_error *err;
+    int rc; /* the error that stopped the source */
+};
+
+static int64_t ceil_div(int64_t a, int64_t b)
+{
+    return a / b + (a % b > 0);
+}
+
+/* The steps whose window holds ts: t_i - off - range < ts <= t_i - off. */
+static int step_range(const struct reval *r, int64_t ts, uint32_t *lo, uint32_t *hi)
+{
+    const struct noa_metric_grid *g = &r->o->grid;
+    int64_t a = ts + r->e->offset_ns - g->start_ns;
+    int64_t range = r->e->range_ns;
+    if (g->step_ns <= 0) {
+        if (a <= 0 && a + range > 0) {
+            *lo = *hi = 0;
+            return 1;
+        }
+        return 0;
+    }
+    int64_t l = ceil_div(a, g->step_ns), h = ceil_div(a + range, g->step_ns) - 1;
+    if (l < 0)
+        l = 0;
+    if (h > (int64_t)g->n - 1)
+        h = (int64_t)g->n - 1;
+    if (l > h)
+        return 0;
+    *lo = (uint32_t)l;
+    *hi = (uint32_t)h;
+    return 1;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return noa_str_cmp(*(const struct noa_str *)a, *(const struct noa_str *)b);
+}
+
+static void scratch_reserve(struct reval *r, uint32_t n)
+{
+    if (n <= r->scratch_cap)
+        return;
+    r->scratch_cap = n * 2;
+    r->scratch = noa_xrealloc(r->scratch, sizeof(*r->scratch) * r->scratch_cap);
+}
+
+/* Loki fails a metric query on any sample that still carries an error. */
+static int pipeline_error(struct reval *r)
+{
+    struct noa_labels full;
+    noa_lbuilder_labels(&r->st.lb, &full);
+    /* The builder appends the error pair last; Loki prints sorted labels. */
+    noa_labels_sort(&full);
+    noa_buf_reset(&r->msg);
+    noa_labels_format(&full, &r->msg);
+    struct noa_str e = noa_lbuilder_err(&r->st.lb);
+    if (r->o->err_full) {
+        noa_buf_reset(r->o->err_full);
+        noa_buf_printf(r->o->err_full, NOA_METRIC_PIPELINE_ERR_FMT, (int)e.len, e.p,
+                       noa_buf_cstr(&r->msg), (int)e.len, e.p);
+    }
+    return noa_error_set(r->err, NOA_EINVAL, NOA_METRIC_PIPELINE_ERR_FMT, (int)e.len, e.p,
+                         noa_buf_cstr(&r->msg), (int)e.len, e.p);
+}
+
+/* The series of the current line, after grouping. */
+static int series_of(struct reval *r, int has_err, uint32_t *idx)
+{
+    struct noa_labels ls = {0};
+    if (r->by && !has_err) {
+        scratch_reserve(r, r->nby);
+        ls.v = r->scratch;
+        for (unsigned i = 0; i < r->nby; i++) {
+            struct noa_str v;
+            if (noa_lbuilder_get(&r->st.lb, r->by[i], &v))
+                ls.v[ls.n++] = (struct noa_label){r->by[i], v};
+        }
+    } else {
+        struct noa_labels full;
+        noa_lbuilder_labels(&r->st.lb, &full);
+        /* Only a preserved error gets here (others fail the query first);
+         * the builder appends its pair last, out of name order. */
+        if (has_err)
+            noa_labels_sort(&full);
+        scratch_reserve(r, full.n);
+        ls.v = r->scratch;
+        noa_metric_group(&full, r->group, r->drop1, &ls);
+    }
+    int rc = noa_metric_set_get(r->out, &ls, noa_labels_hash(&ls), idx, r->err);
+    if (rc < 0)
+        return rc;
+    if (r->out->n > r->rs_cap) {
+        uint32_t cap = r->rs_cap ? r->rs_cap * 2 : 16;
+        r->rs = noa_xrealloc(r->rs, sizeof(*r->rs) * cap);
+        memset(r->rs + r->rs_cap, 0, sizeof(*r->rs) * (cap - r->rs_cap));
+        r->rs_cap = cap;
+    }
+    return 0;
+}
+
+/* unwrap: 1 with *v set (or the error pair set), 0 when the entry is dropped. */
+static int unwrap(struct reval *r, double *v)
+{
+    struct noa_str s;
+    if (!noa_lbuilder_get(&r->st.lb, noa_str_c(r->e->unwrap_label), &s) || s.len == 0)
+        return 0;
+    struct noa_error perr = {0};
+    int rc;
+    switch (r->e->unwrap_conv) {
+    case NOA_LOGQL_CONV_BYTES: {
+        uint64_t b = 0;
+        rc = noa_labelfilter_parse_bytes(s, &b, &perr);
+        *v = (double)b;
+        break;
+    }
+    case NOA_LOGQL_CONV_DURATION:
+    case NOA_LOGQL_CONV_DURATION_SECONDS: {
+        int64_t ns = 0;
+        rc = noa_labelfilter_parse_duration(s, &ns, &perr);
+        /* Go's Duration.Seconds(): whole seconds plus the fraction. */
+        *v = (double)(ns / 1000000000) + (double)(ns % 1000000000) / 1e9;
+        break;
+    }
+    default:
+        rc = noa_labelfilter_parse_float(s, v, &perr);
+        break;
+    }
+    if (rc < 0) {
+        *v = 0;
+        noa_lbuilder_set_err(&r->st.lb, NOA_STR(NOA_LB_ERR_SAMPLE), noa_str_c(perr.msg));
+    }
+    return 1;
+}
+
+static int add_sample(struct reval *r, uint32_t idx, int64_t ts, double v, uint32_t lo,
+                      uint32_t hi)
+{
+    struct rseries *s = &r->rs[idx];
+    uint32_t n = r->o->grid.n;
+    if (r->counting) {
+        if (!s->cnt) {
+            s->cnt = noa_xcalloc(n + 1, sizeof(int64_t));
+            if (r->bytes)
+                s->val = noa_xcalloc(n + 1, sizeof(int64_t));
+        }
+        s->cnt[lo]++;
+        s->cnt[hi + 1]--;
+        if (r->bytes) {
+            s->val[lo] += (int64_t)v;
+            s->val[hi + 1] -= (int64_t)v;
+        }
+        return 0;
+    }
+    if (r->o->max_samples && r->samples >= r->o->max_samples)
+        return noa_error_set(r->err, NOA_ELIMIT,
+                             "query processing would load too many samples into memory in "
+                             "query execution");
+    if (s->nsmp == s->capsmp) {
+        s->capsmp = s->capsmp ? s->capsmp * 2 : 64;
+        s->smp = noa_xrealloc(s->smp, sizeof(*s->smp) * s->capsmp);
+    }
+    if (s->nsmp && ts < s->last_ts)
+        s->unsorted = 1;
+    s->smp[s->nsmp++] = (struct noa_metric_sample){ts, v};
+    s->last_ts = ts;
+    r->samples++;
+    return 0;
+}
+
+static int stream_cb(void *arg, const struct noa_labels *stream)
+{
+    struct reval *r = arg;
+    noa_lbuilder_reset_stream(&r->st.lb, stream);
+    r->cached = 0;
+    return 0;
+}
+
+static int entry_cb(void *arg, int64_t ts, struct noa_str line, const struct noa_label *meta,
+                    uint32_t n_meta)
+{
+    struct reval *r = arg;
+    uint32_t lo, hi;
+    if (!step_range(r, ts, &lo, &hi))
+        return 0; /* in no window: the source gave a wider range */
+    noa_lbuilder_reset(&r->st.lb);
+    for (uint32_t i = 0; i < n_meta; i++)
+        noa_lbuilder_add_meta(&r->st.lb, meta[i].name, meta[i].value);
+    struct noa_str out;
+    if (!noa_pipeline_run(r->pipe, &r->st, ts, line, &out))
+        return 0;
+    double v = r->bytes ? (double)out.len : 1;
+    if (r->e->has_unwrap && !unwrap(r, &v))
+        return 0;
+    if (r->post && !noa_pipeline_run(r->post, &r->st, ts, out, &out))
+        return 0;
+    int has_err = noa_lbuilder_has_err(&r->st.lb);
+    if (has_err && !r->o->preserve_error) {
+        r->rc = pipeline_error(r);
+        return r->rc;
+    }
+    uint32_t idx;
+    int cacheable = r->fast && n_meta == 0 && !has_err;
+    if (cacheable && r->cached) {
+        idx = r->cached - 1;
+    } else {
+        int rc = series_of(r, has_err, &idx);
+        if (rc < 0) {
+            r->rc = rc;
+            return rc;
+        }
+        if (cacheable)
+            r->cached = idx + 1;
+    }
+    int rc = add_sample(r, idx, ts, v, lo, hi);
+    if (rc < 0)
+        r->rc = rc;
+    return rc;
+}
+
+static void finish_counting(struct reval *r, uint32_t idx)
+{
+    struct rseries *s = &r->rs[idx];
+    struct noa_metric_series *ms = &r->out->s[idx];
+    double secs = (double)r->e->range_ns / 1e9;
+    int64_t c = 0, b = 0;
+    for (uint32_t i = 0; s->cnt && i < r->o->grid.n; i++) {
+        c += s->cnt[i];
+        if (r->bytes)
+            b += s->val[i];
+        if (c <= 0)
+            continue;
+        ms->has[i] = 1;
+        switch (r->e->range_op) {
+        case NOA_LOGQL_RANGE_RATE:
+            ms->v[i] = (double)c / secs;
+            break;
+        case NOA_LOGQL_RANGE_BYTES:
+            ms->v[i] = (double)b;
+            break;
+        case NOA_LOGQL_RANGE_BYTES_RATE:
+            ms->v[i] = (double)b / secs;
+            break;
+        default:
+            ms->v[i] = (double)c;
+            break;
+        }
+    }
+}
+
+static void finish_samples(struct reval *r, uint32_t idx, double *scratch,
+                           struct noa_metric_sample *tmp)
+{
+    struct rseries *s = &r->rs[idx];
+    struct noa_metric_series *ms = &r->out->s[idx];
+    const struct noa_metric_grid *g = &r->o->grid;
+    if (s->unsorted)
+        noa_metric_overtime_sort(s->smp, s->nsmp, tmp);
+    size_t lo = 0, hi = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+        int64_t end = g->start_ns + (int64_t)i * g->step_ns - r->e->offset_ns;
+        int64_t begin = end - r->e->range_ns;
+        while (lo < s->nsmp && s->smp[lo].ts_ns <= begin)
+            lo++;
+        if (hi < lo)
+            hi = lo;
+        while (hi < s->nsmp && s->smp[hi].ts_ns <= end)
+            hi++;
+        if (hi == lo)
+            continue;
+        ms->has[i] = 1;
+        ms->v[i] = noa_metric_overtime_apply(r->e->range_op, s->smp + lo, hi - lo,
+                                             r->e->range_ns, end, r->e->param, scratch);
+    }
+}
+
+static int finish(struct reval *r)
+{
+    size_t max = 0;
+    for (uint32_t i = 0; i < r->out->n; i++)
+        if (r->rs[i].nsmp > max)
+            max = r->rs[i].nsmp;
+    double *scratch = NULL;
+    struct noa_metric_sample *tmp = NULL;
+    if (max) {
+        scratch = noa_malloc(max * sizeof(double));
+        tmp = noa_malloc(max * sizeof(*tmp));
+        if (!scratch || !tmp) {
+            noa_free(scratch);
+            noa_free(tmp);
+            return noa_error_set(r->err, NOA_ENOMEM, "out of memory");
+        }
+    }
+    for (uint32_t i = 0; i < r->out->n; i++) {
+        if (r->counting)
+            finish_counting(r, i);
+        else
+            finish_samples(r, i, scratch, tmp);
+    }
+    noa_free(scratch);
+    noa_free(tmp);
+    return 0;
+}
+
+/* absent_over_time: labels from the selector's single `=` matchers. */
+static void absent_result(struct reval *r, struct noa_metric_set *counts, struct noa_arena *arena,
+                          struct noa_metric_set *out)
+{
+    const struct noa_selector *sel = &r->e->log->selector;
+    struct noa_label *v = noa_arena_alloc(arena, sizeof(*v) * (sel->n ? sel->n : 1));
+    struct noa_labels ls = {v, 0};
+    for (unsigned i = 0; i < sel->n; i++) {
+        const struct noa_matcher *m = &sel->m[i];
+        unsigned uses = 0;
+        for (unsigned k = 0; k < sel->n; k++)
+            uses += strcmp(sel->m[k].name, m->name) == 0;
+        if (uses == 1 && m->type == NOA_MATCH_EQ)
+            v[ls.n++] = (struct noa_label){noa_str_c(m->name), {m->value, m->value_len}};
+    }
+    noa_labels_sort(&ls);
+    uint32_t idx;
+    struct noa_error ignored;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < r->o->grid.n; i++)
+        n += !(counts->n && counts->s[0].has[i]);
+    if (!n || noa_metric_set_get(out, &ls, noa_labels_hash(&ls), &idx, &ignored) < 0)
+        return;
+    for (uint32_t i = 0; i < r->o->grid.n; i++) {
+        if (counts->n && counts->s[0].has[i])
+            continue;
+        out->s[idx].has[i] = 1;
+        out->s[idx].v[i] = 1;
+    }
+}
+
+static int setup(struct reval *r, struct noa_error *err)
+{
+    const struct noa_logql_expr *e = r->e;
+    static const struct noa_logql_grouping by_none = {.present = 1};
+    enum noa_logql_range_op op = e->range_op;
+    r->bytes = !e->has_unwrap && (op == NOA_LOGQL_RANGE_BYTES || op == NOA_LOGQL_RANGE_BYTES_RATE);
+    r->counting = !e->has_unwrap &&
+                  (op == NOA_LOGQL_RANGE_COUNT || op == NOA_LOGQL_RANGE_RATE || r->bytes ||
+                   op == NOA_LOGQL_RANGE_ABSENT);
+    r->group = e->grouping.present ? &e->grouping : NULL;
+    int injectable = op == NOA_LOGQL_RANGE_COUNT || op == NOA_LOGQL_RANGE_RATE ||
+                     op == NOA_LOGQL_RANGE_BYTES || op == NOA_LOGQL_RANGE_BYTES_RATE ||
+                     op == NOA_LOGQL_RANGE_SUM;
+    if (!r->group && r->o->outer_by && injectable)
+        r->group = r->o->outer_by;
+    if (op == NOA_LOGQL_RANGE_ABSENT)
+        r->group = &by_none;
+    r->drop1 = e->has_unwrap ? e->unwrap_label : NULL;
+    if (r->group && !r->group->without) {
+        r->by = noa_xmalloc(sizeof(*r->by) * (r->group->labels.n + 1));
+        for (unsigned i = 0; i < r->group->labels.n; i++)
+            r->by[i] = noa_str_c(r->group->labels.v[i]);
+        qsort(r->by, r->group->labels.n, sizeof(*r->by), str_cmp);
+        for (unsigned i = 0; i < r->group->labels.n; i++)
+            if (r->nby == 0 || !noa_str_eq(r->by[r->nby - 1], r->by[i]))
+                r->by[r->nby++] = r->by[i];
+    }
+    int rc = noa_pipeline_new(e->log, &r->pipe, err);
+    if (rc < 0)
+        return rc;
+    r->fast = noa_pipeline_filters_only(r->pipe) && !e->has_unwrap;
+    if (e->n_post_filters) {
+        r->post_stages = noa_xcalloc(e->n_post_filters, sizeof(*r->post_stages));
+        for (unsigned i = 0; i < e->n_post_filters; i++) {
+            r->post_stages[i].kind = NOA_LOGQL_STAGE_LABEL_FILTER;
+            r->post_stages[i].filter = e->post_filters[i];
+        }
+        r->post_expr.kind = NOA_LOGQL_LOG;
+        r->post_expr.stages = r->post_stages;
+        r->post_expr.n_stages = e->n_post_filters;
+        rc = noa_pipeline_new(&r->post_expr, &r->post, err);
+    }
+    return rc;
+}
+
+int noa_metric_range_eval(const struct noa_logql_expr *e, const struct noa_metric_source *src,
+                          const struct noa_metric_range_opts *o, struct noa_arena *arena,
+                          struct noa_metric_set *out, struct noa_error *err)
+{
+    struct reval r = {.e = e, .o = o, .err = err};
+    struct noa_metric_set counts;
+    int absent = e->range_op == NOA_LOGQL_RANGE_ABSENT;
+    noa_metric_set_init(out, arena, o->grid.n, o->max_series);
+    out->shown_limit = o->shown_limit;
+    noa_metric_set_init(&counts, arena, o->grid.n, 0);
+    r.out = absent ? &counts : out;
+    noa_pipeline_state_init(&r.st);
+    int rc = setup(&r, err);
+    if (rc < 0)
+        goto done;
+    /* Every window lies in (first - off - range, last - off]. */
+    const struct noa_metric_grid *g = &o->grid;
+    int64_t last = g->start_ns + (int64_t)(g->n - 1) * g->step_ns;
+    struct noa_metric_sink sink = {.stream_cb = stream_cb, .entry_cb = entry_cb, .arg = &r};
+    rc = src->each_stream(src->ctx, e->log, g->start_ns - e->offset_ns - e->range_ns + 1,
+                          last - e->offset_ns + 1, &sink);
+    if (r.rc < 0)
+        rc = r.rc;
+    if (rc < 0)
+        goto done;
+    rc = finish(&r);
+    if (rc == 0 && absent)
+        absent_result(&r, &counts, arena, out);
+done:
+    for (uint32_t i = 0; i < r.rs_cap; i++) {
+        noa_free(r.rs[i].cnt);
+        noa_free(r.rs[i].val);
+        noa_free(r.rs[i].smp);
+    }
+    noa_free(r.rs);
+    noa_free(r.scratch);
+    noa_free(r.by);
+    noa_buf_fini(&r.msg);
+    noa_pipeline_free(r.post);
+    noa_pipeline_free(r.pipe);
+    noa_free(r.post_stages);
+    noa_pipeline_state_fini(&r.st);
+    noa_metric_set_fini(&counts);
+    return rc;
+}
