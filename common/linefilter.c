@@ -14,6 +14,9 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 enum { K_CONTAINS, K_FOLD, K_REGEX, K_PATTERN, K_IP };
 
@@ -97,6 +100,46 @@ static const char *find_fold(const char *hay, size_t n, const char *needle, size
     return NULL;
 }
 
+/*
+ * First occurrence of needle in hay, or NULL. On x86-64 (SSE2 is always
+ * there) 16 candidate starts are tested at once on the needle's first and
+ * last bytes, and only starts where both match are compared in full:
+ * libc's memmem is a general two-way search, about twice as slow on the
+ * short needles of line filters, and this search runs over every byte a
+ * filtered query reads.
+ */
+static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t m)
+{
+    if (m == 0)
+        return hay;
+    if (m > n)
+        return NULL;
+    if (m == 1)
+        return memchr(hay, needle[0], n);
+#if defined(__SSE2__)
+    const __m128i first = _mm_set1_epi8(needle[0]), last = _mm_set1_epi8(needle[m - 1]);
+    size_t i = 0, starts = n - m + 1; /* candidate starts are [0, starts) */
+    for (; i + 16 <= starts; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(hay + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(hay + i + m - 1));
+        unsigned mask = (unsigned)_mm_movemask_epi8(
+            _mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last)));
+        while (mask) {
+            unsigned k = (unsigned)__builtin_ctz(mask);
+            if (memcmp(hay + i + k + 1, needle + 1, m - 2) == 0)
+                return hay + i + k;
+            mask &= mask - 1;
+        }
+    }
+    for (; i < starts; i++)
+        if (hay[i] == needle[0] && memcmp(hay + i + 1, needle + 1, m - 1) == 0)
+            return hay + i;
+    return NULL;
+#else
+    return memmem(hay, n, needle, m);
+#endif
+}
+
 int noa_linefilter_contains_fold(const char *hay, size_t n, const char *needle, size_t m)
 {
     return find_fold(hay, n, needle, m) != NULL;
@@ -107,9 +150,7 @@ const char *noa_linefilter_find(const struct noa_linefilter_literal *lit, const 
 {
     if (lit->fold)
         return find_fold(hay, n, lit->s.p, lit->s.len);
-    if (lit->s.len == 0)
-        return hay;
-    return n >= lit->s.len ? memmem(hay, n, lit->s.p, lit->s.len) : NULL;
+    return find_bytes(hay, n, lit->s.p, lit->s.len);
 }
 
 /* Splits a regex into literal alternatives when it is one of the shapes
@@ -271,7 +312,7 @@ static int item_match(const struct lf_item *it, const char *line, size_t len)
 {
     switch (it->kind) {
     case K_CONTAINS:
-        return it->len == 0 || (len >= it->len && memmem(line, len, it->lit, it->len) != NULL);
+        return find_bytes(line, len, it->lit, it->len) != NULL;
     case K_FOLD:
         return find_fold(line, len, it->lit, it->len) != NULL;
     case K_REGEX:

@@ -65,8 +65,7 @@ unsigned noa_blocksum_log2_for(size_t len)
  * has trigrams of both parities to test (see may_contain). */
 static void add_line(unsigned char *bits, unsigned shift, const unsigned char *p, size_t n)
 {
-    /* Lowercasing a run first (a loop the compiler vectorizes) and then
-     * reading trigrams as little-endian words halves the cost of
+    /* Lowercasing a run first, eight bytes at a time, halves the cost of
      * lowercasing three bytes per trigram. The run length is even so that
      * offsets keep their parity. */
     unsigned char low[LOW_RUN + 4];
@@ -75,9 +74,8 @@ static void add_line(unsigned char *bits, unsigned shift, const unsigned char *p
         lower_run(low, p + at, k);
         low[k] = 0;
         for (size_t i = 0; i + 3 <= k; i += 2) {
-            uint32_t t;
-            memcpy(&t, low + i, 4);
-            uint32_t h = ((t & 0xffffffu) * 0x9E3779B1u) >> shift;
+            uint32_t t = (uint32_t)low[i] | (uint32_t)low[i + 1] << 8 | (uint32_t)low[i + 2] << 16;
+            uint32_t h = (t * 0x9E3779B1u) >> shift;
             bits[h >> 3] |= (unsigned char)(1u << (h & 7));
         }
     }

@@ -27,6 +27,9 @@
  * (t * 0x9E3779B1 mod 2^32) >> (32 - k). The bit count grows with the raw
  * block (one bit per 8 to 16 raw bytes, so a 256 KiB block gets 4 KiB),
  * which keeps the fill, hence the false-positive rate, roughly constant.
+ * Any change to the hash or to which trigrams are indexed needs a new
+ * section kind in ingester/chunk.h: read with the new rules, an old
+ * summary would report present text absent and queries would miss lines.
  *
  * Pure functions over caller buffers; any thread.
  */

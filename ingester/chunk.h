@@ -243,9 +243,10 @@ int noa_chunk_encode(const struct noa_chunk_block *blocks, size_t n, struct noa_
 /*
  * Opens a chunk file held in data[0..len) (borrowed; must outlive r):
  * checks magic, version, codec, footer, every offset and length, the metas
- * CRC, every block's CRC and the extra section (block summaries: each
- * block meta's sum then points into data), without ever reading outside
- * [0, len).
+ * CRC and the extra section (block summaries: each block meta's sum then
+ * points into data), without ever reading outside [0, len). A block's own
+ * CRC is checked when it is decompressed, so that blocks a query skips
+ * cost nothing.
  * Returns 0; NOA_ECORRUPT (err names the field and offset); NOA_EUNSUPP
  * for a Loki chunk version or a codec noa does not read; NOA_ENOMEM.
  * On failure r needs no _fini (but _fini is harmless).
@@ -257,20 +258,19 @@ void noa_chunk_reader_fini(struct noa_chunk_reader *r);
 /*
  * Decompresses block i into raw (its previous contents are replaced; the
  * buffer is grown to the block's raw_len, which open bounded by
- * NOA_CHUNK_MAX_BLOCK_RAW) and checks the entries against the block meta
- * (noa_chunk_block_check). Returns 0, NOA_EINVAL for i out of range,
- * NOA_ECORRUPT, or NOA_ENOMEM.
+ * NOA_CHUNK_MAX_BLOCK_RAW) after checking its CRC, and checks the entries
+ * against the block meta (noa_chunk_block_check). Returns 0, NOA_EINVAL for
+ * i out of range, NOA_ECORRUPT, or NOA_ENOMEM.
  */
 int noa_chunk_block_decompress(const struct noa_chunk_reader *r, size_t i, struct noa_buf *raw,
                                struct noa_error *err);
 
 /*
  * As noa_chunk_block_decompress without the walk over the entries: only
- * the frame and its size are checked. For readers that iterate the block
+ * the CRC, the frame and its size are checked. For readers that iterate the block
  * anyway (noa_chunk_iter_next checks every entry it decodes) or skip it
  * after one search, where a second walk would cost as much as the search.
- * Entry order and time bounds are then not checked (the block's CRC was,
- * at open).
+ * Entry order and time bounds are then not checked.
  */
 int noa_chunk_block_inflate(const struct noa_chunk_reader *r, size_t i, struct noa_buf *raw,
                             struct noa_error *err);

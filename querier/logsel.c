@@ -133,16 +133,17 @@ static int run_pipeline(struct run *r, struct gather *g, const struct noa_chunk_
                         struct gentry *ge)
 {
     struct noa_lbuilder *lb = &r->ps.lb;
+    struct noa_str out;
+    /* Line filters read only the line: the labels need not be built. */
+    if (noa_pipeline_filters_only(r->q->pipeline))
+        return noa_pipeline_run(r->q->pipeline, &r->ps, e->ts_ns, e->line, &out);
     noa_lbuilder_reset(lb);
     size_t pos = 0;
     struct noa_label m;
     while (noa_chunk_meta_next(e, &pos, &m))
         noa_lbuilder_add_meta(lb, m.name, m.value);
-    struct noa_str out;
     if (!noa_pipeline_run(r->q->pipeline, &r->ps, e->ts_ns, e->line, &out))
         return 0;
-    if (noa_pipeline_filters_only(r->q->pipeline))
-        return 1; /* the line and labels are the stored ones */
     if (out.p != e->line.p || out.len != e->line.len)
         ge->line = noa_arena_str(&g->arena, out);
     struct noa_labels fin;
@@ -265,6 +266,21 @@ static int presearch_init(struct presearch *ps, const struct required *rq, const
 static int presearch_line(struct presearch *ps, size_t off, size_t n)
 {
     const struct required *rq = ps->rq;
+    /* First a group that is known to fail without searching again: every
+     * literal's next match lies past this line (typically the rare one of
+     * `|= "GET" |= "rare"`), so frequent literals are not searched for
+     * line after line. */
+    for (unsigned g = 0; g < rq->n_groups; g++) {
+        int fails = 1, left = 0;
+        for (unsigned k = 0; k < rq->groups[g].n && fails; k++) {
+            unsigned i = rq->groups[g].first + k;
+            fails = ps->next[i] >= off &&
+                    (ps->next[i] == SIZE_MAX || ps->next[i] + rq->lits[i].s.len > off + n);
+            left |= ps->next[i] != SIZE_MAX;
+        }
+        if (fails)
+            return left ? 0 : -1;
+    }
     for (unsigned g = 0; g < rq->n_groups; g++) {
         int found = 0, left = 0;
         for (unsigned k = 0; k < rq->groups[g].n && !found; k++) {

@@ -473,6 +473,32 @@ static void test_summaries_malformed(void **state)
     noa_buf_fini(&out);
 }
 
+/* A block's CRC is checked when it is read, not at open: a damaged block
+ * fails alone, and the others (and the summaries) stay readable. */
+static void test_block_crc_lazy(void **state)
+{
+    (void)state;
+    struct noa_buf out = {0}, raw = {0};
+    struct noa_chunk_reader r;
+    struct noa_error err = {0};
+    build_chunk(&out, 2, 50, NULL);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, NULL), 0);
+    size_t at = (size_t)r.blocks[1].offset + 3;
+    noa_chunk_reader_fini(&r);
+    out.data[at] ^= 0x10;
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, NULL), 0);
+    assert_non_null(r.blocks[1].sum);
+    assert_int_equal(noa_chunk_block_inflate(&r, 1, &raw, &err), NOA_ECORRUPT);
+    assert_non_null(strstr(err.msg, "checksum mismatch"));
+    assert_int_equal(noa_chunk_block_decompress(&r, 1, &raw, &err), NOA_ECORRUPT);
+    assert_int_equal(noa_chunk_block_inflate(&r, 0, &raw, NULL), 0);
+    assert_int_equal(raw.len, r.blocks[0].raw_len);
+    assert_int_equal(noa_chunk_block_inflate(&r, 2, &raw, NULL), NOA_EINVAL);
+    noa_chunk_reader_fini(&r);
+    noa_buf_fini(&out);
+    noa_buf_fini(&raw);
+}
+
 static void test_open_versions(void **state)
 {
     (void)state;
@@ -617,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_open_rejects_corruption),
         cmocka_unit_test(test_summaries_optional),
         cmocka_unit_test(test_summaries_malformed),
+        cmocka_unit_test(test_block_crc_lazy),
         cmocka_unit_test(test_open_versions),
         cmocka_unit_test(test_open_lying_meta),
         cmocka_unit_test(test_block_check),
