@@ -330,6 +330,7 @@ static int gather_block(struct run *r, struct gather *g, const struct noa_buf *r
         struct gentry ge = {e.ts_ns, e.line, e.meta, e.n_meta, {NULL, 0}, NULL, 0};
         if (r->q->pipeline && !run_pipeline(r, g, &e, &ge))
             continue;
+        r->res->post_filter_lines++;
         if (g->n == g->cap) {
             g->cap = g->cap ? g->cap * 2 : 256;
             g->v = noa_xrealloc(g->v, g->cap * sizeof(*g->v));
@@ -648,6 +649,7 @@ static void merge_result(struct noa_logsel_result *out, struct noa_logsel_result
     noa_arena_adopt(&out->arena, &part->arena);
     out->bytes_processed += part->bytes_processed;
     out->lines_processed += part->lines_processed;
+    out->post_filter_lines += part->post_filter_lines;
     out->chunks_read += part->chunks_read;
     out->head_lines += part->head_lines;
     out->head_bytes += part->head_bytes;

@@ -50,6 +50,7 @@ struct noa_logsel_result {
     struct noa_arena arena;
     /* figures for stats */
     uint64_t bytes_processed, lines_processed, chunks_read, chunks_matched;
+    uint64_t post_filter_lines; /* lines in range that the pipeline kept */
     uint64_t head_lines, head_bytes, decompressed_lines, decompressed_bytes, compressed_bytes;
     uint64_t duplicates;
     /* blocks (sealed, in chunks or memory) overlapping the range; of those,

@@ -14,6 +14,7 @@ void noa_stats_json_add(struct noa_stats_json *s, const struct noa_logsel_result
 {
     s->bytes_processed += r->bytes_processed;
     s->lines_processed += r->lines_processed;
+    s->post_filter_lines += r->post_filter_lines;
     s->chunks_ref += r->chunks_read;
     s->chunks_downloaded += r->chunks_read;
     s->decompressed_bytes += r->decompressed_bytes;
@@ -129,7 +130,7 @@ void noa_stats_json_put(struct noa_buf *b, const struct noa_stats_json *s)
     noa_buf_append_str(b, NOA_STR(",\"totalStructuredMetadataBytesProcessed\":0},"
                                   "\"querier\":{\"store\":"));
     put_store(b, s->chunks_ref, s->chunks_downloaded, 0, 0, s->decompressed_bytes,
-              s->decompressed_lines, s->compressed_bytes, s->duplicates, 0);
+              s->decompressed_lines, s->compressed_bytes, s->duplicates, s->post_filter_lines);
     noa_buf_append_str(b, NOA_STR(",\"querierExecTime\":"));
     noa_stats_json_put_seconds(b, s->exec_s);
     noa_buf_append_str(b, NOA_STR("},\"ingester\":{"));
