@@ -1,10 +1,13 @@
 /*
  * Loki's query endpoints over stream selectors. Parameters are parsed on
- * the loop thread; the selection and JSON encoding run on a worker. A query
- * naming several tenants (`X-Scope-OrgID: a|b`) runs once per tenant and
- * the answers are merged as Loki's MultiTenantQuerier merges them
- * (querier/tenants.h). Limits (limits_config) are checked on the loop
- * thread before any work is queued; query_timeout bounds the worker.
+ * the loop thread; the selection and JSON encoding run on a worker. A log
+ * query naming several tenants (`X-Scope-OrgID: a|b`) runs once per tenant
+ * and the answers are merged as Loki's MultiTenantQuerier merges them
+ * (querier/tenants.h); a metric query is evaluated once by the metric
+ * engine (querier/metric_eval.h) over every tenant's streams, relabelled
+ * with __tenant_id__ (querier/metric_store.h). Limits (limits_config) are
+ * checked on the loop thread before any work is queued; query_timeout
+ * bounds the worker.
  */
 #include "querier/query_api.h"
 #include "common/clock.h"
@@ -18,6 +21,9 @@
 #include "ingester/index.h"
 #include "querier/logsel.h"
 #include "querier/consteval.h"
+#include "querier/metric_eval.h"
+#include "querier/metric_json.h"
+#include "querier/metric_store.h"
 #include "querier/params.h"
 #include "querier/request.h"
 #include "querier/stats_json.h"
@@ -49,18 +55,19 @@ struct query_job {
     uint32_t limit;
     int backward;
     int categorize;
-    int empty;        /* the range is outside max_query_lookback: answer empty */
-    int multi;        /* the header named several tenants (Loki relabels then) */
-    int64_t deadline; /* CLOCK_MONOTONIC ns after which the query has timed out; 0 = none */
-    char *label_name; /* owned, for JOB_VALUES */
+    int empty;               /* the range is outside max_query_lookback: answer empty */
+    int multi;               /* the header named several tenants (Loki relabels then) */
+    int metric;              /* a metric query for the engine (not constant) */
+    int64_t step_ns;         /* metric: the step; 0 = instant query */
+    struct noa_buf err_full; /* metric: an error longer than err.msg holds */
+    int64_t deadline;        /* CLOCK_MONOTONIC ns after which the query has timed out; 0 = none */
+    char *label_name;        /* owned, for JOB_VALUES */
     struct noa_buf out;
     struct noa_error err;
     int status;
     int64_t t0;     /* CLOCK_MONOTONIC ns when the request was taken */
     int64_t t_work; /* CLOCK_MONOTONIC ns when the worker started */
 };
-
-
 
 /* Loki's answer to a query that ran past query_timeout (a 504). */
 static const char timeout_msg[] =
@@ -77,6 +84,7 @@ static void job_free(struct query_job *j)
     noa_logql_free(j->expr);
     noa_free(j->label_name);
     noa_buf_fini(&j->out);
+    noa_buf_fini(&j->err_full);
     noa_free(j);
 }
 
@@ -502,6 +510,70 @@ static int run_stats(struct query_job *j)
     return rc;
 }
 
+/* Samples unwrap aggregations may hold at once (about 16 bytes each):
+ * 10M bounds one query near 160 MB. */
+#define METRIC_MAX_SAMPLES 10000000u
+
+static int empty_each_stream(void *ctx, const struct noa_logql_expr *log, int64_t from_ns,
+                             int64_t through_ns, const struct noa_metric_sink *sink)
+{
+    (void)ctx, (void)log, (void)from_ns, (void)through_ns, (void)sink;
+    return 0;
+}
+
+/* A metric query: one evaluation over every tenant's streams, encoded as
+ * Loki's matrix, vector or scalar with the stats object. */
+static void run_metric(struct query_job *j)
+{
+    const struct noa_limits *lim = j->api->opts.limits;
+    struct noa_metric_store ms;
+    struct noa_metric_result res;
+    int evaluated = 0;
+    struct noa_metric_opts o = {
+        .start_ns = j->start_ns,
+        .end_ns = j->end_ns,
+        .step_ns = j->step_ns,
+        .max_series = lim->max_query_series > 0 ? (uint32_t)lim->max_query_series : 0,
+        .max_samples = METRIC_MAX_SAMPLES,
+        .err_full = &j->err_full,
+    };
+    j->status = noa_metric_store_init(&ms, j->api->opts.ingester, &j->tenants, j->expr, j->deadline,
+                                      &j->err);
+    if (j->status == 0) {
+        struct noa_metric_source src = noa_metric_store_source(&ms);
+        if (j->empty) /* outside max_query_lookback: nothing to read */
+            src = (struct noa_metric_source){empty_each_stream, NULL};
+        j->status = noa_metric_eval(j->expr, &src, &o, &res, &j->err);
+        evaluated = 1;
+    }
+    if (j->status < 0 && !j->err.msg[0] && ms.err.msg[0])
+        j->err = ms.err; /* the storage's own error */
+    if (j->status == 0) {
+        struct noa_stats_json st = {0};
+        const struct noa_streamread_stats *rs = &ms.st;
+        st.bytes_processed = rs->bytes;
+        st.lines_processed = rs->entries;
+        st.chunks_ref = rs->chunks_ref;
+        st.chunks_downloaded = rs->chunks_downloaded;
+        st.decompressed_bytes = rs->decompressed_bytes;
+        st.decompressed_lines = rs->decompressed_lines;
+        st.compressed_bytes = rs->compressed_bytes;
+        st.duplicates = rs->duplicates;
+        st.head_bytes = rs->head_bytes;
+        st.head_lines = rs->head_lines;
+        st.streams = ms.streams;
+        st.blocks_skipped = rs->blocks_skipped;
+        st.ingester_reached = j->empty ? 0 : j->tenants.n;
+        st.exec_s = (double)(noa_clock_mono_ns() - j->t_work) / 1e9;
+        st.queue_s = (double)(j->t_work - j->t0) / 1e9;
+        noa_metric_json_encode(&res, &st, &j->out);
+        noa_buf_putc(&j->out, '\n');
+    }
+    if (evaluated)
+        noa_metric_result_fini(&res);
+    noa_metric_store_fini(&ms);
+}
+
 /* A log query over every tenant (one selection each), merged. */
 static void run_range(struct query_job *j)
 {
@@ -536,6 +608,8 @@ static void query_work(uv_work_t *w)
     j->t_work = noa_clock_mono_ns();
     if (j->deadline && j->t_work > j->deadline) {
         j->status = NOA_ETIMEOUT;
+    } else if (j->kind == JOB_RANGE && j->metric) {
+        run_metric(j);
     } else if (j->kind == JOB_RANGE) {
         run_range(j);
     } else if (j->kind == JOB_STATS) {
@@ -561,7 +635,12 @@ static void query_after(uv_work_t *w, int status)
     if (status < 0 || j->status < 0) {
         int code = status < 0 ? 500 : noa_err_http_status(j->status);
         noa_http_reply_header(j->req, "X-Content-Type-Options", "nosniff");
-        noa_http_reply(j->req, code, "text/plain; charset=utf-8", j->err.msg, strlen(j->err.msg));
+        if (status == 0 && j->status != NOA_ETIMEOUT && j->err_full.len)
+            noa_http_reply(j->req, code, "text/plain; charset=utf-8", j->err_full.data,
+                           j->err_full.len);
+        else
+            noa_http_reply(j->req, code, "text/plain; charset=utf-8", j->err.msg,
+                           strlen(j->err.msg));
     } else {
         noa_http_reply_buf(j->req, 200, "application/json; charset=UTF-8", &j->out);
     }
@@ -569,7 +648,6 @@ static void query_after(uv_work_t *w, int status)
 }
 
 /* ---- handlers ---------------------------------------------------------------- */
-
 
 static int add_selector(struct query_job *j, const struct noa_str *text, struct noa_error *err)
 {
@@ -582,22 +660,20 @@ static int add_selector(struct query_job *j, const struct noa_str *text, struct 
     return rc;
 }
 
-static const char metric_unsupported_msg[] =
-    "metric queries are not supported yet by this noa version";
-
 /* Parses a LogQL query; a log query gets its pipeline compiled into the
- * job. Metric queries that read logs are refused until the metric engine
- * exists; constant ones (consteval.h) are left for answer_const. */
+ * job. A metric query that reads logs is marked for the metric engine;
+ * constant ones (consteval.h) are left for answer_const, which answers
+ * them on the loop thread exactly as Loki does. */
 static int parse_log_query(struct query_job *j, const struct noa_str *q, struct noa_error *err)
 {
     struct noa_consteval_value cv;
     int rc = noa_logql_parse(q->p, q->len, &j->expr, err);
     if (rc < 0)
         return rc;
-    if (!noa_logql_is_log(j->expr))
-        return noa_consteval_eval(j->expr, &cv) == 0
-                   ? 0
-                   : noa_error_set(err, NOA_EINVAL, "%s", metric_unsupported_msg);
+    if (!noa_logql_is_log(j->expr)) {
+        j->metric = noa_consteval_eval(j->expr, &cv) != 0;
+        return 0;
+    }
     return noa_pipeline_new(j->expr, &j->pipeline, err);
 }
 
@@ -674,7 +750,8 @@ static int job_begin(struct noa_query_api *api, struct noa_http_request *req, en
     if (rc < 0)
         return rc;
     return noa_params_bounds(noa_form_get(form, "start"), noa_form_get(form, "end"),
-                             noa_form_get(form, "since"), noa_clock_real_ns(), &j->start_ns, &j->end_ns, err);
+                             noa_form_get(form, "since"), noa_clock_real_ns(), &j->start_ns,
+                             &j->end_ns, err);
 }
 
 /* Queues the job; query_timeout starts counting when the request was
@@ -732,10 +809,16 @@ static void query_range_handler(struct noa_http_request *req, void *ctx)
         goto fail;
     const struct noa_limits *lim = api->opts.limits;
     if ((rc = noa_params_check_limit(lim, j->limit, &err)) < 0 ||
-        (rc = noa_params_check_range(lim, noa_clock_real_ns(), &j->start_ns, &j->end_ns, &j->empty, &err)) < 0)
+        (rc = noa_params_check_range(lim, noa_clock_real_ns(), &j->start_ns, &j->end_ns, &j->empty,
+                                     &err)) < 0)
         goto fail;
-    if (!j->pipeline) {
+    if (!j->pipeline && !j->metric) {
         answer_const(j, 0, step);
+        return;
+    }
+    if (j->metric) { /* multi-tenant matchers are handled by the metric store */
+        j->step_ns = step;
+        job_submit(api, j);
         return;
     }
     if (j->multi && (rc = noa_tenants_filter_selector(&j->tenants, &j->expr->selector, &err)) < 0)
@@ -778,7 +861,12 @@ static void instant_query_handler(struct noa_http_request *req, void *ctx)
         answer_const(j, 1, 0);
         return;
     } else {
-        rc = noa_error_set(&err, NOA_EINVAL, "%s", metric_unsupported_msg);
+        /* One evaluation at `time`: step 0. */
+        j->metric = 1;
+        j->start_ns = j->end_ns;
+        j->step_ns = 0;
+        job_submit(api, j);
+        return;
     }
 fail:
     fail(req, j, rc, &err);
@@ -816,8 +904,8 @@ static void labels_like_handler(struct noa_http_request *req, struct noa_query_a
         struct noa_str name = noa_http_request_param(req, "name");
         j->label_name = noa_xstrndup(name.p, name.len);
     }
-    rc =
-        noa_params_check_metadata_range(api->opts.limits, noa_clock_real_ns(), &j->start_ns, &j->end_ns, &err);
+    rc = noa_params_check_metadata_range(api->opts.limits, noa_clock_real_ns(), &j->start_ns,
+                                         &j->end_ns, &err);
     if (rc < 0)
         goto fail;
     job_submit(api, j);

@@ -15,15 +15,16 @@ language provider):
     categorize-labels, and Grafana's forwarded headers (X-Query-Tags,
     X-Grafana-Org-Id, X-Dashboard-Uid, X-Panel-Id, ...).
   * the log volume histogram: a metric query_range tagged
-    X-Query-Tags: Source=logvolhist (metric queries over logs are refused
-    with a 400 until noa's metric engine lands; the fixture pins that).
+    X-Query-Tags: Source=logvolhist, `sum by (level, detected_level)
+    (count_over_time(... | drop __error__ [<step>]))` at Grafana's step.
   * the query-size estimate: /index/stats with the query's selector.
   * a data source whose X-Scope-OrgID names two tenants (`grafana|other`):
     a log panel and the label browser over both.
 
 A fixture holds the request (params may use $START, $END, $T+<seconds>)
 and the expected status and JSON. Answers are normalised before comparing:
-entry timestamps become "$T+<ns offset>", and the `stats` object is checked
+entry timestamps become "$T+<ns offset>", matrix sample timestamps near
+$T (Unix seconds) "$T+<seconds offset>", and the `stats` object is checked
 key by key (names, order, types) against Loki's zero-value golden
 (fixtures/loki_stats_zero.json) and then replaced by "$STATS", since its
 timings vary. NOA_REGEN_FIXTURES=1 rewrites the fixtures from the answers
@@ -123,8 +124,11 @@ def normalise(doc, env):
                 for v in st.get("values", []):
                     v[0] = "$T+%d" % (int(v[0]) - env["t0"])
                     n += 1
-        elif data.get("resultType") in ("vector", "matrix"):
-            n = 0
+        elif data.get("resultType") == "matrix":
+            for st in data.get("result", []):
+                for v in st.get("values", []):
+                    if abs(v[0] - env["t0"] / H.NS) < 86400:  # not fixed times (vector(1))
+                        v[0] = "$T+%g" % (v[0] - env["t0"] / H.NS)
         if "stats" in data:
             if data.get("resultType") == "streams":
                 check_stats(data["stats"], n)

@@ -1,0 +1,652 @@
+/*
+ * One stream's entries in time order over memory and chunks (see
+ * streamread.h). Worker thread.
+ *
+ * Two heaps drive the merge: `pending` holds what is not opened yet (a
+ * flushed chunk, a sealed block in memory, a block of a fetched chunk),
+ * ordered by its first timestamp; `open` holds cursors over decompressed
+ * blocks (and the head), ordered by their current entry. Something pending
+ * is opened only once the merge reaches its first timestamp, so at any
+ * time only the blocks that overlap the current instant are held.
+ *
+ * Exact duplicates have the same timestamp, so only the entries of the
+ * current timestamp are remembered (by reference: a cursor exhausted at
+ * that timestamp keeps its block until the timestamp changes).
+ */
+#include "querier/streamread.h"
+#include "common/clock.h"
+#include "common/mem.h"
+#include "common/pipeline.h"
+#include "ingester/block.h"
+#include "ingester/blocksum.h"
+#include "ingester/chunk.h"
+#include "ingester/chunkstore.h"
+#include "ingester/index.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+enum item_kind { ITEM_CHUNK, ITEM_MEMBLOCK, ITEM_CHUNKBLOCK };
+
+/* Something not opened yet. */
+struct item {
+    int64_t min_ts;
+    uint32_t kind; /* enum item_kind */
+    uint32_t idx;  /* chunk (ITEM_CHUNK, ITEM_CHUNKBLOCK) or memory block */
+    uint32_t blk;  /* ITEM_CHUNKBLOCK: block of the chunk */
+};
+
+/* A flushed chunk: its ref until fetched, then its file while any of its
+ * blocks is still pending or open. */
+struct chunk {
+    struct noa_chunk_ref ref;
+    struct noa_buf file;
+    struct noa_chunk_reader rd;
+    uint32_t live; /* blocks pending or open */
+};
+
+/* A cursor over one decompressed block, or over the head (through its
+ * time-sorted index). */
+struct cursor {
+    struct noa_chunk_entry e; /* the current entry */
+    struct noa_buf raw;       /* decompressed block (unused by the head) */
+    struct noa_chunk_iter it;
+    int64_t chunk; /* chunk it came from; -1 = none */
+    int head;
+};
+
+/* An entry of the current timestamp, remembered for deduplication. */
+struct seen {
+    struct noa_str line, meta;
+    uint32_t n_meta;
+    uint32_t slot; /* in the hash table, once hashed */
+    uint64_t h;
+};
+
+/* Position of a head entry: the head's bytes are sorted by time except
+ * entries being sealed, appended at the end. */
+struct hpos {
+    int64_t ts;
+    size_t off;
+};
+
+struct sr {
+    const struct noa_streamread_query *q;
+    const struct noa_streamread_required *req; /* NULL: nothing to check */
+    struct noa_streamread_stats *st;
+    struct noa_error *err;
+    struct chunk *chunks;
+    size_t n_chunks, cap_chunks;
+    struct item *pend; /* min-heap on min_ts */
+    size_t n_pend, cap_pend;
+    struct cursor **open; /* min-heap on e.ts_ns */
+    size_t n_open, cap_open;
+    struct cursor **pool; /* released cursors, their buffers kept for reuse */
+    size_t n_pool, cap_pool;
+    struct cursor **retired; /* exhausted at the current timestamp */
+    size_t n_retired, cap_retired;
+    struct cursor *head;
+    struct hpos *hidx;
+    size_t n_hidx, hnext;
+    /* deduplication of the current timestamp */
+    int64_t cur_ts;
+    struct seen *seen;
+    size_t n_seen, cap_seen;
+    int hashed;
+    uint32_t *table;        /* seen index + 1; 0 = empty */
+    uint32_t tcap;          /* power of two */
+    struct noa_label *meta; /* decoded metadata of the entry being delivered */
+    uint32_t cap_meta;
+};
+
+#define GROW(p, n, cap)                                                                            \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            (cap) = (cap) ? (cap)*2 : 8;                                                           \
+            (p) = noa_xrealloc((p), (cap) * sizeof(*(p)));                                         \
+        }                                                                                          \
+    } while (0)
+
+/* ---- required literals -------------------------------------------------------------- */
+
+static int collect_group_cb(void *ctx, const struct noa_linefilter_literal *alts, unsigned n)
+{
+    struct noa_streamread_required *rq = ctx;
+    if (rq->n_lits + n > NOA_STREAMREAD_MAX_LITS)
+        return 0; /* left out: fewer skips, never wrong */
+    rq->groups[rq->n_groups].first = rq->n_lits;
+    rq->groups[rq->n_groups].n = n;
+    rq->n_groups++;
+    for (unsigned i = 0; i < n; i++)
+        rq->lits[rq->n_lits++] = alts[i];
+    return 0;
+}
+
+void noa_streamread_required_init(struct noa_streamread_required *rq, const struct noa_pipeline *p)
+{
+    memset(rq, 0, sizeof(*rq));
+    if (p)
+        noa_pipeline_required_literals(p, collect_group_cb, rq);
+}
+
+/* 1 when a block summary proves that no line of the block passes some
+ * group. */
+static int summary_excludes(const struct noa_streamread_required *rq, const void *sum, size_t len)
+{
+    if (!rq || !sum || !len)
+        return 0;
+    for (unsigned g = 0; g < rq->n_groups; g++) {
+        unsigned k;
+        for (k = 0; k < rq->groups[g].n; k++) {
+            const struct noa_str *l = &rq->lits[rq->groups[g].first + k].s;
+            if (noa_blocksum_may_contain(sum, len, l->p, l->len))
+                break;
+        }
+        if (k == rq->groups[g].n)
+            return 1;
+    }
+    return 0;
+}
+
+/* 1 when line holds a literal of every group (it may pass the pipeline). */
+static int line_may_pass(const struct noa_streamread_required *rq, struct noa_str line)
+{
+    for (unsigned g = 0; g < rq->n_groups; g++) {
+        unsigned k;
+        for (k = 0; k < rq->groups[g].n; k++)
+            if (noa_linefilter_find(&rq->lits[rq->groups[g].first + k], line.p, line.len))
+                break;
+        if (k == rq->groups[g].n)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- heaps ---------------------------------------------------------------------- */
+
+static void pend_push(struct sr *s, struct item it)
+{
+    GROW(s->pend, s->n_pend, s->cap_pend);
+    size_t i = s->n_pend++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (s->pend[p].min_ts <= it.min_ts)
+            break;
+        s->pend[i] = s->pend[p];
+        i = p;
+    }
+    s->pend[i] = it;
+}
+
+static struct item pend_pop(struct sr *s)
+{
+    struct item top = s->pend[0], last = s->pend[--s->n_pend];
+    size_t i = 0, n = s->n_pend;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && s->pend[c + 1].min_ts < s->pend[c].min_ts)
+            c++;
+        if (last.min_ts <= s->pend[c].min_ts)
+            break;
+        s->pend[i] = s->pend[c];
+        i = c;
+    }
+    if (n)
+        s->pend[i] = last;
+    return top;
+}
+
+static void open_sift_down(struct sr *s, size_t i)
+{
+    struct cursor *x = s->open[i];
+    size_t n = s->n_open;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && s->open[c + 1]->e.ts_ns < s->open[c]->e.ts_ns)
+            c++;
+        if (x->e.ts_ns <= s->open[c]->e.ts_ns)
+            break;
+        s->open[i] = s->open[c];
+        i = c;
+    }
+    s->open[i] = x;
+}
+
+static void open_push(struct sr *s, struct cursor *c)
+{
+    GROW(s->open, s->n_open, s->cap_open);
+    size_t i = s->n_open++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (s->open[p]->e.ts_ns <= c->e.ts_ns)
+            break;
+        s->open[i] = s->open[p];
+        i = p;
+    }
+    s->open[i] = c;
+}
+
+static void open_pop(struct sr *s)
+{
+    s->open[0] = s->open[--s->n_open];
+    if (s->n_open)
+        open_sift_down(s, 0);
+}
+
+/* ---- cursors ---------------------------------------------------------------------- */
+
+static struct cursor *cursor_get(struct sr *s)
+{
+    struct cursor *c = s->n_pool ? s->pool[--s->n_pool] : noa_xcalloc(1, sizeof(*c));
+    c->chunk = -1;
+    c->head = 0;
+    c->raw.len = 0;
+    return c;
+}
+
+static void chunk_release(struct sr *s, int64_t idx)
+{
+    if (idx < 0)
+        return;
+    struct chunk *ch = &s->chunks[idx];
+    if (--ch->live == 0) {
+        noa_chunk_reader_fini(&ch->rd);
+        noa_buf_fini(&ch->file);
+    }
+}
+
+/* A cursor no entry of the current timestamp points into. */
+static void cursor_put(struct sr *s, struct cursor *c)
+{
+    chunk_release(s, c->chunk);
+    c->chunk = -1;
+    GROW(s->pool, s->n_pool, s->cap_pool);
+    s->pool[s->n_pool++] = c;
+}
+
+/* An exhausted cursor whose entries may still be remembered. */
+static void cursor_retire(struct sr *s, struct cursor *c)
+{
+    if (c->head)
+        return; /* the head's bytes belong to the snapshot */
+    GROW(s->retired, s->n_retired, s->cap_retired);
+    s->retired[s->n_retired++] = c;
+}
+
+/* Moves c to its next entry in the range; 0 when there is none. */
+static int cursor_next(struct sr *s, struct cursor *c)
+{
+    int rc;
+    if (c->head) {
+        const struct noa_buf *h = &s->q->mem->head;
+        if (s->hnext >= s->n_hidx)
+            return 0;
+        size_t off = s->hidx[s->hnext++].off;
+        noa_chunk_iter_init(&c->it, h->data + off, h->len - off);
+        rc = noa_chunk_iter_next(&c->it, &c->e, s->err);
+    } else {
+        rc = noa_chunk_iter_next(&c->it, &c->e, s->err);
+        if (rc > 0)
+            s->st->decompressed_lines++;
+    }
+    if (rc < 0)
+        return rc;
+    return rc > 0 && c->e.ts_ns < s->q->through_ns;
+}
+
+/* Positions a fresh block cursor on its first entry in the range and
+ * opens it; releases it when the range holds none. */
+static int cursor_start(struct sr *s, struct cursor *c)
+{
+    int rc;
+    noa_chunk_iter_init(&c->it, c->raw.data, c->raw.len);
+    while ((rc = cursor_next(s, c)) > 0 && c->e.ts_ns < s->q->from_ns)
+        ;
+    if (rc > 0) {
+        open_push(s, c);
+        return 0;
+    }
+    cursor_put(s, c);
+    return rc;
+}
+
+/* ---- opening ---------------------------------------------------------------------- */
+
+static int check_deadline(struct sr *s)
+{
+    if (s->q->deadline_ns && noa_clock_mono_ns() >= s->q->deadline_ns)
+        return noa_error_set(s->err, NOA_ETIMEOUT, "context deadline exceeded");
+    return 0;
+}
+
+static int overlaps(const struct sr *s, int64_t min_ts, int64_t max_ts)
+{
+    return max_ts >= s->q->from_ns && min_ts < s->q->through_ns;
+}
+
+/* Fetches a chunk and queues its blocks that overlap the range. */
+static int open_chunk(struct sr *s, uint32_t idx)
+{
+    struct chunk *ch = &s->chunks[idx];
+    struct noa_chunkstore *store = noa_ingester_store(s->q->ing);
+    int rc = noa_chunkstore_get(store, ch->ref.key, &ch->file);
+    if (rc < 0)
+        return noa_error_set(s->err, rc, "reading chunk %s: %s", ch->ref.key, noa_strerror(rc));
+    s->st->chunks_downloaded++;
+    s->st->compressed_bytes += ch->file.len;
+    rc = noa_chunk_open(ch->file.data, ch->file.len, &ch->rd, s->err);
+    if (rc < 0) {
+        noa_buf_fini(&ch->file);
+        return rc;
+    }
+    ch->live = 1; /* held while queuing */
+    for (size_t i = 0; i < ch->rd.n_blocks; i++) {
+        const struct noa_chunk_block_meta *bm = &ch->rd.blocks[i];
+        if (!overlaps(s, bm->min_ts, bm->max_ts))
+            continue; /* never decompressed */
+        if (summary_excludes(s->req, bm->sum, bm->sum_len)) {
+            s->st->blocks_skipped++;
+            continue;
+        }
+        ch->live++;
+        pend_push(s, (struct item){bm->min_ts, ITEM_CHUNKBLOCK, idx, (uint32_t)i});
+    }
+    chunk_release(s, idx);
+    return 0;
+}
+
+static int open_item(struct sr *s, struct item it)
+{
+    int rc = check_deadline(s);
+    if (rc < 0) {
+        if (it.kind == ITEM_CHUNKBLOCK)
+            chunk_release(s, it.idx);
+        return rc;
+    }
+    if (it.kind == ITEM_CHUNK)
+        return open_chunk(s, it.idx);
+    struct cursor *c = cursor_get(s);
+    if (it.kind == ITEM_MEMBLOCK) {
+        rc = noa_block_inflate(s->q->mem->blocks[it.idx], &c->raw, s->err);
+    } else {
+        c->chunk = it.idx;
+        rc = noa_chunk_block_inflate(&s->chunks[it.idx].rd, it.blk, &c->raw, s->err);
+    }
+    if (rc < 0) {
+        cursor_put(s, c);
+        return rc;
+    }
+    s->st->decompressed_bytes += c->raw.len;
+    return cursor_start(s, c);
+}
+
+static int hpos_cmp(const void *a, const void *b)
+{
+    const struct hpos *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Indexes the head's entries in the range by time (a copy: the snapshot's
+ * bytes are left as they are) and opens a cursor over them. */
+static int open_head(struct sr *s)
+{
+    const struct noa_buf *h = &s->q->mem->head;
+    struct noa_chunk_iter it;
+    struct noa_chunk_entry e;
+    size_t cap = 0;
+    int rc, sorted = 1;
+    s->st->head_bytes += h->len;
+    s->st->head_lines += s->q->mem->head_entries;
+    noa_chunk_iter_init(&it, h->data, h->len);
+    for (;;) {
+        size_t off = it.off;
+        if ((rc = noa_chunk_iter_next(&it, &e, s->err)) <= 0)
+            break;
+        if (e.ts_ns < s->q->from_ns || e.ts_ns >= s->q->through_ns)
+            continue;
+        GROW(s->hidx, s->n_hidx, cap);
+        if (s->n_hidx && s->hidx[s->n_hidx - 1].ts > e.ts_ns)
+            sorted = 0;
+        s->hidx[s->n_hidx++] = (struct hpos){e.ts_ns, off};
+    }
+    if (rc < 0)
+        return rc;
+    if (!s->n_hidx)
+        return 0;
+    if (!sorted) /* by (time, offset): stable, as a sealed block */
+        qsort(s->hidx, s->n_hidx, sizeof(*s->hidx), hpos_cmp);
+    struct cursor *c = noa_xcalloc(1, sizeof(*c));
+    c->head = 1;
+    c->chunk = -1;
+    s->head = c;
+    rc = cursor_next(s, c);
+    if (rc > 0)
+        open_push(s, c);
+    return rc < 0 ? rc : 0;
+}
+
+static int chunk_cb(const struct noa_chunk_ref *ref, void *arg)
+{
+    struct sr *s = arg;
+    GROW(s->chunks, s->n_chunks, s->cap_chunks);
+    struct chunk *ch = &s->chunks[s->n_chunks++];
+    memset(ch, 0, sizeof(*ch));
+    ch->ref = *ref;
+    s->st->chunks_ref++;
+    return 0;
+}
+
+/* ---- deduplication ------------------------------------------------------------------ */
+
+static uint64_t seen_hash(const struct seen *x)
+{
+    uint64_t h = XXH3_64bits(x->line.p, x->line.len);
+    return XXH3_64bits_withSeed(x->meta.p, x->meta.len, h ^ x->n_meta);
+}
+
+static int seen_eq(const struct seen *a, const struct seen *b)
+{
+    return a->n_meta == b->n_meta && noa_str_eq(a->line, b->line) && noa_str_eq(a->meta, b->meta);
+}
+
+static void table_insert(struct sr *s, uint32_t k)
+{
+    uint32_t mask = s->tcap - 1, i = (uint32_t)s->seen[k].h & mask;
+    while (s->table[i])
+        i = (i + 1) & mask;
+    s->table[i] = k + 1;
+    s->seen[k].slot = i;
+}
+
+/* Makes room for one more hashed entry (load at most one half). */
+static void table_reserve(struct sr *s, size_t n)
+{
+    if (2 * n < s->tcap)
+        return;
+    uint32_t cap = s->tcap ? s->tcap : 16;
+    while (2 * n >= cap)
+        cap *= 2;
+    noa_free(s->table);
+    s->table = noa_xcalloc(cap, sizeof(*s->table));
+    s->tcap = cap;
+    for (size_t k = 0; k + 1 < n; k++)
+        table_insert(s, (uint32_t)k);
+}
+
+/* Forgets the previous timestamp's entries; the blocks exhausted at it can
+ * now be reused. */
+static void seen_reset(struct sr *s)
+{
+    if (s->hashed) {
+        if (s->n_seen * 4 < s->tcap)
+            for (size_t k = 0; k < s->n_seen; k++)
+                s->table[s->seen[k].slot] = 0;
+        else
+            memset(s->table, 0, s->tcap * sizeof(*s->table));
+    }
+    s->hashed = 0;
+    s->n_seen = 0;
+    while (s->n_retired)
+        cursor_put(s, s->retired[--s->n_retired]);
+}
+
+/* 1 when e repeats an entry already delivered (same time, line and
+ * metadata); otherwise remembers it. Hashing starts with the second entry
+ * of a timestamp: most timestamps have one. */
+static int seen_dup(struct sr *s, const struct noa_chunk_entry *e)
+{
+    if (!s->n_seen || e->ts_ns != s->cur_ts) {
+        seen_reset(s);
+        s->cur_ts = e->ts_ns;
+    }
+    GROW(s->seen, s->n_seen, s->cap_seen);
+    struct seen *x = &s->seen[s->n_seen];
+    *x = (struct seen){e->line, e->meta, e->n_meta, 0, 0};
+    if (s->n_seen == 0) {
+        s->n_seen = 1;
+        return 0;
+    }
+    if (!s->hashed) {
+        s->seen[0].h = seen_hash(&s->seen[0]);
+        table_reserve(s, 1);
+        table_insert(s, 0);
+        s->hashed = 1;
+    }
+    x->h = seen_hash(x);
+    uint32_t mask = s->tcap - 1;
+    for (uint32_t i = (uint32_t)x->h & mask; s->table[i]; i = (i + 1) & mask) {
+        const struct seen *y = &s->seen[s->table[i] - 1];
+        if (y->h == x->h && seen_eq(x, y))
+            return 1;
+    }
+    s->n_seen++;
+    table_reserve(s, s->n_seen);
+    table_insert(s, (uint32_t)(s->n_seen - 1));
+    return 0;
+}
+
+/* ---- the merge ----------------------------------------------------------------------- */
+
+static int deliver(struct sr *s, const struct noa_chunk_entry *e)
+{
+    s->st->entries++;
+    s->st->bytes += e->line.len;
+    /* A line the pipeline must drop never reaches the engine (its
+     * duplicates would be dropped too, so it need not be remembered). */
+    if (s->req && !line_may_pass(s->req, e->line))
+        return 0;
+    if (seen_dup(s, e)) {
+        s->st->duplicates++;
+        return 0;
+    }
+    if (e->n_meta > s->cap_meta) {
+        s->cap_meta = e->n_meta;
+        s->meta = noa_xrealloc(s->meta, s->cap_meta * sizeof(*s->meta));
+    }
+    uint32_t n = 0;
+    size_t pos = 0;
+    while (n < e->n_meta && noa_chunk_meta_next(e, &pos, &s->meta[n]))
+        n++;
+    return s->q->entry_cb(s->q->arg, e->ts_ns, e->line, s->meta, n);
+}
+
+static int merge(struct sr *s)
+{
+    int rc;
+    for (;;) {
+        /* Open everything that may hold an entry at or before the next one. */
+        while (s->n_pend && (!s->n_open || s->pend[0].min_ts <= s->open[0]->e.ts_ns))
+            if ((rc = open_item(s, pend_pop(s))) < 0)
+                return rc;
+        if (!s->n_open)
+            return 0;
+        struct cursor *c = s->open[0];
+        if ((rc = deliver(s, &c->e)) != 0)
+            return rc;
+        rc = cursor_next(s, c);
+        if (rc < 0)
+            return rc;
+        if (rc > 0) {
+            open_sift_down(s, 0);
+        } else {
+            open_pop(s);
+            cursor_retire(s, c);
+        }
+    }
+}
+
+static void cursor_free(struct cursor *c)
+{
+    if (!c)
+        return;
+    noa_buf_fini(&c->raw);
+    noa_free(c);
+}
+
+int noa_streamread_run(const struct noa_streamread_query *q, struct noa_streamread_stats *st,
+                       struct noa_error *err)
+{
+    struct noa_streamread_stats dummy = {0};
+    struct sr s = {.q = q, .st = st ? st : &dummy, .err = err};
+    if (q->req && q->req->n_groups)
+        s.req = q->req;
+    int rc = 0;
+    if (q->through_ns <= q->from_ns)
+        return 0;
+    /* Memory first: the caller took the snapshot before reading the index,
+     * so a chunk flushed in between is read twice and deduplicated. */
+    if (q->mem) {
+        for (uint32_t b = 0; b < q->mem->n_blocks; b++) {
+            const struct noa_chunk_block *cb = &q->mem->blocks[b]->cb;
+            if (!overlaps(&s, cb->min_ts, cb->max_ts))
+                continue;
+            if (summary_excludes(s.req, cb->sum.data, cb->sum.len))
+                s.st->blocks_skipped++;
+            else
+                pend_push(&s, (struct item){cb->min_ts, ITEM_MEMBLOCK, b, 0});
+        }
+        if (q->mem->head.len && (rc = open_head(&s)) < 0)
+            goto done;
+    }
+    if (q->indexed) {
+        rc = noa_index_chunks(noa_ingester_index(q->ing), q->tenant, q->fp, q->from_ns,
+                              q->through_ns - 1, chunk_cb, &s);
+        if (rc < 0) {
+            noa_error_set(err, rc, "index lookup failed: %s", noa_strerror(rc));
+            goto done;
+        }
+        for (size_t i = 0; i < s.n_chunks; i++)
+            pend_push(&s, (struct item){s.chunks[i].ref.from_ns, ITEM_CHUNK, (uint32_t)i, 0});
+    }
+    rc = merge(&s);
+done:
+    /* Chunk blocks still queued or open hold their chunk's file. */
+    for (size_t i = 0; i < s.n_pend; i++)
+        if (s.pend[i].kind == ITEM_CHUNKBLOCK)
+            chunk_release(&s, s.pend[i].idx);
+    for (size_t i = 0; i < s.n_open; i++)
+        if (!s.open[i]->head)
+            cursor_put(&s, s.open[i]);
+    while (s.n_retired)
+        cursor_put(&s, s.retired[--s.n_retired]);
+    for (size_t i = 0; i < s.n_pool; i++)
+        cursor_free(s.pool[i]);
+    cursor_free(s.head);
+    noa_free(s.pool);
+    noa_free(s.open);
+    noa_free(s.retired);
+    noa_free(s.pend);
+    noa_free(s.chunks);
+    noa_free(s.hidx);
+    noa_free(s.seen);
+    noa_free(s.table);
+    noa_free(s.meta);
+    return rc;
+}
