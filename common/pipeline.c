@@ -225,6 +225,19 @@ static void plan_prefilter(struct noa_pipeline *p, unsigned i)
     noa_buf_fini(&w.names);
 }
 
+/* `| drop __error__, __error_details__` without matchers: what Grafana
+ * appends to every log-volume query. */
+static int drops_only_errors(const struct noa_logql_stage *ast)
+{
+    if (ast->kind != NOA_LOGQL_STAGE_DROP)
+        return 0;
+    for (unsigned k = 0; k < ast->n_names; k++)
+        if (ast->names[k].has_matcher || (strcmp(ast->names[k].name, NOA_LB_ERROR) != 0 &&
+                                          strcmp(ast->names[k].name, NOA_LB_ERROR_DETAILS) != 0))
+            return 0;
+    return 1;
+}
+
 int noa_pipeline_new(const struct noa_logql_expr *log, struct noa_pipeline **out,
                      struct noa_error *err)
 {
@@ -234,6 +247,8 @@ int noa_pipeline_new(const struct noa_logql_expr *log, struct noa_pipeline **out
     p->filters_only = 1;
     for (unsigned i = 0; i < log->n_stages && rc == 0; i++) {
         const struct noa_logql_stage *ast = &log->stages[i];
+        if (p->filters_only && drops_only_errors(ast))
+            continue; /* nothing before it can set an error: a no-op */
         struct stage *st = &p->v[p->n++];
         st->ast = ast;
         rc = compile_stage(ast, st, err);

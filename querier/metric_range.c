@@ -27,6 +27,77 @@ struct rseries {
     int unsorted; /* samples from several streams arrived interleaved */
 };
 
+/* The series of the current stream's recent metadata sets (a filters-only
+ * pipeline's labels are the stream's plus the entry's metadata, which
+ * mostly repeats: detected_level takes a handful of values). Copies of the
+ * pairs live in the arena, emptied at each stream. */
+#define META_CACHE 8
+struct meta_cache_ent {
+    uint64_t h;
+    uint32_t idx, n; /* n == 0: empty slot */
+    struct noa_label *v;
+};
+struct meta_cache {
+    struct meta_cache_ent e[META_CACHE];
+    unsigned next; /* round-robin victim */
+    struct noa_arena arena;
+};
+
+static uint64_t meta_hash(const struct noa_label *meta, uint32_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ n;
+    for (uint32_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < meta[i].name.len; k++)
+            h = (h ^ (unsigned char)meta[i].name.p[k]) * 0x100000001b3ull;
+        h = (h ^ 0xff) * 0x100000001b3ull;
+        for (size_t k = 0; k < meta[i].value.len; k++)
+            h = (h ^ (unsigned char)meta[i].value.p[k]) * 0x100000001b3ull;
+        h = (h ^ 0xfe) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+static int meta_cache_find(const struct meta_cache *c, uint64_t h, const struct noa_label *meta,
+                           uint32_t n, uint32_t *idx)
+{
+    for (unsigned i = 0; i < META_CACHE; i++) {
+        const struct meta_cache_ent *e = &c->e[i];
+        if (e->n != n || e->h != h)
+            continue;
+        uint32_t k = 0;
+        while (k < n && noa_str_eq(e->v[k].name, meta[k].name) &&
+               noa_str_eq(e->v[k].value, meta[k].value))
+            k++;
+        if (k == n) {
+            *idx = e->idx;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void meta_cache_put(struct meta_cache *c, uint64_t h, const struct noa_label *meta,
+                           uint32_t n, uint32_t idx)
+{
+    struct meta_cache_ent *e = &c->e[c->next];
+    c->next = (c->next + 1) % META_CACHE;
+    e->v = noa_arena_alloc(&c->arena, n * sizeof(*e->v));
+    for (uint32_t k = 0; k < n; k++)
+        e->v[k] = (struct noa_label){noa_arena_str(&c->arena, meta[k].name),
+                                     noa_arena_str(&c->arena, meta[k].value)};
+    e->h = h;
+    e->n = n;
+    e->idx = idx;
+}
+
+static void meta_cache_reset(struct meta_cache *c)
+{
+    memset(c->e, 0, sizeof(c->e));
+    c->next = 0;
+    if (c->arena.total)
+        noa_arena_fini(&c->arena);
+}
+
 struct reval {
     const struct noa_logql_expr *e;
     const struct noa_metric_range_opts *o;
@@ -46,7 +117,8 @@ struct reval {
     struct noa_label *scratch;
     uint32_t scratch_cap;
     uint32_t cached; /* series index + 1 of the current stream (fast path), 0 none */
-    int fast;        /* labels are the stream's when no metadata and no error */
+    int fast;        /* filters only: labels are the stream's plus the metadata */
+    struct meta_cache mc; /* fast path with metadata: series by metadata, this stream */
     uint64_t samples;
     struct noa_buf msg;
     struct noa_error *err;
@@ -224,7 +296,41 @@ static int stream_cb(void *arg, const struct noa_labels *stream)
     struct reval *r = arg;
     noa_lbuilder_reset_stream(&r->st.lb, stream);
     r->cached = 0;
+    meta_cache_reset(&r->mc);
     return 0;
+}
+
+/* The fast path: a filters-only pipeline reads no labels, so the entry's
+ * metadata enters the label builder only when its series is not cached. */
+static int entry_fast(struct reval *r, int64_t ts, struct noa_str line, const struct noa_label *meta,
+                      uint32_t n_meta, uint32_t lo, uint32_t hi)
+{
+    struct noa_str out;
+    if (!noa_pipeline_run(r->pipe, &r->st, ts, line, &out))
+        return 0;
+    double v = r->bytes ? (double)out.len : 1;
+    uint32_t idx;
+    uint64_t h = 0;
+    int hit = n_meta == 0 ? r->cached != 0
+                          : meta_cache_find(&r->mc, h = meta_hash(meta, n_meta), meta, n_meta, &idx);
+    if (n_meta == 0 && hit)
+        idx = r->cached - 1;
+    if (!hit) {
+        noa_lbuilder_reset(&r->st.lb);
+        for (uint32_t i = 0; i < n_meta; i++)
+            noa_lbuilder_add_meta(&r->st.lb, meta[i].name, meta[i].value);
+        int rc = series_of(r, 0, &idx);
+        if (rc < 0)
+            return r->rc = rc;
+        if (n_meta == 0)
+            r->cached = idx + 1;
+        else
+            meta_cache_put(&r->mc, h, meta, n_meta, idx);
+    }
+    int rc = add_sample(r, idx, ts, v, lo, hi);
+    if (rc < 0)
+        r->rc = rc;
+    return rc;
 }
 
 static int entry_cb(void *arg, int64_t ts, struct noa_str line, const struct noa_label *meta,
@@ -234,6 +340,8 @@ static int entry_cb(void *arg, int64_t ts, struct noa_str line, const struct noa
     uint32_t lo, hi;
     if (!step_range(r, ts, &lo, &hi))
         return 0; /* in no window: the source gave a wider range */
+    if (r->fast)
+        return entry_fast(r, ts, line, meta, n_meta, lo, hi);
     noa_lbuilder_reset(&r->st.lb);
     for (uint32_t i = 0; i < n_meta; i++)
         noa_lbuilder_add_meta(&r->st.lb, meta[i].name, meta[i].value);
@@ -471,6 +579,7 @@ done:
     noa_pipeline_free(r.pipe);
     noa_free(r.post_stages);
     noa_pipeline_state_fini(&r.st);
+    noa_arena_fini(&r.mc.arena);
     noa_metric_set_fini(&counts);
     return rc;
 }
