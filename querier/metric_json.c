@@ -1,13 +1,56 @@
 /*
- * JSON encoding of metric results (querier/metric_json.h). Value strings
- * and timestamps reuse querier/consteval.h's Prometheus formatting. Pure;
- * any thread.
+ * JSON encoding of metric results (querier/metric_json.h), with sample
+ * values and timestamps printed as Prometheus prints them. Pure; any
+ * thread.
  */
 #include "querier/metric_json.h"
 
-#include "querier/consteval.h"
-
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+void noa_metric_json_put_value(struct noa_buf *b, double v)
+{
+    char tmp[400];
+    if (isnan(v)) {
+        noa_buf_append_str(b, NOA_STR("\"NaN\""));
+        return;
+    }
+    if (isinf(v)) {
+        noa_buf_append_str(b, v > 0 ? NOA_STR("\"+Inf\"") : NOA_STR("\"-Inf\""));
+        return;
+    }
+    /* The fewest decimals that read back as the same double, as Go's 'f', -1. */
+    for (int d = 0; d <= 340; d++) {
+        snprintf(tmp, sizeof(tmp), "%.*f", d, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
+    noa_buf_printf(b, "\"%s\"", tmp);
+}
+
+void noa_metric_json_put_time(struct noa_buf *b, int64_t ns)
+{
+    int64_t ms = ns / 1000000;
+    if (ns < 0 && ns % 1000000)
+        ms--;
+    int64_t s = ms / 1000, frac = ms % 1000;
+    if (frac < 0) {
+        frac += 1000;
+        s--;
+    }
+    if (!frac) {
+        noa_buf_printf(b, "%lld", (long long)s);
+        return;
+    }
+    char f[8];
+    snprintf(f, sizeof(f), "%03lld", (long long)frac);
+    int n = 3;
+    while (f[n - 1] == '0')
+        n--;
+    noa_buf_printf(b, "%lld.%.*s", (long long)s, n, f);
+}
 
 void noa_metric_json_labels(const struct noa_labels *ls, struct noa_buf *out)
 {
@@ -25,9 +68,9 @@ void noa_metric_json_labels(const struct noa_labels *ls, struct noa_buf *out)
 static void point(struct noa_buf *out, int64_t ts_ns, double v)
 {
     noa_buf_putc(out, '[');
-    noa_consteval_put_time(out, ts_ns);
+    noa_metric_json_put_time(out, ts_ns);
     noa_buf_putc(out, ',');
-    noa_consteval_put_value(out, v);
+    noa_metric_json_put_value(out, v);
     noa_buf_putc(out, ']');
 }
 

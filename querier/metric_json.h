@@ -22,4 +22,13 @@ void noa_metric_json_encode(const struct noa_metric_result *res, const struct no
 /* Appends the labels object {"a":"1",...} of a sorted label set. */
 void noa_metric_json_labels(const struct noa_labels *ls, struct noa_buf *out);
 
+/* A sample value as Prometheus/Loki print it: Go's
+ * strconv.FormatFloat(v, 'f', -1, 64) ("2", "0.5"), "+Inf", "-Inf", "NaN",
+ * in quotes. */
+void noa_metric_json_put_value(struct noa_buf *b, double v);
+
+/* A timestamp as Prometheus' JSON prints it: Unix seconds with up to three
+ * decimals ("4", "1700000000.123"); ns are truncated to ms. */
+void noa_metric_json_put_time(struct noa_buf *b, int64_t ns);
+
 #endif

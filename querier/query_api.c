@@ -20,7 +20,6 @@
 #include "common/strset.h"
 #include "ingester/index.h"
 #include "querier/logsel.h"
-#include "querier/consteval.h"
 #include "querier/metric_eval.h"
 #include "querier/metric_json.h"
 #include "querier/metric_store.h"
@@ -661,72 +660,18 @@ static int add_selector(struct query_job *j, const struct noa_str *text, struct 
 }
 
 /* Parses a LogQL query; a log query gets its pipeline compiled into the
- * job. A metric query that reads logs is marked for the metric engine;
- * constant ones (consteval.h) are left for answer_const, which answers
- * them on the loop thread exactly as Loki does. */
+ * job, a metric query (constant ones such as Grafana's health check
+ * `vector(1)+vector(1)` included) is marked for the metric engine. */
 static int parse_log_query(struct query_job *j, const struct noa_str *q, struct noa_error *err)
 {
-    struct noa_consteval_value cv;
     int rc = noa_logql_parse(q->p, q->len, &j->expr, err);
     if (rc < 0)
         return rc;
     if (!noa_logql_is_log(j->expr)) {
-        j->metric = noa_consteval_eval(j->expr, &cv) != 0;
+        j->metric = 1;
         return 0;
     }
     return noa_pipeline_new(j->expr, &j->pipeline, err);
-}
-
-/* Answers a constant metric query (vector(1)+vector(1), ...) as Loki's
- * engine would: a vector or scalar at `end` for an instant query, a matrix
- * sampled every step over [start, end] for a range query. Runs on the loop
- * thread: there is nothing to read. */
-static void answer_const(struct query_job *j, int instant, int64_t step)
-{
-    struct noa_consteval_value cv = {0};
-    struct noa_buf *b = &j->out;
-    noa_consteval_eval(j->expr, &cv);
-    noa_buf_append_str(b, NOA_STR("{\"status\":\"success\",\"data\":{\"resultType\":"));
-    if (instant && !cv.is_vector) {
-        noa_buf_append_str(b, NOA_STR("\"scalar\",\"result\":["));
-        noa_consteval_put_time(b, j->end_ns);
-        noa_buf_putc(b, ',');
-        noa_consteval_put_value(b, cv.v);
-        noa_buf_putc(b, ']');
-    } else if (instant) {
-        noa_buf_append_str(b, NOA_STR("\"vector\",\"result\":["));
-        if (!cv.empty) {
-            noa_buf_append_str(b, NOA_STR("{\"metric\":{},\"value\":["));
-            noa_consteval_put_time(b, j->end_ns);
-            noa_buf_putc(b, ',');
-            noa_consteval_put_value(b, cv.v);
-            noa_buf_append_str(b, NOA_STR("]}"));
-        }
-        noa_buf_putc(b, ']');
-    } else {
-        noa_buf_append_str(b, NOA_STR("\"matrix\",\"result\":["));
-        if (!cv.empty) {
-            noa_buf_append_str(b, NOA_STR("{\"metric\":{},\"values\":["));
-            for (int64_t t = j->start_ns; t <= j->end_ns; t += step) {
-                if (t != j->start_ns)
-                    noa_buf_putc(b, ',');
-                noa_buf_putc(b, '[');
-                noa_consteval_put_time(b, t);
-                noa_buf_putc(b, ',');
-                noa_consteval_put_value(b, cv.v);
-                noa_buf_putc(b, ']');
-            }
-            noa_buf_append_str(b, NOA_STR("]}"));
-        }
-        noa_buf_putc(b, ']');
-    }
-    struct noa_stats_json st = {.ingester_reached = 0};
-    st.exec_s = (double)(noa_clock_mono_ns() - j->t0) / 1e9;
-    noa_buf_append_str(b, NOA_STR(",\"stats\":"));
-    noa_stats_json_put(b, &st);
-    noa_buf_append_str(b, NOA_STR("}}\n"));
-    noa_http_reply_buf(j->req, 200, "application/json; charset=UTF-8", b);
-    job_free(j);
 }
 
 /* Common start of every handler: tenant, form, time bounds. */
@@ -812,10 +757,6 @@ static void query_range_handler(struct noa_http_request *req, void *ctx)
         (rc = noa_params_check_range(lim, noa_clock_real_ns(), &j->start_ns, &j->end_ns, &j->empty,
                                      &err)) < 0)
         goto fail;
-    if (!j->pipeline && !j->metric) {
-        answer_const(j, 0, step);
-        return;
-    }
     if (j->metric) { /* multi-tenant matchers are handled by the metric store */
         j->step_ns = step;
         job_submit(api, j);
@@ -842,7 +783,6 @@ static void instant_query_handler(struct noa_http_request *req, void *ctx)
         goto fail;
     const struct noa_str *q = noa_form_get(&form, "query");
     const struct noa_str *t = noa_form_get(&form, "time");
-    struct noa_consteval_value cv;
     j->end_ns = noa_clock_real_ns();
     if (t && t->len && (rc = noa_params_timestamp(*t, &j->end_ns, &err)) < 0)
         goto fail;
@@ -857,9 +797,6 @@ static void instant_query_handler(struct noa_http_request *req, void *ctx)
         rc = noa_error_set(&err, NOA_EINVAL,
                            "log queries are not supported as an instant query type, please "
                            "change your query to a range query type");
-    } else if (noa_consteval_eval(j->expr, &cv) == 0) {
-        answer_const(j, 1, 0);
-        return;
     } else {
         /* One evaluation at `time`: step 0. */
         j->metric = 1;

@@ -15,8 +15,8 @@
 #include "common/logql.h"
 #include "common/mem.h"
 #include "common/selector.h"
-#include "querier/consteval.h"
 #include "querier/metric_eval.h"
+#include "querier/metric_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,7 +113,7 @@ static void mt_dump(const struct noa_metric_result *res, struct noa_buf *out)
     if (res->type == NOA_METRIC_SCALAR) {
         noa_buf_append_str(out, NOA_STR("scalar: "));
         size_t at = out->len;
-        noa_consteval_put_value(out, res->set.scalar_v[0]);
+        noa_metric_json_put_value(out, res->set.scalar_v[0]);
         /* drop the quotes */
         memmove(out->data + at, out->data + at + 1, out->len - at - 2);
         out->len -= 2;
@@ -129,10 +129,10 @@ static void mt_dump(const struct noa_metric_result *res, struct noa_buf *out)
             if (!s->has[t])
                 continue;
             noa_buf_putc(out, ' ');
-            noa_consteval_put_time(out, res->grid.start_ns + (int64_t)t * res->grid.step_ns);
+            noa_metric_json_put_time(out, res->grid.start_ns + (int64_t)t * res->grid.step_ns);
             noa_buf_putc(out, '=');
             size_t at = out->len;
-            noa_consteval_put_value(out, s->v[t]);
+            noa_metric_json_put_value(out, s->v[t]);
             memmove(out->data + at, out->data + at + 1, out->len - at - 2);
             out->len -= 2;
         }
