@@ -14,8 +14,10 @@
 #include "ingester/push_api.h"
 #include "querier/detected_api.h"
 #include "querier/query_api.h"
+#include "querier/ruler_store.h"
 #include "querier/server_config.h"
 #include "querier/status_api.h"
+#include "querier/volume_api.h"
 
 #include <malloc.h>
 #include <signal.h>
@@ -34,7 +36,9 @@ struct server {
     struct noa_push_api *push;
     struct noa_query_api *query;
     struct noa_detected_api *detected;
+    struct noa_volume_api *volume;
     struct noa_status_api *status;
+    struct noa_ruler_store *ruler;
     uv_signal_t sigterm, sigint;
     int stopping;
     int exit_code;
@@ -180,7 +184,11 @@ static void recovered_cb(int status, const struct noa_error *err, void *ctx)
     noa_push_api_set_ingester(s->push, s->ing);
     noa_query_api_set_ingester(s->query, s->ing);
     noa_detected_api_set_ingester(s->detected, s->ing);
+    noa_volume_api_set_ingester(s->volume, s->ing);
     noa_ingester_start(s->ing);
+    if (s->ruler && (status = noa_ruler_store_start(s->ruler, s->ing)) < 0)
+        noa_log(NOA_LOG_ERROR, "server", "msg=\"cannot start the ruler\" err=\"%s\"",
+                noa_strerror(status));
     noa_log(NOA_LOG_INFO, "server", "msg=\"ready\"");
 }
 
@@ -196,6 +204,9 @@ static void http_closed_cb(void *ctx)
 {
     struct server *s = ctx;
     s->http = NULL;
+    /* The ruler reads through the ingester: stop it first. */
+    noa_ruler_store_free(s->ruler);
+    s->ruler = NULL;
     if (s->ing)
         noa_ingester_close(s->ing, ingester_closed_cb, s);
     else
@@ -229,7 +240,7 @@ static int start(struct server *s)
     struct noa_status_api_options so = {.metrics = s->metrics, .ready_cb = ready_cb,
                                         .ready_ctx = s, .config_cb = config_cb, .config_ctx = s,
                                         .services = "server => Running\ningester => Running\n"
-                                                    "querier => Running\n"};
+                                                    "querier => Running\nruler => Running\n"};
     struct noa_push_api_options po = {.limits = &c->limits, .auth_enabled = c->auth_enabled,
                                       .max_decompressed_bytes =
                                           (size_t)c->distributor.max_decompressed_size,
@@ -244,6 +255,12 @@ static int start(struct server *s)
                                        .loop = s->loop, .limits = &c->limits,
                                        .auth_enabled = c->auth_enabled},
                                    &s->detected)) < 0 ||
+        (rc = noa_volume_api_new(s->http,
+                                 &(struct noa_volume_api_options){
+                                     .loop = s->loop, .limits = &c->limits,
+                                     .auth_enabled = c->auth_enabled},
+                                 &s->volume)) < 0 ||
+        (rc = noa_ruler_store_new(c, s->http, &s->ruler)) < 0 ||
         (rc = noa_http_server_route(s->http, NOA_HTTP_POST | NOA_HTTP_GET, "/flush", "flush",
                                     flush_handler, s)) < 0)
         return rc;
@@ -350,6 +367,7 @@ int main(int argc, char **argv)
     noa_push_api_free(s.push);
     noa_query_api_free(s.query);
     noa_detected_api_free(s.detected);
+    noa_volume_api_free(s.volume);
     noa_status_api_free(s.status);
     noa_server_config_fini(&s.cfg);
     uv_loop_close(s.loop);
