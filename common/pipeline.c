@@ -3,7 +3,8 @@
  * read-only; per-line state lives in the caller's noa_pipeline_state.
  * A json or logfmt parser followed by label filters runs "filter first":
  * lines are parsed for the filters' names only, and fully parsed only
- * when the filters keep them (run_prefilter).
+ * when the filters keep them (run_prefilter). A caller that reads only
+ * some labels can prune the last parser to them (plan_prune).
  */
 #include "common/pipeline.h"
 #include "common/decolor.h"
@@ -26,6 +27,9 @@ struct stage {
      * number of those stages (0: none) and the names they read. */
     unsigned n_prefilter;
     struct noa_logparse_want want;
+    /* Pruned (noa_pipeline_new_want): the full run extracts only these. */
+    int pruned;
+    struct noa_logparse_want prune;
     struct noa_labelfilter *filter;    /* LABEL_FILTER */
     struct noa_gotmpl *tmpl;           /* LINE_FORMAT */
     struct fmt *fmts;                  /* LABEL_FORMAT */
@@ -36,6 +40,7 @@ struct noa_pipeline {
     struct stage *v;
     unsigned n;
     int filters_only;
+    int pruned;
 };
 
 void noa_pipeline_state_init(struct noa_pipeline_state *st)
@@ -238,8 +243,57 @@ static int drops_only_errors(const struct noa_logql_stage *ast)
     return 1;
 }
 
+/* Prunes the last parser to names plus what later stages read, when
+ * nothing after it reads arbitrary labels (see noa_pipeline_new_want). */
+static void plan_prune(struct noa_pipeline *p, const struct noa_str *names, unsigned n)
+{
+    unsigned i = p->n;
+    while (i > 0 && !p->v[i - 1].parser)
+        i--;
+    if (i == 0)
+        return;
+    struct stage *st = &p->v[--i];
+    if (!noa_logparse_can_want(st->parser))
+        return;
+    struct want_ctx w = {{0}, 0};
+    noa_buf_append(&w.names, names, n * sizeof(*names));
+    for (unsigned k = i + 1; k < p->n; k++) {
+        const struct stage *s = &p->v[k];
+        switch (s->ast->kind) {
+        case NOA_LOGQL_STAGE_LINE_FILTER:
+            break;
+        case NOA_LOGQL_STAGE_LABEL_FILTER:
+            noa_labelfilter_names(s->filter, want_name, &w);
+            break;
+        case NOA_LOGQL_STAGE_DROP:
+            /* Removes labels by name, reading only the value of the label
+             * it removes: unextracted names cannot change what happens to
+             * the names read. */
+            break;
+        default:
+            /* line_format, label_format... read any label; keep deletes
+             * every other label, and deleting a parsed `__error__` (a
+             * line's own key) clears the error pair. */
+            noa_buf_fini(&w.names);
+            return;
+        }
+    }
+    /* stop_early 0: the whole line is scanned, so the error pair is exact. */
+    noa_logparse_want_init(&st->prune, (const struct noa_str *)(const void *)w.names.data,
+                           (unsigned)(w.names.len / sizeof(struct noa_str)), 0);
+    st->pruned = 1;
+    p->pruned = 1;
+    noa_buf_fini(&w.names);
+}
+
 int noa_pipeline_new(const struct noa_logql_expr *log, struct noa_pipeline **out,
                      struct noa_error *err)
+{
+    return noa_pipeline_new_want(log, NULL, 0, out, err);
+}
+
+int noa_pipeline_new_want(const struct noa_logql_expr *log, const struct noa_str *names,
+                          unsigned n_names, struct noa_pipeline **out, struct noa_error *err)
 {
     struct noa_pipeline *p = noa_xcalloc(1, sizeof(*p));
     int rc = 0;
@@ -262,6 +316,8 @@ int noa_pipeline_new(const struct noa_logql_expr *log, struct noa_pipeline **out
     for (unsigned i = 0; i < p->n; i++)
         if (p->v[i].parser)
             plan_prefilter(p, i);
+    if (names)
+        plan_prune(p, names, n_names);
     *out = p;
     return 0;
 }
@@ -275,6 +331,7 @@ void noa_pipeline_free(struct noa_pipeline *p)
         noa_linefilter_free(st->lf);
         noa_logparse_free(st->parser);
         noa_logparse_want_fini(&st->want);
+        noa_logparse_want_fini(&st->prune);
         noa_labelfilter_free(st->filter);
         noa_gotmpl_free(st->tmpl);
         for (unsigned k = 0; k < st->n_fmts; k++)
@@ -288,6 +345,11 @@ void noa_pipeline_free(struct noa_pipeline *p)
 int noa_pipeline_filters_only(const struct noa_pipeline *p)
 {
     return p->filters_only;
+}
+
+int noa_pipeline_pruned(const struct noa_pipeline *p)
+{
+    return p->pruned;
 }
 
 /* ---- running ----------------------------------------------------------------- */
@@ -431,9 +493,16 @@ int noa_pipeline_run(const struct noa_pipeline *p, struct noa_pipeline_state *st
         case NOA_LOGQL_STAGE_REGEXP:
         case NOA_LOGQL_STAGE_PATTERN:
         case NOA_LOGQL_STAGE_UNPACK:
-            if (s->n_prefilter && !run_prefilter(p, i, st, line))
+            /* A pruned parse that must scan the whole line anyway (its
+             * filters read the error pair) is no dearer than the
+             * filter-first pass: skip that one. */
+            if (s->n_prefilter && !(s->pruned && !s->want.stop_early) &&
+                !run_prefilter(p, i, st, line))
                 return 0;
-            noa_logparse_run(s->parser, &line, &st->lb);
+            if (s->pruned)
+                noa_logparse_run_want(s->parser, line, &st->lb, &s->prune);
+            else
+                noa_logparse_run(s->parser, &line, &st->lb);
             break;
         case NOA_LOGQL_STAGE_LABEL_FILTER:
             if (!noa_labelfilter_eval(s->filter, &st->lb))

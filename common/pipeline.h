@@ -10,7 +10,10 @@
  * Running allocates nothing per line once the state has warmed up. A
  * json or logfmt parser directly followed by label filters runs "filter
  * first" (pipeline.c): lines are parsed for the filters' names only and
- * fully parsed when the filters keep them, with the same results.
+ * fully parsed when the filters keep them, with the same results. A
+ * caller that reads only some labels after a run (a metric query's `by`)
+ * can have the last json or logfmt parser extract just those
+ * (noa_pipeline_new_want).
  */
 #ifndef NOA_COMMON_PIPELINE_H
 #define NOA_COMMON_PIPELINE_H
@@ -46,6 +49,27 @@ void noa_pipeline_state_fini(struct noa_pipeline_state *st);
 int noa_pipeline_new(const struct noa_logql_expr *log, struct noa_pipeline **out,
                      struct noa_error *err);
 void noa_pipeline_free(struct noa_pipeline *p);
+
+/*
+ * Like noa_pipeline_new, for a caller that reads only some labels after a
+ * run (a metric query grouping `by` names, unwrapping one, filtering after
+ * unwrap): names (borrowed, copied; NULL = every label matters) are those
+ * it reads. When the last parser is `| json` or `| logfmt` without
+ * extraction expressions and only line filters, label filters and drop
+ * follow it, that parser extracts just names, the names later
+ * filters read and their `_extracted` forms, while still validating the
+ * whole line: which lines are kept, the error pair, the stream labels,
+ * metadata and every label in names are exactly those of a full run;
+ * other parsed labels may be missing (or, for an `x_extracted` name not in
+ * names, hold another value: the line's own key `x_extracted` skipped
+ * leaves that name to the renamed `x`).
+ */
+int noa_pipeline_new_want(const struct noa_logql_expr *log, const struct noa_str *names, unsigned n,
+                          struct noa_pipeline **out, struct noa_error *err);
+
+/* 1 when noa_pipeline_new_want pruned a parser (runs may then miss labels
+ * outside its names: rebuild with noa_pipeline_new to show all labels). */
+int noa_pipeline_pruned(const struct noa_pipeline *p);
 
 /* 1 when no stage can change a line's text or labels (filters only): the
  * caller may then keep lines and stream labels as they are. */

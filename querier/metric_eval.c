@@ -4,7 +4,9 @@
  * whole step grid, and shapes the final set into Loki's result (sorting,
  * limits). A sum over count/rate/bytes/bytes_rate/sum_over_time pushes its
  * `by` grouping into the range aggregation, as Loki does, so only grouped
- * series are ever built. Runs on the calling thread.
+ * series are ever built. Runs on the calling thread; range aggregations
+ * over a parallel source (a store's, found by noa_metric_store_psource_of
+ * when the caller gives none) also on threads they start and join.
  */
 #include "querier/metric_eval.h"
 
@@ -12,6 +14,7 @@
 #include "querier/metric_binop.h"
 #include "querier/metric_func.h"
 #include "querier/metric_range.h"
+#include "querier/metric_store.h"
 #include "querier/metric_vector.h"
 
 #include <math.h>
@@ -20,6 +23,8 @@
 
 struct ctx {
     const struct noa_metric_source *src;
+    const struct noa_metric_psource *par; /* src's parallel form, or NULL */
+    struct noa_metric_psource store_par;
     const struct noa_metric_opts *o;
     struct noa_metric_grid grid;
     struct noa_arena *arena;
@@ -86,11 +91,15 @@ static int eval(struct ctx *c, const struct noa_logql_expr *e,
         noa_metric_func_vector(e->value, c->arena, c->grid.n, out);
         return 0;
     case NOA_LOGQL_RANGE_AGG: {
-        struct noa_metric_range_opts ro = {.grid = c->grid, .outer_by = outer_by,
+        struct noa_metric_range_opts ro = {.grid = c->grid,
+                                           .outer_by = outer_by,
                                            .preserve_error = preserve,
                                            .max_series = c->o->max_series,
                                            .max_samples = c->o->max_samples,
-                                           .err_full = c->o->err_full};
+                                           .err_full = c->o->err_full,
+                                           .no_prune = c->o->no_prune,
+                                           .par = c->par,
+                                           .threads = c->o->threads};
         if (relaxed && ro.max_series) {
             uint32_t cap = INNER_MAX_POINTS / c->grid.n;
             if (cap > INNER_MAX_SERIES)
@@ -209,7 +218,10 @@ int noa_metric_eval(const struct noa_logql_expr *e, const struct noa_metric_sour
                     struct noa_error *err)
 {
     memset(res, 0, sizeof(*res));
-    struct ctx c = {.src = src, .o = o, .arena = &res->arena, .err = err};
+    struct ctx c = {.src = src, .o = o, .arena = &res->arena, .err = err, .par = o->par};
+    /* The query API hands the store's plain source: use its parallel form. */
+    if (!c.par && noa_metric_store_psource_of(src, &c.store_par))
+        c.par = &c.store_par;
     c.grid.start_ns = o->start_ns;
     c.grid.step_ns = o->step_ns > 0 ? o->step_ns : 0;
     c.grid.n = 1;

@@ -6,8 +6,9 @@
  * text) on every series set, and a bound on samples held by unwrap
  * aggregations. The JSON encoder lives in querier/metric_json.h.
  *
- * The whole evaluation runs on the calling thread and allocates from the
- * result's arena; the result is freed at once with _fini.
+ * The evaluation runs on the calling thread (range aggregations over a
+ * parallel source also on workers they start and join) and allocates from
+ * the result's arena; the result is freed at once with _fini.
  */
 #ifndef NOA_QUERIER_METRIC_EVAL_H
 #define NOA_QUERIER_METRIC_EVAL_H
@@ -15,6 +16,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/logql.h"
+#include "querier/metric_range.h"
 #include "querier/metric_series.h"
 #include "querier/metric_source.h"
 
@@ -29,6 +31,13 @@ struct noa_metric_opts {
      * err->msg holds (a pipeline error names the full series); left empty
      * otherwise, so callers use err->msg when err_full->len == 0. */
     struct noa_buf *err_full;
+    /* Tests: parsers extract every label (no pruning to what is read). */
+    int no_prune;
+    /* Optional: src's parallel form (see metric_range.h); when NULL and src
+     * is a struct noa_metric_store's, the store's own is used. threads: 0
+     * the default (NOA_METRIC_RANGE_THREADS), 1 one thread. */
+    const struct noa_metric_psource *par;
+    unsigned threads;
 };
 
 enum noa_metric_result_type {

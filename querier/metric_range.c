@@ -3,7 +3,10 @@
  * the source delivers, the pipeline and unwrap stage per entry, then one
  * pass over the step grid per series. Window bounds, label rules and error
  * texts follow /work/shared/reference/logql.md §4.12, §6.1 and §7.1.
- * Owned by one query thread.
+ * Runs on the query thread; over a parallel source (run_parallel) each
+ * thread fills its own struct reval (partial series set in its own arena,
+ * pipeline state), and the query thread merges the partials after the
+ * source joined the threads, in the order one thread would have met them.
  */
 #include "querier/metric_range.h"
 
@@ -14,6 +17,7 @@
 #include "querier/metric_overtime.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +29,12 @@ struct rseries {
     size_t nsmp, capsmp;
     int64_t last_ts;
     int unsorted; /* samples from several streams arrived interleaved */
+    /* Parallel partials: each sample's stream seq (ties of equal times
+     * keep one thread's order), the seq the series was first met in, and
+     * (merged) how many partials contributed. */
+    uint64_t *sq;
+    uint64_t first_seq;
+    unsigned nparts;
 };
 
 /* The series of the current stream's recent metadata sets (a filters-only
@@ -108,6 +118,7 @@ struct reval {
     struct noa_str *by; /* sorted, unique `by` names (fast grouping) */
     unsigned nby;
     struct noa_pipeline *pipe, *post;
+    struct noa_pipeline *pipe_full; /* pipe pruned: the full one, for error texts */
     struct noa_logql_stage *post_stages;
     struct noa_logql_expr post_expr;
     struct noa_pipeline_state st;
@@ -123,6 +134,14 @@ struct reval {
     struct noa_buf msg;
     struct noa_error *err;
     int rc; /* the error that stopped the source */
+    /* Parallel partials only. */
+    int track_seq;    /* record sample seqs */
+    uint64_t seq;     /* the current stream's seq */
+    atomic_int *stop; /* set when a thread failed: the others stop early */
+    /* step_range's last answer, valid for a in (sr_low, sr_high]. */
+    int sr_valid, sr_has;
+    int64_t sr_low, sr_high;
+    uint32_t sr_lo, sr_hi;
 };
 
 static int64_t ceil_div(int64_t a, int64_t b)
@@ -131,7 +150,7 @@ static int64_t ceil_div(int64_t a, int64_t b)
 }
 
 /* The steps whose window holds ts: t_i - off - range < ts <= t_i - off. */
-static int step_range(const struct reval *r, int64_t ts, uint32_t *lo, uint32_t *hi)
+static int step_range(struct reval *r, int64_t ts, uint32_t *lo, uint32_t *hi)
 {
     const struct noa_metric_grid *g = &r->o->grid;
     int64_t a = ts + r->e->offset_ns - g->start_ns;
@@ -143,16 +162,33 @@ static int step_range(const struct reval *r, int64_t ts, uint32_t *lo, uint32_t 
         }
         return 0;
     }
+    if (r->sr_valid && a > r->sr_low && a <= r->sr_high) {
+        *lo = r->sr_lo;
+        *hi = r->sr_hi;
+        return r->sr_has;
+    }
     int64_t l = ceil_div(a, g->step_ns), h = ceil_div(a + range, g->step_ns) - 1;
+    /* l and h hold while a stays in ((l-1)*step, l*step] and a + range in
+     * (h*step, (h+1)*step]: entries come in time order, so most reuse them
+     * instead of dividing again. */
+    int64_t low = (l - 1) * g->step_ns, high = l * g->step_ns;
+    if (h * g->step_ns - range > low)
+        low = h * g->step_ns - range;
+    if ((h + 1) * g->step_ns - range < high)
+        high = (h + 1) * g->step_ns - range;
+    r->sr_valid = 1;
+    r->sr_low = low;
+    r->sr_high = high;
+    r->sr_has = 0;
     if (l < 0)
         l = 0;
     if (h > (int64_t)g->n - 1)
         h = (int64_t)g->n - 1;
     if (l > h)
         return 0;
-    *lo = (uint32_t)l;
-    *hi = (uint32_t)h;
-    return 1;
+    *lo = r->sr_lo = (uint32_t)l;
+    *hi = r->sr_hi = (uint32_t)h;
+    return r->sr_has = 1;
 }
 
 static int str_cmp(const void *a, const void *b)
@@ -187,6 +223,19 @@ static int pipeline_error(struct reval *r)
                          noa_buf_cstr(&r->msg), (int)e.len, e.p);
 }
 
+/* Room in r->rs for every series of r->out. */
+static void rs_reserve(struct reval *r)
+{
+    if (r->out->n <= r->rs_cap)
+        return;
+    uint32_t cap = r->rs_cap ? r->rs_cap * 2 : 16;
+    while (cap < r->out->n)
+        cap *= 2;
+    r->rs = noa_xrealloc(r->rs, sizeof(*r->rs) * cap);
+    memset(r->rs + r->rs_cap, 0, sizeof(*r->rs) * (cap - r->rs_cap));
+    r->rs_cap = cap;
+}
+
 /* The series of the current line, after grouping. */
 static int series_of(struct reval *r, int has_err, uint32_t *idx)
 {
@@ -210,15 +259,13 @@ static int series_of(struct reval *r, int has_err, uint32_t *idx)
         ls.v = r->scratch;
         noa_metric_group(&full, r->group, r->drop1, &ls);
     }
+    uint32_t before = r->out->n;
     int rc = noa_metric_set_get(r->out, &ls, noa_labels_hash(&ls), idx, r->err);
     if (rc < 0)
         return rc;
-    if (r->out->n > r->rs_cap) {
-        uint32_t cap = r->rs_cap ? r->rs_cap * 2 : 16;
-        r->rs = noa_xrealloc(r->rs, sizeof(*r->rs) * cap);
-        memset(r->rs + r->rs_cap, 0, sizeof(*r->rs) * (cap - r->rs_cap));
-        r->rs_cap = cap;
-    }
+    rs_reserve(r);
+    if (r->out->n > before)
+        r->rs[*idx].first_seq = r->seq;
     return 0;
 }
 
@@ -282,7 +329,11 @@ static int add_sample(struct reval *r, uint32_t idx, int64_t ts, double v, uint3
     if (s->nsmp == s->capsmp) {
         s->capsmp = s->capsmp ? s->capsmp * 2 : 64;
         s->smp = noa_xrealloc(s->smp, sizeof(*s->smp) * s->capsmp);
+        if (r->track_seq)
+            s->sq = noa_xrealloc(s->sq, sizeof(*s->sq) * s->capsmp);
     }
+    if (r->track_seq)
+        s->sq[s->nsmp] = r->seq;
     if (s->nsmp && ts < s->last_ts)
         s->unsorted = 1;
     s->smp[s->nsmp++] = (struct noa_metric_sample){ts, v};
@@ -333,6 +384,25 @@ static int entry_fast(struct reval *r, int64_t ts, struct noa_str line, const st
     return rc;
 }
 
+/* The error text names every label of the series: a pruned pipeline
+ * lacks some, so the failing entry runs again through the full one (which
+ * fails it the same way: pruning keeps the error pair exact). */
+static void rerun_full(struct reval *r, int64_t ts, struct noa_str line,
+                       const struct noa_label *meta, uint32_t n_meta)
+{
+    struct noa_str out;
+    double v = 0;
+    noa_lbuilder_reset(&r->st.lb);
+    for (uint32_t i = 0; i < n_meta; i++)
+        noa_lbuilder_add_meta(&r->st.lb, meta[i].name, meta[i].value);
+    if (!noa_pipeline_run(r->pipe_full, &r->st, ts, line, &out))
+        return;
+    if (r->e->has_unwrap && !unwrap(r, &v))
+        return;
+    if (r->post)
+        noa_pipeline_run(r->post, &r->st, ts, out, &out);
+}
+
 static int entry_cb(void *arg, int64_t ts, struct noa_str line, const struct noa_label *meta,
                     uint32_t n_meta)
 {
@@ -355,6 +425,8 @@ static int entry_cb(void *arg, int64_t ts, struct noa_str line, const struct noa
         return 0;
     int has_err = noa_lbuilder_has_err(&r->st.lb);
     if (has_err && !r->o->preserve_error) {
+        if (r->pipe_full)
+            rerun_full(r, ts, line, meta, n_meta);
         r->rc = pipeline_error(r);
         return r->rc;
     }
@@ -492,6 +564,45 @@ static void absent_result(struct reval *r, struct noa_metric_set *counts, struct
     }
 }
 
+static void collect_filter_names(const struct noa_logql_label_filter *f, struct noa_buf *names)
+{
+    if (f->kind == NOA_LOGQL_LF_AND || f->kind == NOA_LOGQL_LF_OR) {
+        collect_filter_names(f->left, names);
+        collect_filter_names(f->right, names);
+        return;
+    }
+    struct noa_str n = noa_str_c(f->kind == NOA_LOGQL_LF_STRING ? f->matcher.name : f->name);
+    noa_buf_append(names, &n, sizeof(n));
+}
+
+/*
+ * Compiles the log pipeline. With a `by` grouping, a json or logfmt parser
+ * need only extract what is read after the pipeline: the `by` names, the
+ * unwrapped label and the names of filters after unwrap. Without grouping
+ * or with `without`, every label lands in the series: no pruning.
+ */
+static int new_pipeline(struct reval *r, struct noa_error *err)
+{
+    const struct noa_logql_expr *e = r->e;
+    if (!r->by || r->o->no_prune)
+        return noa_pipeline_new(e->log, &r->pipe, err);
+    struct noa_buf names = {0};
+    noa_buf_append(&names, r->by, r->nby * sizeof(*r->by));
+    if (e->has_unwrap) {
+        struct noa_str u = noa_str_c(e->unwrap_label);
+        noa_buf_append(&names, &u, sizeof(u));
+    }
+    for (unsigned i = 0; i < e->n_post_filters; i++)
+        collect_filter_names(e->post_filters[i], &names);
+    static const struct noa_str none;
+    const struct noa_str *v = names.len ? (const struct noa_str *)(const void *)names.data : &none;
+    int rc = noa_pipeline_new_want(e->log, v, (unsigned)(names.len / sizeof(*v)), &r->pipe, err);
+    if (rc == 0 && noa_pipeline_pruned(r->pipe))
+        rc = noa_pipeline_new(e->log, &r->pipe_full, err);
+    noa_buf_fini(&names);
+    return rc;
+}
+
 static int setup(struct reval *r, struct noa_error *err)
 {
     const struct noa_logql_expr *e = r->e;
@@ -519,7 +630,7 @@ static int setup(struct reval *r, struct noa_error *err)
             if (r->nby == 0 || !noa_str_eq(r->by[r->nby - 1], r->by[i]))
                 r->by[r->nby++] = r->by[i];
     }
-    int rc = noa_pipeline_new(e->log, &r->pipe, err);
+    int rc = new_pipeline(r, err);
     if (rc < 0)
         return rc;
     r->fast = noa_pipeline_filters_only(r->pipe) && !e->has_unwrap;
@@ -537,6 +648,236 @@ static int setup(struct reval *r, struct noa_error *err)
     return rc;
 }
 
+static void rs_free(struct reval *r)
+{
+    for (uint32_t i = 0; i < r->rs_cap; i++) {
+        noa_free(r->rs[i].cnt);
+        noa_free(r->rs[i].val);
+        noa_free(r->rs[i].smp);
+        noa_free(r->rs[i].sq);
+    }
+    noa_free(r->rs);
+    r->rs = NULL;
+    r->rs_cap = 0;
+}
+
+static void reval_fini(struct reval *r)
+{
+    rs_free(r);
+    noa_free(r->scratch);
+    noa_free(r->by);
+    noa_buf_fini(&r->msg);
+    noa_pipeline_free(r->post);
+    noa_pipeline_free(r->pipe);
+    noa_pipeline_free(r->pipe_full);
+    noa_free(r->post_stages);
+    noa_pipeline_state_fini(&r->st);
+    noa_arena_fini(&r->mc.arena);
+}
+
+/* The range every window lies in: (first - off - range, last - off]. */
+static void read_range(const struct noa_logql_expr *e, const struct noa_metric_grid *g,
+                       int64_t *from, int64_t *through)
+{
+    int64_t last = g->start_ns + (int64_t)(g->n - 1) * g->step_ns;
+    *from = g->start_ns - e->offset_ns - e->range_ns + 1;
+    *through = last - e->offset_ns + 1;
+}
+
+/* ---- parallel partials ---- */
+
+static int pstream_cb(void *arg, uint64_t seq, const struct noa_labels *stream)
+{
+    struct reval *r = arg;
+    r->seq = seq;
+    return stream_cb(arg, stream);
+}
+
+/* Any value stops the source; the error itself comes from the rerun. */
+#define STOPPED NOA_EINTERNAL
+
+static int pentry_cb(void *arg, int64_t ts, struct noa_str line, const struct noa_label *meta,
+                     uint32_t n_meta)
+{
+    struct reval *r = arg;
+    if (atomic_load_explicit(r->stop, memory_order_relaxed))
+        return r->rc = STOPPED;
+    int rc = entry_cb(arg, ts, line, meta, n_meta);
+    if (rc)
+        atomic_store(r->stop, 1);
+    return rc;
+}
+
+/* Where a partial's series falls in one thread's order of first meeting. */
+struct mref {
+    uint64_t first_seq;
+    uint32_t k, i;
+};
+
+static int mref_cmp(const void *a, const void *b)
+{
+    const struct mref *x = a, *y = b;
+    if (x->first_seq != y->first_seq)
+        return x->first_seq < y->first_seq ? -1 : 1;
+    if (x->k != y->k)
+        return x->k < y->k ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+struct tagged {
+    struct noa_metric_sample smp;
+    uint64_t seq;
+    size_t pos;
+};
+
+static int tagged_cmp(const void *a, const void *b)
+{
+    const struct tagged *x = a, *y = b;
+    if (x->smp.ts_ns != y->smp.ts_ns)
+        return x->smp.ts_ns < y->smp.ts_ns ? -1 : 1;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* One thread would hold a series' samples in stream order, stably sorted
+ * by time at the end: the same as ordering by (time, stream, arrival). */
+static void order_samples(struct rseries *d)
+{
+    struct tagged *t = noa_xmalloc(sizeof(*t) * (d->nsmp ? d->nsmp : 1));
+    for (size_t i = 0; i < d->nsmp; i++)
+        t[i] = (struct tagged){d->smp[i], d->sq[i], i};
+    qsort(t, d->nsmp, sizeof(*t), tagged_cmp);
+    for (size_t i = 0; i < d->nsmp; i++)
+        d->smp[i] = t[i].smp;
+    d->unsorted = 0;
+    noa_free(t);
+}
+
+static void merge_series(const struct reval *r, struct rseries *d, struct rseries *p)
+{
+    uint32_t n = r->o->grid.n;
+    if (r->counting) {
+        if (!d->cnt) {
+            d->cnt = p->cnt;
+            d->val = p->val;
+            p->cnt = p->val = NULL;
+            return;
+        }
+        for (uint32_t i = 0; p->cnt && i <= n; i++) {
+            d->cnt[i] += p->cnt[i];
+            if (r->bytes)
+                d->val[i] += p->val[i];
+        }
+        return;
+    }
+    if (d->nparts++ == 0) {
+        d->smp = p->smp;
+        d->sq = p->sq;
+        d->nsmp = p->nsmp;
+        d->capsmp = p->capsmp;
+        d->unsorted = p->unsorted;
+        p->smp = NULL;
+        p->sq = NULL;
+        return;
+    }
+    if (d->nsmp + p->nsmp > d->capsmp) {
+        d->capsmp = d->nsmp + p->nsmp;
+        d->smp = noa_xrealloc(d->smp, sizeof(*d->smp) * d->capsmp);
+        d->sq = noa_xrealloc(d->sq, sizeof(*d->sq) * d->capsmp);
+    }
+    memcpy(d->smp + d->nsmp, p->smp, sizeof(*p->smp) * p->nsmp);
+    memcpy(d->sq + d->nsmp, p->sq, sizeof(*p->sq) * p->nsmp);
+    d->nsmp += p->nsmp;
+}
+
+/* Merges the partials into r (r->out, r->rs) in one thread's order:
+ * series by first meeting, samples by (time, stream, arrival). 1 when a
+ * limit is passed (the caller reruns on one thread for the exact error). */
+static int merge(struct reval *r, struct reval *pv, unsigned nt)
+{
+    size_t total = 0, nref = 0;
+    for (unsigned k = 0; k < nt; k++)
+        total += pv[k].out->n;
+    struct mref *refs = noa_xmalloc(sizeof(*refs) * (total ? total : 1));
+    for (unsigned k = 0; k < nt; k++)
+        for (uint32_t i = 0; i < pv[k].out->n; i++)
+            refs[nref++] = (struct mref){pv[k].rs[i].first_seq, k, i};
+    qsort(refs, nref, sizeof(*refs), mref_cmp);
+    int rc = 0;
+    uint64_t samples = 0;
+    struct noa_error ignored;
+    for (size_t j = 0; j < nref && rc == 0; j++) {
+        const struct noa_metric_series *ps = &pv[refs[j].k].out->s[refs[j].i];
+        uint32_t idx;
+        if (noa_metric_set_get(r->out, &ps->labels, ps->hash, &idx, &ignored) < 0) {
+            rc = 1;
+            break;
+        }
+        rs_reserve(r);
+        struct rseries *p = &pv[refs[j].k].rs[refs[j].i];
+        samples += p->nsmp;
+        merge_series(r, &r->rs[idx], p);
+    }
+    if (rc == 0 && r->o->max_samples && samples > r->o->max_samples)
+        rc = 1;
+    for (uint32_t i = 0; rc == 0 && i < r->out->n; i++)
+        if (r->rs[i].nparts > 1)
+            order_samples(&r->rs[i]);
+    noa_free(refs);
+    return rc;
+}
+
+/*
+ * Reads the streams over nt threads into partials and merges them into r.
+ * 0 when done; 1 when r must be emptied and the aggregation run again on
+ * one thread: any failure (pipeline error, limits, the source's error,
+ * a deadline) is left to that run, which reports it exactly as always.
+ */
+static int run_parallel(struct reval *r, const struct noa_metric_psource *par, unsigned nt)
+{
+    const struct noa_logql_expr *e = r->e;
+    struct noa_metric_range_opts po = *r->o;
+    po.err_full = NULL;
+    po.par = NULL;
+    struct reval *pv = noa_xcalloc(nt, sizeof(*pv));
+    struct noa_arena *ar = noa_xcalloc(nt, sizeof(*ar));
+    struct noa_metric_set *sets = noa_xcalloc(nt, sizeof(*sets));
+    struct noa_error *errs = noa_xcalloc(nt, sizeof(*errs));
+    struct noa_metric_psink *sinks = noa_xcalloc(nt, sizeof(*sinks));
+    atomic_int stop = 0;
+    int rc = 0;
+    for (unsigned k = 0; k < nt; k++) {
+        pv[k] = (struct reval){.e = e, .o = &po, .err = &errs[k], .track_seq = 1, .stop = &stop};
+        noa_metric_set_init(&sets[k], &ar[k], po.grid.n, po.max_series);
+        pv[k].out = &sets[k];
+        noa_pipeline_state_init(&pv[k].st);
+        if (rc == 0)
+            rc = setup(&pv[k], &errs[k]);
+        sinks[k] = (struct noa_metric_psink){pstream_cb, pentry_cb, &pv[k]};
+    }
+    if (rc == 0) {
+        int64_t from, through;
+        read_range(e, &po.grid, &from, &through);
+        rc = par->each_stream(par->ctx, e->log, from, through, sinks, nt);
+    }
+    for (unsigned k = 0; k < nt && rc == 0; k++)
+        if (pv[k].rc < 0)
+            rc = pv[k].rc;
+    rc = rc == 0 ? merge(r, pv, nt) : 1;
+    for (unsigned k = 0; k < nt; k++) {
+        reval_fini(&pv[k]);
+        noa_metric_set_fini(&sets[k]);
+        noa_arena_fini(&ar[k]);
+    }
+    noa_free(pv);
+    noa_free(ar);
+    noa_free(sets);
+    noa_free(errs);
+    noa_free(sinks);
+    return rc;
+}
+
 int noa_metric_range_eval(const struct noa_logql_expr *e, const struct noa_metric_source *src,
                           const struct noa_metric_range_opts *o, struct noa_arena *arena,
                           struct noa_metric_set *out, struct noa_error *err)
@@ -544,6 +885,7 @@ int noa_metric_range_eval(const struct noa_logql_expr *e, const struct noa_metri
     struct reval r = {.e = e, .o = o, .err = err};
     struct noa_metric_set counts;
     int absent = e->range_op == NOA_LOGQL_RANGE_ABSENT;
+    unsigned nt = o->threads ? o->threads : NOA_METRIC_RANGE_THREADS;
     noa_metric_set_init(out, arena, o->grid.n, o->max_series);
     out->shown_limit = o->shown_limit;
     noa_metric_set_init(&counts, arena, o->grid.n, 0);
@@ -552,34 +894,29 @@ int noa_metric_range_eval(const struct noa_logql_expr *e, const struct noa_metri
     int rc = setup(&r, err);
     if (rc < 0)
         goto done;
-    /* Every window lies in (first - off - range, last - off]. */
-    const struct noa_metric_grid *g = &o->grid;
-    int64_t last = g->start_ns + (int64_t)(g->n - 1) * g->step_ns;
+    if (o->par && nt > 1) {
+        if (run_parallel(&r, o->par, nt) == 0)
+            goto finish;
+        /* Start again from nothing on this thread. */
+        rs_free(&r);
+        noa_metric_set_fini(r.out);
+        noa_metric_set_init(r.out, arena, o->grid.n, absent ? 0 : o->max_series);
+        r.out->shown_limit = absent ? 0 : o->shown_limit;
+    }
+    int64_t from, through;
+    read_range(e, &o->grid, &from, &through);
     struct noa_metric_sink sink = {.stream_cb = stream_cb, .entry_cb = entry_cb, .arg = &r};
-    rc = src->each_stream(src->ctx, e->log, g->start_ns - e->offset_ns - e->range_ns + 1,
-                          last - e->offset_ns + 1, &sink);
+    rc = src->each_stream(src->ctx, e->log, from, through, &sink);
     if (r.rc < 0)
         rc = r.rc;
     if (rc < 0)
         goto done;
+finish:
     rc = finish(&r);
     if (rc == 0 && absent)
         absent_result(&r, &counts, arena, out);
 done:
-    for (uint32_t i = 0; i < r.rs_cap; i++) {
-        noa_free(r.rs[i].cnt);
-        noa_free(r.rs[i].val);
-        noa_free(r.rs[i].smp);
-    }
-    noa_free(r.rs);
-    noa_free(r.scratch);
-    noa_free(r.by);
-    noa_buf_fini(&r.msg);
-    noa_pipeline_free(r.post);
-    noa_pipeline_free(r.pipe);
-    noa_free(r.post_stages);
-    noa_pipeline_state_fini(&r.st);
-    noa_arena_fini(&r.mc.arena);
+    reval_fini(&r);
     noa_metric_set_fini(&counts);
     return rc;
 }

@@ -9,7 +9,12 @@
  * per series, so each entry costs O(1) whatever the overlap of windows;
  * unwrap ops keep the series' samples and slide a window over them
  * (O(samples + steps) to find windows). Nothing is allocated per entry
- * once the series exist. Owned by one query thread.
+ * once the series exist.
+ *
+ * Runs on the query thread; given a struct noa_metric_psource it runs on
+ * several threads instead (the query thread and workers it starts and
+ * joins): each reads whole streams into its own partial aggregates, which
+ * the query thread merges into results identical to one thread's.
  */
 #ifndef NOA_QUERIER_METRIC_RANGE_H
 #define NOA_QUERIER_METRIC_RANGE_H
@@ -20,6 +25,33 @@
 #include "querier/metric_source.h"
 
 #include <stdint.h>
+
+/* A sink a parallel source feeds from one thread at a time: seq is the
+ * stream's rank in the order a single-threaded source would deliver the
+ * streams (increasing in that order, gaps allowed). */
+struct noa_metric_psink {
+    int (*stream_cb)(void *arg, uint64_t seq, const struct noa_labels *stream);
+    int (*entry_cb)(void *arg, int64_t ts_ns, struct noa_str line, const struct noa_label *meta,
+                    uint32_t n_meta);
+    void *arg;
+};
+
+/*
+ * A source that feeds n sinks at once, on n threads (the caller's and n - 1
+ * it starts and joins): each matching stream goes whole to one sink, with
+ * metric_source.h's contract per sink; a sink's non-zero return stops its
+ * thread and makes the others stop soon (their sinks may see a few more
+ * entries); returns the first non-zero value, or the source's own error.
+ * Each sink's streams come in increasing seq order.
+ */
+struct noa_metric_psource {
+    int (*each_stream)(void *ctx, const struct noa_logql_expr *log, int64_t from_ns,
+                       int64_t through_ns, const struct noa_metric_psink *sinks, unsigned n);
+    void *ctx;
+};
+
+/* Threads of a parallel range aggregation (both cores of a small machine). */
+#define NOA_METRIC_RANGE_THREADS 2
 
 struct noa_metric_range_opts {
     struct noa_metric_grid grid;
@@ -35,6 +67,13 @@ struct noa_metric_range_opts {
     /* Optional: receives the whole text of a pipeline error, which can be
      * longer than struct noa_error's message (err->msg is cut). */
     struct noa_buf *err_full;
+    /* Tests: never prune a parser to the labels read (see metric_range.c
+     * new_pipeline); results are the same either way. */
+    int no_prune;
+    /* Optional: read the streams over `threads` threads (0: the default
+     * NOA_METRIC_RANGE_THREADS; 1: one thread, par unused). */
+    const struct noa_metric_psource *par;
+    unsigned threads;
 };
 
 /* Loki's text when a sample still carries __error__ (PipelineError):

@@ -2,7 +2,9 @@
  * The metric engine's source over the index and the ingester's memory
  * (see metric_store.h). Runs on the query's worker thread; one stream is
  * read at a time, so memory is one stream's open blocks plus the label
- * sets of the matching streams of one tenant.
+ * sets of the matching streams of one tenant. The parallel form
+ * (each_stream_par) lists a tenant's streams once and hands them out to
+ * reading threads it starts and joins, one stream at a time each.
  */
 #include "querier/metric_store.h"
 #include "common/clock.h"
@@ -10,6 +12,8 @@
 #include "common/pipeline.h"
 #include "ingester/index.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,42 +132,42 @@ static int entry_cb(void *arg, int64_t ts, struct noa_str line, const struct noa
     return w->sink->entry_cb(w->sink->arg, ts, line, meta, n_meta);
 }
 
-/* The labels a stream shows the engine: its own, or with __tenant_id__. */
-static const struct noa_labels *stream_labels(struct noa_metric_store *s, const char *tenant,
-                                              const struct noa_labels *ls, struct noa_labels *tmp)
+/* The labels a stream shows the engine: its own, or with __tenant_id__
+ * (built in *buf, grown as needed: one per reading thread). */
+static const struct noa_labels *stream_labels(const struct noa_metric_store *s, const char *tenant,
+                                              const struct noa_labels *ls, struct noa_label **buf,
+                                              uint32_t *cap, struct noa_labels *tmp)
 {
     if (s->tenants->n < 2)
         return ls;
-    if (s->cap_relabel < ls->n + 1) {
-        s->cap_relabel = ls->n + 1;
-        s->relabel = noa_xrealloc(s->relabel, s->cap_relabel * sizeof(*s->relabel));
+    if (*cap < ls->n + 1) {
+        *cap = ls->n + 1;
+        *buf = noa_xrealloc(*buf, *cap * sizeof(**buf));
     }
-    tmp->v = s->relabel;
-    tmp->n = noa_tenants_relabel(ls, tenant, s->relabel, s->cap_relabel);
+    tmp->v = *buf;
+    tmp->n = noa_tenants_relabel(ls, tenant, *buf, *cap);
     return tmp;
 }
 
-/* Every matching stream of one tenant: memory first, then the index (a
- * chunk flushed in between is then read twice and deduplicated). */
-static int one_tenant(struct walk *w, const struct noa_logql_expr *log, int64_t from,
-                      int64_t through)
+/* Lists the matching streams of w->tenant into w->v (sorted by
+ * fingerprint, memory-only ones after): the order every read follows.
+ * *mem holds the memory snapshot the entries point to. */
+static int list_streams(struct walk *w, const struct noa_logql_expr *log, int64_t from,
+                        int64_t through, struct noa_mem_stream **mem_out, size_t *n_mem_out)
 {
     struct noa_metric_store *s = w->s;
     struct noa_mem_stream *mem = NULL;
     size_t n_mem = 0;
-    struct noa_labels tmp;
     int rc = noa_ingester_snapshot(s->ing, w->tenant, &log->selector, from, through - 1, 1, &mem,
                                    &n_mem);
-    if (rc < 0) {
-        noa_error_set(&s->err, rc, "memory lookup failed: %s", noa_strerror(rc));
-        goto done;
-    }
+    *mem_out = mem;
+    *n_mem_out = n_mem;
+    if (rc < 0)
+        return noa_error_set(&s->err, rc, "memory lookup failed: %s", noa_strerror(rc));
     rc = noa_index_series(noa_ingester_index(s->ing), w->tenant, from, through - 1, &log->selector,
                           series_cb, w);
-    if (rc < 0) {
-        noa_error_set(&s->err, rc, "index lookup failed: %s", noa_strerror(rc));
-        goto done;
-    }
+    if (rc < 0)
+        return noa_error_set(&s->err, rc, "index lookup failed: %s", noa_strerror(rc));
     if (w->n > 1)
         qsort(w->v, w->n, sizeof(*w->v), mstream_cmp);
     size_t indexed = w->n;
@@ -181,13 +185,37 @@ static int one_tenant(struct walk *w, const struct noa_logql_expr *log, int64_t 
         }
         w->v[w->n++] = (struct mstream){mem[i].fp, mem[i].labels, 0, 0, &mem[i]};
     }
+    return 0;
+}
+
+static void release_streams(struct walk *w, struct noa_mem_stream *mem, size_t n_mem)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (w->v[i].owned)
+            noa_free(w->v[i].labels.v);
+    w->n = 0;
+    noa_mem_streams_free(mem, n_mem);
+}
+
+/* Every matching stream of one tenant: memory first, then the index (a
+ * chunk flushed in between is then read twice and deduplicated). */
+static int one_tenant(struct walk *w, const struct noa_logql_expr *log, int64_t from,
+                      int64_t through)
+{
+    struct noa_metric_store *s = w->s;
+    struct noa_mem_stream *mem = NULL;
+    size_t n_mem = 0;
+    struct noa_labels tmp;
+    int rc = list_streams(w, log, from, through, &mem, &n_mem);
+    if (rc < 0)
+        goto done;
     for (size_t i = 0; i < w->n && rc == 0; i++) {
         if (deadline_passed(s)) {
             rc = noa_error_set(&s->err, NOA_ETIMEOUT, "context deadline exceeded");
             break;
         }
         struct mstream *m = &w->v[i];
-        w->labels = stream_labels(s, w->tenant, &m->labels, &tmp);
+        w->labels = stream_labels(s, w->tenant, &m->labels, &s->relabel, &s->cap_relabel, &tmp);
         w->started = 0;
         struct noa_streamread_query q = {.ing = s->ing,
                                          .tenant = w->tenant,
@@ -203,11 +231,7 @@ static int one_tenant(struct walk *w, const struct noa_logql_expr *log, int64_t 
         rc = noa_streamread_run(&q, &s->st, &s->err);
     }
 done:
-    for (size_t i = 0; i < w->n; i++)
-        if (w->v[i].owned)
-            noa_free(w->v[i].labels.v);
-    w->n = 0;
-    noa_mem_streams_free(mem, n_mem);
+    release_streams(w, mem, n_mem);
     return rc;
 }
 
@@ -245,7 +269,191 @@ static int each_stream(void *ctx, const struct noa_logql_expr *log, int64_t from
     return rc;
 }
 
+/* ---- the parallel form ---- */
+
+/* One reading thread: takes the next stream of the shared list until none
+ * is left or some thread failed. Everything it writes is its own. */
+struct pworker {
+    struct noa_metric_store *s; /* read-only here (deadline, tenants) */
+    const struct noa_metric_psink *sink;
+    const struct walk *list; /* the tenant's streams, read-only */
+    const struct noa_streamread_required *req;
+    int64_t from, through;
+    uint64_t seq_base;
+    atomic_size_t *next;
+    atomic_int *stop;
+    struct noa_streamread_stats st;
+    uint64_t streams;
+    struct noa_error err;
+    struct noa_label *relabel;
+    uint32_t cap_relabel;
+    const struct noa_labels *labels;
+    uint64_t seq;
+    int started;
+    int rc;
+};
+
+static int pentry_cb(void *arg, int64_t ts, struct noa_str line, const struct noa_label *meta,
+                     uint32_t n_meta)
+{
+    struct pworker *p = arg;
+    if (!p->started) {
+        p->started = 1;
+        p->streams++;
+        int rc = p->sink->stream_cb(p->sink->arg, p->seq, p->labels);
+        if (rc)
+            return rc;
+    }
+    return p->sink->entry_cb(p->sink->arg, ts, line, meta, n_meta);
+}
+
+static void *pworker_run(void *arg)
+{
+    struct pworker *p = arg;
+    struct noa_labels tmp;
+    while (p->rc == 0 && !atomic_load_explicit(p->stop, memory_order_relaxed)) {
+        size_t i = atomic_fetch_add(p->next, 1);
+        if (i >= p->list->n)
+            break;
+        if (deadline_passed(p->s)) {
+            p->rc = noa_error_set(&p->err, NOA_ETIMEOUT, "context deadline exceeded");
+            break;
+        }
+        const struct mstream *m = &p->list->v[i];
+        p->labels =
+            stream_labels(p->s, p->list->tenant, &m->labels, &p->relabel, &p->cap_relabel, &tmp);
+        p->started = 0;
+        p->seq = p->seq_base + i;
+        struct noa_streamread_query q = {.ing = p->s->ing,
+                                         .tenant = p->list->tenant,
+                                         .fp = m->fp,
+                                         .indexed = m->indexed,
+                                         .mem = m->mem,
+                                         .from_ns = p->from,
+                                         .through_ns = p->through,
+                                         .deadline_ns = p->s->deadline_ns,
+                                         .req = p->req,
+                                         .entry_cb = pentry_cb,
+                                         .arg = p};
+        p->rc = noa_streamread_run(&q, &p->st, &p->err);
+    }
+    if (p->rc)
+        atomic_store(p->stop, 1);
+    return NULL;
+}
+
+/* Every figure of struct noa_streamread_stats is a uint64_t counter. */
+_Static_assert(sizeof(struct noa_streamread_stats) % sizeof(uint64_t) == 0, "stats layout");
+static void stats_add(struct noa_streamread_stats *to, const struct noa_streamread_stats *from)
+{
+    uint64_t v[sizeof(*to) / sizeof(uint64_t)], w[sizeof(*to) / sizeof(uint64_t)];
+    memcpy(v, to, sizeof(v));
+    memcpy(w, from, sizeof(w));
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        v[i] += w[i];
+    memcpy(to, v, sizeof(v));
+}
+
+/* The tenant's streams over n threads (this one and n - 1 started here);
+ * seq numbers each stream by its place in each_stream's order. */
+static int tenant_par(struct walk *w, struct pworker *pw, unsigned n,
+                      const struct noa_logql_expr *log, int64_t from, int64_t through,
+                      uint64_t *seq_base)
+{
+    struct noa_mem_stream *mem = NULL;
+    size_t n_mem = 0;
+    int rc = list_streams(w, log, from, through, &mem, &n_mem);
+    if (rc < 0)
+        goto done;
+    atomic_size_t next = 0;
+    atomic_int stop = 0;
+    pthread_t th[NOA_METRIC_RANGE_THREADS * 4];
+    unsigned created = 0;
+    if (n > sizeof(th) / sizeof(th[0]))
+        n = sizeof(th) / sizeof(th[0]);
+    for (unsigned k = 0; k < n; k++) {
+        pw[k].list = w;
+        pw[k].req = w->req;
+        pw[k].from = from;
+        pw[k].through = through;
+        pw[k].seq_base = *seq_base;
+        pw[k].next = &next;
+        pw[k].stop = &stop;
+    }
+    /* A thread that cannot start leaves its share to the others. */
+    for (unsigned k = 1; k < n && k < w->n; k++) {
+        if (pthread_create(&th[created], NULL, pworker_run, &pw[k]) != 0)
+            break;
+        created++;
+    }
+    pworker_run(&pw[0]);
+    for (unsigned k = 0; k < created; k++)
+        pthread_join(th[k], NULL);
+    for (unsigned k = 0; k < n && rc == 0; k++) {
+        if (pw[k].rc) {
+            rc = pw[k].rc;
+            if (pw[k].err.code)
+                w->s->err = pw[k].err;
+        }
+    }
+    *seq_base += w->n;
+done:
+    release_streams(w, mem, n_mem);
+    return rc;
+}
+
+static int each_stream_par(void *ctx, const struct noa_logql_expr *log, int64_t from_ns,
+                           int64_t through_ns, const struct noa_metric_psink *sinks, unsigned n)
+{
+    struct noa_metric_store *s = ctx;
+    const unsigned char *on = NULL;
+    struct walk w = {.s = s};
+    struct noa_pipeline *pipe = NULL;
+    struct noa_streamread_required req;
+    struct pworker *pw = noa_xcalloc(n ? n : 1, sizeof(*pw));
+    uint64_t seq_base = 0;
+    int rc = 0;
+    if (through_ns <= from_ns || n == 0)
+        goto done;
+    struct noa_error perr = {0}; /* see each_stream */
+    if (noa_pipeline_new(log, &pipe, &perr) < 0)
+        pipe = NULL;
+    noa_streamread_required_init(&req, pipe);
+    w.req = &req;
+    for (unsigned k = 0; k < n; k++) {
+        pw[k].s = s;
+        pw[k].sink = &sinks[k];
+    }
+    for (unsigned i = 0; i < s->n_sels; i++)
+        if (s->sels[i].log == log)
+            on = s->sels[i].tenant_on;
+    for (unsigned t = 0; t < s->tenants->n && rc == 0; t++) {
+        if (on && !on[t])
+            continue;
+        w.tenant = s->tenants->ids[t];
+        rc = tenant_par(&w, pw, n, log, from_ns, through_ns, &seq_base);
+    }
+done:
+    for (unsigned k = 0; k < n; k++) {
+        stats_add(&s->st, &pw[k].st);
+        s->streams += pw[k].streams;
+        noa_free(pw[k].relabel);
+    }
+    noa_free(pw);
+    noa_free(w.v);
+    noa_pipeline_free(pipe);
+    return rc;
+}
+
 struct noa_metric_source noa_metric_store_source(struct noa_metric_store *s)
 {
     return (struct noa_metric_source){each_stream, s};
+}
+
+int noa_metric_store_psource_of(const struct noa_metric_source *src, struct noa_metric_psource *out)
+{
+    if (src->each_stream != each_stream)
+        return 0;
+    *out = (struct noa_metric_psource){each_stream_par, src->ctx};
+    return 1;
 }

@@ -6,7 +6,8 @@
  * gains `__tenant_id__` (Loki's MultiTenantQuerier), so one evaluation
  * covers them all.
  *
- * A store lives for one query and is used on that query's worker thread.
+ * A store lives for one query and is used on that query's worker thread
+ * (its parallel form also on threads it starts and joins per call).
  */
 #ifndef NOA_QUERIER_METRIC_STORE_H
 #define NOA_QUERIER_METRIC_STORE_H
@@ -14,6 +15,7 @@
 #include "common/err.h"
 #include "common/logql.h"
 #include "ingester/ingester.h"
+#include "querier/metric_range.h"
 #include "querier/metric_source.h"
 #include "querier/streamread.h"
 #include "querier/tenants.h"
@@ -50,6 +52,13 @@ int noa_metric_store_init(struct noa_metric_store *s, struct noa_ingester *ing,
 
 /* The engine's view of s (valid while s is). */
 struct noa_metric_source noa_metric_store_source(struct noa_metric_store *s);
+
+/* When src is a store's (noa_metric_store_source), its parallel form: the
+ * streams of each tenant listed once and read by n threads, each stream
+ * whole by one (metric_range.h). Returns 1 and fills out, else 0. The
+ * store's figures are summed after the threads are joined. */
+int noa_metric_store_psource_of(const struct noa_metric_source *src,
+                                struct noa_metric_psource *out);
 
 void noa_metric_store_fini(struct noa_metric_store *s);
 

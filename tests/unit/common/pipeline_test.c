@@ -4,7 +4,9 @@
  * `| drop` between parser and filters, which turns the path off), on
  * tricky lines: nested objects and arrays, duplicate keys, escaped and
  * sanitized keys, invalid JSON before and after the wanted key, non-UTF-8,
- * stream-label and metadata collisions (`_extracted`), __error__ filters. */
+ * stream-label and metadata collisions (`_extracted`), __error__ filters.
+ * Also the pruned path (noa_pipeline_new_want): the same lines kept, the
+ * same line, error pair, stream labels, metadata and wanted labels. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -377,6 +379,248 @@ static void test_no_allocation_per_line(void **state)
     noa_buf_fini(&out);
 }
 
+/* ---- pruned parsers (noa_pipeline_new_want) ---- */
+
+/* What a caller reading only names sees (as metric_range reads them):
+ * kept or not, the line, the error pair, and each wanted name's value. */
+static void project(struct noa_pipeline_state *st, int kept, struct noa_str line,
+                    const char *const *names, unsigned n, struct noa_buf *out)
+{
+    static const char *const fixed[] = {"__error__", "__error_details__"};
+    noa_buf_reset(out);
+    if (!kept) {
+        noa_buf_append(out, "-", 1);
+        return;
+    }
+    for (unsigned i = 0; i < n + 2; i++) {
+        const char *name = i < n ? names[i] : fixed[i - n];
+        struct noa_str v;
+        noa_buf_printf(out, "%s", name);
+        if (noa_lbuilder_get(&st->lb, noa_str_c(name), &v)) {
+            noa_buf_append(out, "=", 1);
+            noa_buf_append_str(out, v);
+        }
+        noa_buf_append(out, ",", 1);
+    }
+    noa_buf_append(out, " ", 1);
+    noa_buf_append_str(out, line);
+}
+
+/* Every label the pruned run gives is the full run's, but for unread
+ * `x_extracted` ones: a pruned run that skips the line's own key
+ * `x_extracted` lets the renamed `x` take that name. */
+static void assert_subset(struct noa_pipeline_state *pr, struct noa_pipeline_state *fu,
+                          const char *q, const char *line)
+{
+    struct noa_labels a, b;
+    noa_lbuilder_labels(&pr->lb, &a);
+    noa_lbuilder_labels(&fu->lb, &b);
+    for (uint32_t i = 0; i < a.n; i++) {
+        if (a.v[i].name.len > 10 && !memcmp(a.v[i].name.p + a.v[i].name.len - 10, "_extracted", 10))
+            continue;
+        uint32_t k = 0;
+        while (k < b.n &&
+               !(noa_str_eq(a.v[i].name, b.v[k].name) && noa_str_eq(a.v[i].value, b.v[k].value)))
+            k++;
+        if (k == b.n)
+            fail_msg("%s line %s: pruned label %.*s not in the full run", q, line,
+                     (int)a.v[i].name.len, a.v[i].name.p);
+    }
+}
+
+struct want_case {
+    const char *names[4];
+    unsigned n;
+};
+
+static const struct want_case want_cases[] = {
+    {{"level"}, 1},
+    {{"status", "app"}, 2},
+    {{0}, 0},
+    {{"level_extracted", "app_extracted"}, 2},
+    {{"http_status", "a_b_c_level", "_9level", "lev_el"}, 4},
+    {{"msg", "level", "addr"}, 3},
+    {{"__error__", "level"}, 2},
+};
+
+/* Pruned == full on the names read, for every want set, stream, line
+ * (and mutations); returns how many labels pruning left out. */
+static uint64_t compare_pruned(const char *const *queries, size_t nq, const char *const *lines,
+                               size_t nl, size_t mutations)
+{
+    struct noa_arena arena = {0};
+    struct noa_buf a = {0}, b = {0};
+    uint64_t saved = 0;
+    char mut[512];
+    for (size_t q = 0; q < nq; q++) {
+        char qs[512];
+        fill(qs, sizeof(qs), queries[q], "");
+        for (size_t w = 0; w < sizeof(want_cases) / sizeof(want_cases[0]); w++) {
+            const struct want_case *wc = &want_cases[w];
+            struct noa_str names[4];
+            for (unsigned i = 0; i < wc->n; i++)
+                names[i] = noa_str_c(wc->names[i]);
+            struct compiled full, pruned;
+            struct noa_error err = {0};
+            compile(qs, &full);
+            pruned.e = NULL;
+            assert_int_equal(noa_pipeline_new_want(full.e, names, wc->n, &pruned.p, &err), 0);
+            assert_int_equal(noa_pipeline_pruned(pruned.p), 1);
+            assert_int_equal(noa_pipeline_pruned(full.p), 0);
+            for (size_t s = 0; s < sizeof(streams) / sizeof(streams[0]); s++) {
+                struct noa_labels ls;
+                assert_int_equal(noa_labels_parse(noa_str_c(streams[s]), &arena, &ls, &err), 0);
+                struct noa_pipeline_state sf, sp;
+                noa_pipeline_state_init(&sf);
+                noa_pipeline_state_init(&sp);
+                noa_lbuilder_reset_stream(&sf.lb, &ls);
+                noa_lbuilder_reset_stream(&sp.lb, &ls);
+                for (size_t l = 0; l < nl * (mutations + 1); l++) {
+                    const char *line = lines[l % nl];
+                    if (l >= nl)
+                        line = mutate(line, mut, sizeof(mut));
+                    for (int meta = 0; meta < 2; meta++) {
+                        struct noa_str of = {0}, op = {0};
+                        noa_lbuilder_reset(&sf.lb);
+                        noa_lbuilder_reset(&sp.lb);
+                        if (meta) {
+                            noa_lbuilder_add_meta(&sf.lb, NOA_STR("level"), NOA_STR("m"));
+                            noa_lbuilder_add_meta(&sp.lb, NOA_STR("level"), NOA_STR("m"));
+                        }
+                        int kf = noa_pipeline_run(full.p, &sf, 0, noa_str_c(line), &of);
+                        int kp = noa_pipeline_run(pruned.p, &sp, 0, noa_str_c(line), &op);
+                        project(&sf, kf, of, wc->names, wc->n, &a);
+                        project(&sp, kp, op, wc->names, wc->n, &b);
+                        if (a.len != b.len || memcmp(a.data, b.data, a.len))
+                            fail_msg("%s want %zu\nstream %s meta %d line %s\n full:   %.*s\n "
+                                     "pruned: %.*s",
+                                     qs, w, streams[s], meta, line, (int)a.len, a.data, (int)b.len,
+                                     b.data);
+                        if (kf) {
+                            assert_subset(&sp, &sf, qs, line);
+                            struct noa_labels la, lb2;
+                            noa_lbuilder_labels(&sf.lb, &la);
+                            noa_lbuilder_labels(&sp.lb, &lb2);
+                            saved += la.n - lb2.n;
+                        }
+                    }
+                }
+                noa_pipeline_state_fini(&sf);
+                noa_pipeline_state_fini(&sp);
+            }
+            noa_pipeline_free(pruned.p);
+            release(&full);
+        }
+    }
+    noa_buf_fini(&a);
+    noa_buf_fini(&b);
+    noa_arena_fini(&arena);
+    return saved;
+}
+
+static const char *const json_prune_queries[] = {
+    "{app=\"api\"} | json%s",
+    "{app=\"api\"} |= \"e\" | json%s | __error__=\"\"",
+    "{app=\"api\"} | json%s | __error__!=\"\"",
+    "{app=\"api\"} | json%s | level=\"error\"",
+    "{app=\"api\"} | json%s | status >= 500 or size > 1KB",
+    "{app=\"api\"} | json%s | addr = ip(\"10.0.0.0/8\")",
+    "{app=\"api\"} | json%s | app_extracted=\"y\" | drop __error__, __error_details__",
+    "{app=\"api\"} | json%s | drop level, app=\"api\", __error__ | status > 1",
+    "{app=\"api\"} | logfmt | json%s | level=~\"e.*\" |~ \"x|y\"",
+};
+
+static const char *const logfmt_prune_queries[] = {
+    "{app=\"api\"} | logfmt%s",
+    "{app=\"api\"} | logfmt%s | __error__=\"\"",
+    "{app=\"api\"} | logfmt --strict%s | __error__=\"\"",
+    "{app=\"api\"} | logfmt --keep-empty%s | level=\"\"",
+    "{app=\"api\"} | logfmt%s | lev_el=\"error\" or _9level=\"2\"",
+    "{app=\"api\"} | logfmt --strict%s | status >= 500 | drop __error__",
+    "{app=\"api\"} | json | logfmt%s | app_extracted=\"y\"",
+};
+
+static void test_pruned_matches_full(void **state)
+{
+    (void)state;
+    uint64_t n = compare_pruned(json_prune_queries,
+                                sizeof(json_prune_queries) / sizeof(json_prune_queries[0]),
+                                json_lines, sizeof(json_lines) / sizeof(json_lines[0]), 0);
+    assert_true(n > 1000); /* pruning left labels out */
+    n = compare_pruned(logfmt_prune_queries,
+                       sizeof(logfmt_prune_queries) / sizeof(logfmt_prune_queries[0]), logfmt_lines,
+                       sizeof(logfmt_lines) / sizeof(logfmt_lines[0]), 0);
+    assert_true(n > 200);
+}
+
+static void test_pruned_mutations_match_full(void **state)
+{
+    (void)state;
+    static const char *const jq[] = {"{app=\"api\"} | json%s | __error__=\"\"",
+                                     "{app=\"api\"} | json%s"};
+    static const char *const lq[] = {"{app=\"api\"} | logfmt --strict%s | __error__=\"\"",
+                                     "{app=\"api\"} | logfmt%s"};
+    compare_pruned(jq, 2, json_lines, sizeof(json_lines) / sizeof(json_lines[0]), 40);
+    compare_pruned(lq, 2, logfmt_lines, sizeof(logfmt_lines) / sizeof(logfmt_lines[0]), 40);
+}
+
+/* Stages that read any label (or rewrite the line) turn pruning off. */
+static void test_pruning_refused(void **state)
+{
+    (void)state;
+    static const char *const qs[] = {
+        "{app=\"api\"} | json | line_format \"{{.msg}}\"",
+        "{app=\"api\"} | json | label_format x=\"{{.msg}}\"",
+        "{app=\"api\"} | json | level=\"e\" | label_format x=msg",
+        "{app=\"api\"} | json msg=\"msg\"",
+        "{app=\"api\"} | logfmt | regexp \"(?P<x>.)\"",
+        "{app=\"api\"} | json | unpack",
+        "{app=\"api\"} |= \"x\"",
+        "{app=\"api\"} | json | keep level",
+    };
+    struct noa_str name = NOA_STR("level");
+    for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+        struct compiled c;
+        struct noa_pipeline *p = NULL;
+        struct noa_error err = {0};
+        compile(qs[i], &c);
+        assert_int_equal(noa_pipeline_new_want(c.e, &name, 1, &p, &err), 0);
+        if (noa_pipeline_pruned(p))
+            fail_msg("pruned: %s", qs[i]);
+        noa_pipeline_free(p);
+        release(&c);
+    }
+}
+
+/* A pruned run: only the wanted labels, the error from the end of the line. */
+static void test_pruned_golden(void **state)
+{
+    (void)state;
+    struct compiled c;
+    struct noa_pipeline *p = NULL;
+    struct noa_pipeline_state st;
+    struct noa_error err = {0};
+    struct noa_buf out = {0};
+    struct noa_str name = NOA_STR("level");
+    noa_pipeline_state_init(&st);
+    noa_lbuilder_reset_stream(&st.lb, NULL);
+    compile("{app=\"api\"} | json", &c);
+    assert_int_equal(noa_pipeline_new_want(c.e, &name, 1, &p, &err), 0);
+    outcome(p, &st, 0, "{\"a\":{\"level\":1},\"level\":\"info\",\"msg\":\"m\",\"level\":\"x\"}",
+            &out);
+    assert_string_equal(noa_buf_cstr(&out),
+                        "{level=\"info\"} {\"a\":{\"level\":1},\"level\":\"info\",\"msg\":\"m\","
+                        "\"level\":\"x\"}");
+    outcome(p, &st, 0, "{\"level\":\"info\",\"x\":tru}", &out);
+    assert_string_equal(noa_buf_cstr(&out),
+                        "{__error__=\"JSONParserErr\", __error_details__=\"Unknown value "
+                        "type\", level=\"info\"} {\"level\":\"info\",\"x\":tru}");
+    noa_pipeline_free(p);
+    release(&c);
+    noa_pipeline_state_fini(&st);
+    noa_buf_fini(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +629,10 @@ int main(void)
         cmocka_unit_test(test_mutations_match_full),
         cmocka_unit_test(test_json_filter_first_golden),
         cmocka_unit_test(test_no_allocation_per_line),
+        cmocka_unit_test(test_pruned_matches_full),
+        cmocka_unit_test(test_pruned_mutations_match_full),
+        cmocka_unit_test(test_pruning_refused),
+        cmocka_unit_test(test_pruned_golden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
 /* Unit tests for querier/metric_range.c and metric_overtime.c: range
  * aggregations over fixed data, expected values worked out by hand from
  * /work/shared/reference/logql.md (§4.12 unwrap, §6.1 range ops, §7.1
- * window bounds, §7.2 step grid, §7.6 worked examples). */
+ * window bounds, §7.2 step grid, §7.6 worked examples). Also: parsers
+ * pruned to the labels a query reads give the same results and errors as
+ * full parsing, on tricky lines. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -339,13 +341,212 @@ static void test_overtime_direct(void **state)
     assert_true(fabs(r - 10.0 * 11 / 10 / 40) < 1e-12);
 }
 
+/* ---- pruned parsers == full parsing ---- */
+
+/* Like mt_run, with the engine's test switches. */
+static const char *run_opts(const struct mt_entry *data, size_t n, const char *q, int no_prune,
+                            char *text, size_t cap)
+{
+    struct mt_source src;
+    mt_source_init(&src, data, n);
+    struct noa_metric_source ms = {.each_stream = mt_each_stream, .ctx = &src};
+    struct noa_logql_expr *e = NULL;
+    struct noa_error err = {0};
+    struct noa_buf out = {0}, full = {0};
+    if (noa_logql_parse(q, strlen(q), &e, &err) < 0)
+        fail_msg("%s: %s", q, err.msg);
+    struct noa_metric_opts o = {.start_ns = 0,
+                                .end_ns = 60000000000LL,
+                                .step_ns = 20000000000LL,
+                                .max_series = 500,
+                                .err_full = &full,
+                                .no_prune = no_prune};
+    struct noa_metric_result res;
+    int rc = noa_metric_eval(e, &ms, &o, &res, &err);
+    if (rc < 0)
+        noa_buf_printf(&out, "error %d: %s", rc, full.len ? noa_buf_cstr(&full) : err.msg);
+    else
+        mt_dump(&res, &out);
+    snprintf(text, cap, "%.*s", (int)out.len, out.data ? out.data : "");
+    noa_buf_fini(&out);
+    noa_buf_fini(&full);
+    noa_metric_result_fini(&res);
+    noa_logql_free(e);
+    mt_source_fini(&src);
+    return text;
+}
+
+#define PJ "{app=\"pj\", env=\"prod\"}"
+#define PJ2 "{app=\"pj\", level=\"warn\"}"
+#define PJ3 "{app=\"pj\", level=\"error\", level_extracted=\"s\"}"
+#define PL "{app=\"pl\"}"
+#define PL2 "{app=\"pl\", level=\"warn\"}"
+
+static const struct mt_entry prune_data[] = {
+    {PJ, 1000, "{\"level\":\"error\",\"msg\":\"boom\",\"status\":503,\"size\":\"3KB\"}", NULL},
+    {PJ, 2000, "{\"level\":\"info\",\"status\":200}", "detected_level=info"},
+    {PJ, 3000, "{\"http\":{\"status\":500},\"tags\":[1,{\"level\":\"x\"}],\"level\":\"error\"}",
+     NULL},
+    {PJ, 4000, "{\"level\":\"info\",\"level\":\"error\"}", "level=m"},
+    {PJ, 5000, "{\"level\":null,\"level\":\"error\",\"status\":\"7\"}", NULL},
+    {PJ, 6000, "{\"lev\\u0065l\":\"error\",\" status \":1}", NULL},
+    {PJ, 7000, "{\"level\":\"error\",\"x\":tru}", NULL},
+    {PJ, 8000, "{\"x\":tru,\"level\":\"error\"}", NULL},
+    {PJ, 9000, "not json level=error", NULL},
+    {PJ, 10000, "{\"app\":\"y\",\"level\":\"error\",\"app_extracted\":\"z\"}", NULL},
+    {PJ, 11000, "{\"__error__\":\"mine\",\"level\":\"debug\",\"status\":\"1\"}", NULL},
+    {PJ, 12000, "{\"a\":{\"b\":{\"level\":\"e\"}},\"a_b_level\":\"first\"}", NULL},
+    {PJ, 25000, "{\"level\":\"info\",\"status\":\"x9\"}", NULL},
+    {PJ2, 1500, "{\"level_extracted\":\"error\",\"level\":\"info\",\"status\":2}", NULL},
+    {PJ2, 2500, "{\"level\":\"error\",\"status\":4}", "detected_level=error"},
+    {PJ2, 30000, "{\"level\":\"info\",\"status\":\"8\",\"y\":[}", NULL},
+    {PJ3, 1700, "{\"level_extracted\":\"error\",\"level\":\"info\",\"status\":3}", NULL},
+    {PJ3, 41000, "{\"level\":\"debug\"}", NULL},
+    {PL, 1000, "level=error msg=\"boom\" status=503", NULL},
+    {PL, 2000, "level=info level=error status=2", NULL},
+    {PL, 3000, "level= level=error status=1", NULL},
+    {PL, 4000, "a=1 bar=bu=zz level=error status=9", NULL},
+    {PL, 5000, "level=\"err\\u006fr\" x=\"open", NULL},
+    {PL, 6000, "lev.el=error 9level=2 status=5", "detected_level=warn"},
+    {PL, 7000, "status=5xx level=error", NULL},
+    {PL, 26000, "level=debug status=4", NULL},
+    {PL2, 1000, "app=y level=error app_extracted=z status=1", NULL},
+    {PL2, 2000, "level_extracted=error level=info status=6", NULL},
+    {PL2, 45000, "k\xff=1 level=error status=2", NULL},
+};
+
+static void test_pruned_matches_full(void **state)
+{
+    (void)state;
+    static const char *const qs[] = {
+        "sum by (level) (count_over_time({app=\"pj\"} | json [1m]))",
+        "sum by (level) (count_over_time({app=\"pj\"} | json | __error__=\"\" [1m]))",
+        "sum(count_over_time({app=\"pj\"} | json | __error__=\"\" [1m]))",
+        "sum by (level_extracted, app_extracted) (count_over_time({app=\"pj\"} | json | "
+        "__error__=\"\" [1m]))",
+        "sum by (__error__, level) (count_over_time({app=\"pj\"} | json [1m]))",
+        "sum by (__error__, __error_details__) (count_over_time({app=~\"p.\"} | json [1m]))",
+        "sum by (http_status, a_b_level) (bytes_over_time({app=\"pj\"} | json | level=~\"e.*\" "
+        "[1m]))",
+        "sum by (level) (rate({app=\"pj\"} | json | drop __error__, __error_details__ [1m]))",
+        "sum by (level, detected_level) (count_over_time({app=\"pj\"} | json | drop __error__ "
+        "[1m]))",
+        "avg_over_time({app=\"pj\"} | json | unwrap status | __error__=\"\" [1m]) by (level)",
+        "sum by (level) (sum_over_time({app=\"pj\"} | json | __error__=\"\" | unwrap status "
+        "[1m]))",
+        "max_over_time({app=\"pj\"} | json | __error__=\"\" | unwrap status | status > 2 [1m]) "
+        "by (level_extracted)",
+        "absent_over_time({app=\"pj\"} | json | level=\"nope\" [1m])",
+        "sum without (level) (count_over_time({app=\"pj\"} | json | __error__=\"\" [1m]))",
+        "topk(2, sum by (level) (count_over_time({app=\"pj\"} | json | __error__=\"\" [1m])))",
+        "sum by (level) (count_over_time({app=\"pj\"} | json | status > 100 or level=\"info\" "
+        "[1m]))",
+        "sum by (level) (count_over_time({app=~\"pl\"} | logfmt [1m]))",
+        "sum by (level) (count_over_time({app=\"pl\"} | logfmt | __error__=\"\" [1m]))",
+        "sum by (level) (count_over_time({app=\"pl\"} | logfmt --strict | __error__=\"\" [1m]))",
+        "sum by (level) (count_over_time({app=\"pl\"} | logfmt --keep-empty | __error__=\"\" "
+        "[1m]))",
+        "sum by (lev_el, _9level) (count_over_time({app=\"pl\"} | logfmt | __error__=\"\" [1m]))",
+        "sum by (level_extracted, app_extracted) (count_over_time({app=\"pl\"} | logfmt [1m]))",
+        "sum(sum_over_time({app=\"pl\"} | logfmt | unwrap status [1m]))",
+        "sum by (level) (sum_over_time({app=\"pl\"} | logfmt | __error__=\"\" | unwrap status "
+        "[1m]))",
+        "sum by (level) (count_over_time({app=~\"p.\"} | json | logfmt | __error__=\"\" [1m]))",
+        "sum by (level) (count_over_time({app=~\"p.\"} | logfmt | drop __error__ | json | "
+        "drop __error__ [1m]))",
+    };
+    char a[8192], b[8192];
+    unsigned errors = 0;
+    for (size_t i = 0; i < N(qs); i++) {
+        run_opts(prune_data, N(prune_data), qs[i], 0, a, sizeof(a));
+        run_opts(prune_data, N(prune_data), qs[i], 1, b, sizeof(b));
+        if (strcmp(a, b) != 0)
+            fail_msg("%s\n pruned: %s\n full:   %s", qs[i], a, b);
+        assert_true(strlen(a) > 0 || strstr(qs[i], "absent"));
+        errors += strncmp(a, "error", 5) == 0;
+    }
+    assert_true(errors >= 3); /* the error texts (full labels) were compared too */
+    /* Golden: the error text names every label even when pruned. */
+    run_opts(prune_data, N(prune_data),
+             "sum by (level) (count_over_time({app=\"pl\"} | logfmt | level=\"info\" [1m]))", 0, a,
+             sizeof(a));
+    assert_string_equal(a, "{level=\"info\"}: 20=1 40=1 60=1");
+    run_opts(prune_data, N(prune_data), "sum(count_over_time({app=\"pj\"} | json [1m]))", 0, a,
+             sizeof(a));
+    assert_non_null(strstr(a, "pipeline error: 'JSONParserErr' for series: '{__error__="
+                              "\"JSONParserErr\", __error_details__=\"Unknown value type\", "
+                              "app=\"pj\", env=\"prod\", level=\"error\"}'"));
+}
+
+/* Windows by brute force: counts at random times over many step, range
+ * and offset combinations (entries in time order reuse the last window
+ * bounds; they must equal a fresh computation). */
+static void test_windows_brute_force(void **state)
+{
+    (void)state;
+    enum { NE = 400, NE2 = 2 * NE };
+    static struct mt_entry e[NE2];
+    int64_t ts_ms[NE2];
+    uint64_t x = 88172645463325252ull;
+    int64_t t = -20000, k = -80;
+    for (int i = 0; i < NE; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        /* Every window bound is a multiple of 250 ms: entries just before,
+         * on and after them, in time order, with ties. */
+        k += x % 4 != 0;
+        int64_t c = k * 250 + (int64_t)((x >> 8) % 3) - 1;
+        t = c > t ? c : t;
+        ts_ms[i] = t;
+        e[i] = (struct mt_entry){"{app=\"w\"}", t, "x", NULL};
+    }
+    /* A second stream read after the first, starting earlier in time: the
+     * bounds of the first stream's last window must not leak into it. */
+    for (int i = 0; i < NE; i++) {
+        ts_ms[NE + i] = ts_ms[i] - 37250 + (i % 2);
+        e[NE + i] = (struct mt_entry){"{app=\"w\", s=\"2\"}", ts_ms[NE + i], "x", NULL};
+    }
+    static const int64_t steps[] = {1, 3, 10, 60};
+    static const char *const ranges[] = {"500ms", "1s", "7s", "10s", "25s", "1m"};
+    static const int64_t range_ms[] = {500, 1000, 7000, 10000, 25000, 60000};
+    static const char *const offs[] = {"", " offset 3s", " offset -7s", " offset 500ms"};
+    static const int64_t off_ms[] = {0, 3000, -7000, 500};
+    char q[256], want[65536], got[65536];
+    for (size_t si = 0; si < N(steps); si++)
+        for (size_t ri = 0; ri < N(ranges); ri++)
+            for (size_t oi = 0; oi < N(offs); oi++) {
+                int64_t start = -50, end = t / 1000 + 20, step = steps[si];
+                snprintf(q, sizeof(q), "sum(count_over_time({app=\"w\"}[%s]%s))", ranges[ri],
+                         offs[oi]);
+                size_t used = (size_t)snprintf(want, sizeof(want), "{}:");
+                for (int64_t at = start; at <= end; at += step) {
+                    int64_t hi = at * 1000 - off_ms[oi], lo = hi - range_ms[ri], c = 0;
+                    for (int i = 0; i < NE2; i++)
+                        c += ts_ms[i] > lo && ts_ms[i] <= hi;
+                    if (c)
+                        used += (size_t)snprintf(want + used, sizeof(want) - used,
+                                                 " %lld=%lld", (long long)at, (long long)c);
+                }
+                snprintf(got, sizeof(got), "%s", mt_run(e, NE2, q, start, end, step));
+                if (strcmp(got, want) != 0)
+                    fail_msg("%s step %llds\n want %s\n got  %s", q, (long long)step, want, got);
+            }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counting),          cmocka_unit_test(test_absent),
-        cmocka_unit_test(test_unwrap_ops),        cmocka_unit_test(test_unwrap_grouping),
-        cmocka_unit_test(test_unwrap_special_values), cmocka_unit_test(test_unwrap_conversions),
-        cmocka_unit_test(test_rate_counter),      cmocka_unit_test(test_overtime_direct),
+        cmocka_unit_test(test_counting),
+        cmocka_unit_test(test_absent),
+        cmocka_unit_test(test_unwrap_ops),
+        cmocka_unit_test(test_unwrap_grouping),
+        cmocka_unit_test(test_unwrap_special_values),
+        cmocka_unit_test(test_unwrap_conversions),
+        cmocka_unit_test(test_rate_counter),
+        cmocka_unit_test(test_overtime_direct),
+        cmocka_unit_test(test_pruned_matches_full),
+        cmocka_unit_test(test_windows_brute_force),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
