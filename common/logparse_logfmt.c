@@ -15,20 +15,24 @@ struct lfdec {
     size_t n, pos;
     struct noa_str key, val;
     int err_pos; /* 1-based position of the last error, 0 when none */
-    char err[64];
+    /* The last error, formatted only when --strict reports it: either a
+     * fixed message or an unexpected byte. */
+    const char *err_msg;
+    char err_c;
 };
 
 static int lf_error(struct lfdec *d, const char *msg)
 {
     d->err_pos = (int)d->pos + 1;
-    snprintf(d->err, sizeof(d->err), "%s", msg);
+    d->err_msg = msg;
     return 0;
 }
 
 static int lf_unexpected(struct lfdec *d, char c)
 {
     d->err_pos = (int)d->pos + 1;
-    snprintf(d->err, sizeof(d->err), "unexpected '%c'", c);
+    d->err_msg = NULL;
+    d->err_c = c;
     return 0;
 }
 
@@ -155,7 +159,7 @@ void noa__logparse_logfmt_run(struct noa__logparse_run *r, struct noa_str line,
                               struct noa_lbuilder *lb)
 {
     const struct noa_logparse *cfg = r->cfg;
-    struct lfdec d = {line.p, line.len, 0, {NULL, 0}, {NULL, 0}, 0, {0}};
+    struct lfdec d = {.p = line.p, .n = line.len};
     if (cfg->nex) {
         memset(r->ex_done, 0, cfg->nex);
         struct noa_str v;
@@ -191,7 +195,12 @@ void noa__logparse_logfmt_run(struct noa__logparse_run *r, struct noa_str line,
     }
     if (cfg->strict && d.err_pos) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "logfmt syntax error at pos %d : %s", d.err_pos, d.err);
+        if (d.err_msg)
+            snprintf(msg, sizeof(msg), "logfmt syntax error at pos %d : %s", d.err_pos,
+                     d.err_msg);
+        else
+            snprintf(msg, sizeof(msg), "logfmt syntax error at pos %d : unexpected '%c'",
+                     d.err_pos, d.err_c);
         noa__logparse_set_error(lb, NOA_LB_ERR_LOGFMT, msg);
     }
 }
