@@ -5,8 +5,8 @@
  * limits). A sum over count/rate/bytes/bytes_rate/sum_over_time pushes its
  * `by` grouping into the range aggregation, as Loki does, so only grouped
  * series are ever built. Runs on the calling thread; range aggregations
- * over a parallel source (a store's, found by noa_metric_store_psource_of
- * when the caller gives none) also on threads they start and join.
+ * over a source with each_stream_par (the store's), when the caller gives
+ * no parallel source of its own, also on threads they start and join.
  */
 #include "querier/metric_eval.h"
 
@@ -14,7 +14,6 @@
 #include "querier/metric_binop.h"
 #include "querier/metric_func.h"
 #include "querier/metric_range.h"
-#include "querier/metric_store.h"
 #include "querier/metric_vector.h"
 
 #include <math.h>
@@ -219,9 +218,11 @@ int noa_metric_eval(const struct noa_logql_expr *e, const struct noa_metric_sour
 {
     memset(res, 0, sizeof(*res));
     struct ctx c = {.src = src, .o = o, .arena = &res->arena, .err = err, .par = o->par};
-    /* The query API hands the store's plain source: use its parallel form. */
-    if (!c.par && noa_metric_store_psource_of(src, &c.store_par))
+    /* A source that can feed several threads (the store's) is used so. */
+    if (!c.par && src->each_stream_par) {
+        c.store_par = (struct noa_metric_psource){src->each_stream_par, src->ctx};
         c.par = &c.store_par;
+    }
     c.grid.start_ns = o->start_ns;
     c.grid.step_ns = o->step_ns > 0 ? o->step_ns : 0;
     c.grid.n = 1;

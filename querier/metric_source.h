@@ -37,10 +37,17 @@ struct noa_metric_sink {
     void *arg;
 };
 
+struct noa_metric_psink; /* querier/metric_range.h */
+
 struct noa_metric_source {
     int (*each_stream)(void *ctx, const struct noa_logql_expr *log, int64_t from_ns,
                        int64_t through_ns, const struct noa_metric_sink *sink);
     void *ctx;
+    /* Optional (NULL: serial only): the same streams fed to n sinks on n
+     * threads, each stream whole to one sink (struct noa_metric_psource's
+     * contract in metric_range.h). */
+    int (*each_stream_par)(void *ctx, const struct noa_logql_expr *log, int64_t from_ns,
+                           int64_t through_ns, const struct noa_metric_psink *sinks, unsigned n);
 };
 
 #endif

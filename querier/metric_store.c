@@ -447,13 +447,5 @@ done:
 
 struct noa_metric_source noa_metric_store_source(struct noa_metric_store *s)
 {
-    return (struct noa_metric_source){each_stream, s};
-}
-
-int noa_metric_store_psource_of(const struct noa_metric_source *src, struct noa_metric_psource *out)
-{
-    if (src->each_stream != each_stream)
-        return 0;
-    *out = (struct noa_metric_psource){each_stream_par, src->ctx};
-    return 1;
+    return (struct noa_metric_source){each_stream, s, each_stream_par};
 }

@@ -50,15 +50,11 @@ int noa_metric_store_init(struct noa_metric_store *s, struct noa_ingester *ing,
                           const struct noa_tenants *tenants, struct noa_logql_expr *e,
                           int64_t deadline_ns, struct noa_error *err);
 
-/* The engine's view of s (valid while s is). */
-struct noa_metric_source noa_metric_store_source(struct noa_metric_store *s);
-
-/* When src is a store's (noa_metric_store_source), its parallel form: the
+/* The engine's view of s (valid while s is), with its parallel form: the
  * streams of each tenant listed once and read by n threads, each stream
- * whole by one (metric_range.h). Returns 1 and fills out, else 0. The
- * store's figures are summed after the threads are joined. */
-int noa_metric_store_psource_of(const struct noa_metric_source *src,
-                                struct noa_metric_psource *out);
+ * whole by one (metric_range.h); the store's figures are summed after the
+ * threads are joined. */
+struct noa_metric_source noa_metric_store_source(struct noa_metric_store *s);
 
 void noa_metric_store_fini(struct noa_metric_store *s);
 

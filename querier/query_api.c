@@ -541,7 +541,7 @@ static void run_metric(struct query_job *j)
     if (j->status == 0) {
         struct noa_metric_source src = noa_metric_store_source(&ms);
         if (j->empty) /* outside max_query_lookback: nothing to read */
-            src = (struct noa_metric_source){empty_each_stream, NULL};
+            src = (struct noa_metric_source){.each_stream = empty_each_stream};
         j->status = noa_metric_eval(j->expr, &src, &o, &res, &j->err);
         evaluated = 1;
     }

@@ -59,7 +59,7 @@ static int open_cb(void *ctx, const char *tenant, struct noa_logql_expr *e,
     (void)err;
     assert_string_equal(tenant, "fake");
     m->opens++;
-    *src = (struct noa_metric_source){mem_each_stream, m};
+    *src = (struct noa_metric_source){.each_stream = mem_each_stream, .ctx = m};
     *handle = m;
     return 0;
 }
