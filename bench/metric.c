@@ -16,7 +16,10 @@
  * thread. Figures depend on the machine and its load: on a shared machine
  * compare the CPU-based ones. With --profile DIR each query is recorded by
  * `perf record` into DIR and the top of `perf report` printed.
- * Usage: bench_metric [--mb N] [--server PATH] [--profile DIR]
+ * With --json every line is a JSON application log instead, and the
+ * queries are the parser ones: sum by (level) (count_over_time(... | json
+ * [5m])) and the same with `| json | __error__=""`.
+ * Usage: bench_metric [--mb N] [--server PATH] [--profile DIR] [--json]
  */
 #include "common/buf.h"
 #include "common/compress.h"
@@ -63,13 +66,24 @@ static int64_t real_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A 100-250 byte line: logfmt application log or access log. */
+static int json_lines; /* --json: every line a JSON application log */
+
+/* A 100-250 byte line: logfmt application log or access log (or JSON). */
 static size_t make_line(uint64_t *s, char *out, size_t cap)
 {
     static const char *const levels[] = {"info", "info", "info", "warn", "error", "debug"};
     static const char *const paths[] = {"/api/v1/users",  "/api/v1/orders", "/healthz",
                                         "/static/app.js", "/login",         "/api/v2/cart/items"};
     uint64_t r = rng_next(s);
+    if (json_lines)
+        return (size_t)snprintf(out, cap,
+                                "{\"level\":\"%s\",\"caller\":\"server.go:%u\",\"msg\":\"request "
+                                "handled\",\"http\":{\"path\":\"%s\",\"status\":%d},"
+                                "\"duration_ms\":%u,\"user_id\":%u,\"trace_id\":\"%016llx\"}",
+                                levels[(r >> 8) % 6], (unsigned)(r >> 16) % 900,
+                                paths[(r >> 24) % 6], (r >> 28) % 20 ? 200 : 500,
+                                (unsigned)(r >> 32) % 2000, (unsigned)(r >> 40) % 5000,
+                                (unsigned long long)rng_next(s));
     if (r % 2)
         return (size_t)snprintf(out, cap,
                                 "level=%s caller=server.go:%u msg=\"request handled\" path=%s "
@@ -349,8 +363,11 @@ int main(int argc, char **argv)
             server = argv[++i];
         else if (!strcmp(argv[i], "--profile") && i + 1 < argc)
             profile_dir = argv[++i];
+        else if (!strcmp(argv[i], "--json"))
+            json_lines = 1;
         else {
-            fprintf(stderr, "usage: bench_metric [--mb N] [--server PATH] [--profile DIR]\n");
+            fprintf(stderr,
+                    "usage: bench_metric [--mb N] [--server PATH] [--profile DIR] [--json]\n");
             return 2;
         }
     }
@@ -382,6 +399,16 @@ int main(int argc, char **argv)
     if ((size_t)total != lines) {
         printf("  count check FAILED: %.0f counted, %zu pushed\n", total, lines);
         rc = 1;
+    }
+    if (json_lines) {
+        rc |= run_query(cl, port, pid,
+                        "sum by (level) (count_over_time({bench=\"metric\"} | json [5m]))", start,
+                        end, (double)raw, NULL);
+        rc |= run_query(cl, port, pid,
+                        "sum by (level) (count_over_time({bench=\"metric\"} | json | "
+                        "__error__=\"\" [5m]))",
+                        start, end, (double)raw, NULL);
+        goto stop;
     }
     rc |= run_query(cl, port, pid,
                     "sum by (level, detected_level) (count_over_time({bench=\"metric\"} | drop "
