@@ -18,3 +18,6 @@ echo "   zstd -dc | grep -F yardstick; then the same with skipping off"
 $bin/bench_query --server $server --mb 2048 --streams 300
 echo "== pipeline: json / logfmt parsers and label filters in memory, one core (CPU time)"
 $bin/bench_pipeline --mb 256 --check
+echo "== metric queries: 2 GiB over two hours (logfmt and access lines), then JSON lines"
+$bin/bench_metric --server $server --mb 2048
+$bin/bench_metric --server $server --mb 2048 --json
