@@ -86,9 +86,17 @@ static int meta_cache_find(const struct meta_cache *c, uint64_t h, const struct 
     return 0;
 }
 
+static void meta_cache_reset(struct meta_cache *c);
+
+/* Copies live in the arena: a cache that keeps missing (many distinct
+ * label sets) starts over rather than grow. */
+#define META_CACHE_ARENA_MAX (64 << 10)
+
 static void meta_cache_put(struct meta_cache *c, uint64_t h, const struct noa_label *meta,
                            uint32_t n, uint32_t idx)
 {
+    if (c->arena.total > META_CACHE_ARENA_MAX)
+        meta_cache_reset(c);
     struct meta_cache_ent *e = &c->e[c->next];
     c->next = (c->next + 1) % META_CACHE;
     e->v = noa_arena_alloc(&c->arena, n * sizeof(*e->v));
@@ -130,6 +138,7 @@ struct reval {
     uint32_t cached; /* series index + 1 of the current stream (fast path), 0 none */
     int fast;        /* filters only: labels are the stream's plus the metadata */
     struct meta_cache mc; /* fast path with metadata: series by metadata, this stream */
+    struct meta_cache byc; /* `by` grouping: series by the grouped labels' values */
     uint64_t samples;
     struct noa_buf msg;
     struct noa_error *err;
@@ -248,6 +257,19 @@ static int series_of(struct reval *r, int has_err, uint32_t *idx)
             if (noa_lbuilder_get(&r->st.lb, r->by[i], &v))
                 ls.v[ls.n++] = (struct noa_label){r->by[i], v};
         }
+        /* A handful of grouped values usually repeat line after line. */
+        uint64_t h = meta_hash(ls.v, ls.n);
+        if (meta_cache_find(&r->byc, h, ls.v, ls.n, idx))
+            return 0;
+        uint32_t before = r->out->n;
+        int rc = noa_metric_set_get(r->out, &ls, noa_labels_hash(&ls), idx, r->err);
+        if (rc < 0)
+            return rc;
+        rs_reserve(r);
+        if (r->out->n > before)
+            r->rs[*idx].first_seq = r->seq;
+        meta_cache_put(&r->byc, h, ls.v, ls.n, *idx);
+        return 0;
     } else {
         struct noa_labels full;
         noa_lbuilder_labels(&r->st.lb, &full);
@@ -673,6 +695,7 @@ static void reval_fini(struct reval *r)
     noa_free(r->post_stages);
     noa_pipeline_state_fini(&r->st);
     noa_arena_fini(&r->mc.arena);
+    noa_arena_fini(&r->byc.arena);
 }
 
 /* The range every window lies in: (first - off - range, last - off]. */
