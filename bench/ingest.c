@@ -11,6 +11,7 @@
  * generator's own CPU is not in the figures (it still shares the machine's
  * cores while sending). Usage: bench_ingest [options], see --help.
  */
+#include "bench/lib/benchlib.h"
 #include "common/buf.h"
 #include "common/compress.h"
 #include "common/http_client.h"
@@ -64,20 +65,6 @@ static uint64_t rng(void)
     rng_state ^= rng_state >> 7;
     rng_state ^= rng_state << 17;
     return rng_state;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* A 100-300 byte line in one of a few common shapes (access log, logfmt,
@@ -135,7 +122,7 @@ static void build_corpus(const struct bench_opts *o, struct corpus *c)
 {
     size_t total = o->raw_mb << 20;
     size_t n_bodies = total / o->batch_bytes + 1;
-    int64_t ts = wall_ns() - 300LL * 1000000000; /* well inside the accepted window */
+    int64_t ts = noa_bench_wall_ns() - 300LL * 1000000000; /* well inside the accepted window */
     char **labels = noa_xcalloc((size_t)o->streams, sizeof(*labels));
     for (int i = 0; i < o->streams; i++) {
         char l[160];
@@ -234,24 +221,6 @@ static void *pusher_main(void *arg)
     return NULL;
 }
 
-/* utime + stime of pid, in seconds. */
-static double proc_cpu(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (p)
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 static long proc_hwm_kb(pid_t pid)
 {
     char path[64], line[256];
@@ -308,11 +277,11 @@ static double time_get(int port, const char *path, int n)
     char url[512];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
     http_status("GET", url);
-    double t0 = now_s();
+    double t0 = noa_bench_mono_s();
     for (int i = 0; i < n; i++)
         if (http_status("GET", url) != 200)
             return -1;
-    return (now_s() - t0) * 1000.0 / n;
+    return (noa_bench_mono_s() - t0) * 1000.0 / n;
 }
 
 /* Polls /metrics until no stream is left in memory (every chunk flushed). */
@@ -360,16 +329,16 @@ static void time_query(int port, const char *query, const char *label)
         else
             noa_buf_printf(&q, "%%%02X", (unsigned char)*c);
     }
-    int64_t now = wall_ns();
+    int64_t now = noa_bench_wall_ns();
     snprintf(url, sizeof(url),
              "http://127.0.0.1:%d/loki/api/v1/query_range?query=%s&start=%lld&end=%lld&limit=100",
              port, noa_buf_cstr(&q), (long long)(now - 3600LL * 1000000000),
              (long long)(now + 60LL * 1000000000));
     struct noa_http_client_request req = {.method = "GET", .url = url, .timeout_ms = 600000};
     struct noa_http_client_response resp = {0};
-    double t0 = now_s();
+    double t0 = noa_bench_mono_s();
     int rc = noa_http_client_do(cl, &req, &resp);
-    double secs = now_s() - t0;
+    double secs = noa_bench_mono_s() - t0;
     const char *body = noa_buf_cstr(&resp.body);
     const char *tb = strstr(body, "\"totalBytesProcessed\":");
     double bytes = tb ? atof(tb + 22) : 0;
@@ -455,7 +424,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct pusher *p = noa_xcalloc((size_t)o.connections, sizeof(*p));
-    double cpu0 = proc_cpu(pid), t0 = now_s();
+    double cpu0 = noa_bench_proc_cpu(pid), t0 = noa_bench_mono_s();
     for (int i = 0; i < o.connections; i++) {
         p[i].o = &o;
         p[i].c = &c;
@@ -469,7 +438,7 @@ int main(int argc, char **argv)
         lines += p[i].acked_lines;
         failures += p[i].failures;
     }
-    double secs = now_s() - t0, cpu = proc_cpu(pid) - cpu0;
+    double secs = noa_bench_mono_s() - t0, cpu = noa_bench_proc_cpu(pid) - cpu0;
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/flush", o.port);
     long hwm = proc_hwm_kb(pid);

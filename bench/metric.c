@@ -21,6 +21,7 @@
  * [5m])) and the same with `| json | __error__=""`.
  * Usage: bench_metric [--mb N] [--server PATH] [--profile DIR] [--json]
  */
+#include "bench/lib/benchlib.h"
 #include "common/buf.h"
 #include "common/compress.h"
 #include "common/http_client.h"
@@ -44,28 +45,6 @@
 #define BODY_BYTES (1u << 20) /* raw bytes per push */
 #define SPAN_NS (7200LL * 1000000000LL)
 
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t real_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int json_lines; /* --json: every line a JSON application log */
 
 /* A 100-250 byte line: logfmt application log or access log (or JSON). */
@@ -74,7 +53,7 @@ static size_t make_line(uint64_t *s, char *out, size_t cap)
     static const char *const levels[] = {"info", "info", "info", "warn", "error", "debug"};
     static const char *const paths[] = {"/api/v1/users",  "/api/v1/orders", "/healthz",
                                         "/static/app.js", "/login",         "/api/v2/cart/items"};
-    uint64_t r = rng_next(s);
+    uint64_t r = noa_bench_rng_next(s);
     if (json_lines)
         return (size_t)snprintf(out, cap,
                                 "{\"level\":\"%s\",\"caller\":\"server.go:%u\",\"msg\":\"request "
@@ -83,7 +62,7 @@ static size_t make_line(uint64_t *s, char *out, size_t cap)
                                 levels[(r >> 8) % 6], (unsigned)(r >> 16) % 900,
                                 paths[(r >> 24) % 6], (r >> 28) % 20 ? 200 : 500,
                                 (unsigned)(r >> 32) % 2000, (unsigned)(r >> 40) % 5000,
-                                (unsigned long long)rng_next(s));
+                                (unsigned long long)noa_bench_rng_next(s));
     if (r % 2)
         return (size_t)snprintf(out, cap,
                                 "level=%s caller=server.go:%u msg=\"request handled\" path=%s "
@@ -91,7 +70,7 @@ static size_t make_line(uint64_t *s, char *out, size_t cap)
                                 levels[(r >> 8) % 6], (unsigned)(r >> 16) % 900,
                                 paths[(r >> 24) % 6], (r >> 28) % 20 ? 200 : 500,
                                 (unsigned)(r >> 32) % 2000, (unsigned)(r >> 40) % 5000,
-                                (unsigned long long)rng_next(s));
+                                (unsigned long long)noa_bench_rng_next(s));
     return (size_t)snprintf(out, cap,
                             "10.%u.%u.%u - - \"GET %s HTTP/1.1\" %d %u \"-\" \"curl/7.88.1\" "
                             "rt=0.%03u",
@@ -99,19 +78,6 @@ static size_t make_line(uint64_t *s, char *out, size_t cap)
                             (unsigned)(r >> 24) % 256, paths[(r >> 32) % 6],
                             (r >> 40) % 20 ? 200 : 404, (unsigned)(r >> 44) % 50000,
                             (unsigned)(r >> 52) % 1000);
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
 }
 
 /* One request; returns the HTTP status (-1 when none), the body in out. */
@@ -136,23 +102,6 @@ static int http_do(struct noa_http_client *cl, const char *method, const char *u
     }
     noa_http_client_response_fini(&resp);
     return status;
-}
-
-static double proc_cpu(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (p)
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static pid_t start_server(const char *server, const char *dir, int port, struct noa_http_client *cl)
@@ -294,34 +243,7 @@ static pid_t perf_start(pid_t pid, char *path, size_t cap)
     if (!profile_dir)
         return -1;
     snprintf(path, cap, "%s/metric-%d.perf", profile_dir, ++n_profiles);
-    fflush(stdout);
-    pid_t pp = fork();
-    if (pp == 0) {
-        char target[32];
-        snprintf(target, sizeof(target), "%d", (int)pid);
-        if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout))
-            _exit(127);
-        execlp("perf", "perf", "record", "-F", "1999", "-p", target, "-o", path, (char *)NULL);
-        _exit(127);
-    }
-    usleep(300000); /* let it attach */
-    return pp;
-}
-
-static void perf_stop(pid_t pp, const char *path)
-{
-    char cmd[4400];
-    if (pp <= 0)
-        return;
-    kill(pp, SIGINT);
-    waitpid(pp, NULL, 0);
-    snprintf(cmd, sizeof(cmd),
-             "perf report --stdio --no-children -i '%s' 2>/dev/null | grep -E '^ +[0-9]' | "
-             "head -25",
-             path);
-    fflush(stdout);
-    if (system(cmd) != 0)
-        printf("  (perf report failed)\n");
+    return noa_bench_perf_start(pid, path, 0);
 }
 
 static int run_query(struct noa_http_client *cl, int port, pid_t pid, const char *q, int64_t start,
@@ -335,9 +257,9 @@ static int run_query(struct noa_http_client *cl, int port, pid_t pid, const char
                    port, (long long)start, (long long)end);
     put_escaped(&url, q);
     pid_t pp = perf_start(pid, perf_path, sizeof(perf_path));
-    double c0 = proc_cpu(pid), w0 = mono_s();
+    double c0 = noa_bench_proc_cpu(pid), w0 = noa_bench_mono_s();
     int st = http_do(cl, "GET", noa_buf_cstr(&url), NULL, 0, &body);
-    double w = mono_s() - w0, c = proc_cpu(pid) - c0;
+    double w = noa_bench_mono_s() - w0, c = noa_bench_proc_cpu(pid) - c0;
     if (st != 200) {
         printf("  %s: status %d %.200s\n", q, st, noa_buf_cstr(&body));
     } else {
@@ -346,7 +268,7 @@ static int run_query(struct noa_http_client *cl, int port, pid_t pid, const char
         printf("  %-70.70s %6.2f s wall  cpu %6.2f s  %7.0f MB/cpu-s\n", q, w, c,
                raw / 1e6 / (c > 0.01 ? c : 0.01));
     }
-    perf_stop(pp, perf_path);
+    noa_bench_perf_stop(pp, perf_path);
     noa_buf_fini(&url);
     noa_buf_fini(&body);
     return st == 200 ? 0 : -1;
@@ -377,20 +299,20 @@ int main(int argc, char **argv)
     struct noa_http_client *cl;
     if (noa_http_client_new(&cl) < 0)
         return 1;
-    int port = free_port(), rc = 1;
+    int port = noa_bench_free_port(), rc = 1;
     pid_t pid = start_server(server, dir, port, cl);
     if (pid < 0) {
         fprintf(stderr, "cannot start %s\n", server);
         goto out;
     }
-    int64_t t0 = (real_ns() - SPAN_NS - 600LL * 1000000000LL) / 60000000000LL * 60000000000LL;
+    int64_t t0 = (noa_bench_wall_ns() - SPAN_NS - 600LL * 1000000000LL) / 60000000000LL * 60000000000LL;
     size_t lines;
-    double w0 = mono_s();
+    double w0 = noa_bench_mono_s();
     size_t raw = push_all(cl, port, mb, t0, &lines);
     if (!raw || !wait_flushed(cl, port))
         goto stop;
     printf("pushed %.0f MB raw, %zu lines over 2h, flushed in %.1f s; queries (noa CPU):\n",
-           (double)raw / 1e6, lines, mono_s() - w0);
+           (double)raw / 1e6, lines, noa_bench_mono_s() - w0);
     int64_t start = t0 + 60000000000LL, end = t0 + SPAN_NS + 120000000000LL;
     double total = 0;
     rc = 0;

@@ -27,6 +27,7 @@
  * each query of the run with skipping off is recorded by `perf record`
  * into DIR and the top of `perf report` printed.
  */
+#include "bench/lib/benchlib.h"
 #include "common/buf.h"
 #include "common/compress.h"
 #include "common/http_client.h"
@@ -81,28 +82,6 @@ struct pusher {
     uint64_t rng;
 };
 
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* A 100-300 byte line: an access log, a logfmt or a JSON application log.
  * Values come from pools of realistic size plus random ids, so blocks
  * compress like real logs. The rare line is a logfmt line with the token. */
@@ -116,7 +95,7 @@ static size_t make_line(uint64_t *s, char *out, size_t cap, int64_t ts, int rare
     static const char *const agents[] = {
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0",
         "curl/7.88.1", "Go-http-client/1.1", "python-requests/2.31.0"};
-    uint64_t r = rng_next(s);
+    uint64_t r = noa_bench_rng_next(s);
     int status = (r % 20 == 0) ? 500 : (r % 7 == 0) ? 404 : 200;
     unsigned ip = 0x0A000000u + (unsigned)((r >> 32) % 500) * 7919u;
     if (rare)
@@ -142,7 +121,7 @@ static size_t make_line(uint64_t *s, char *out, size_t cap, int64_t ts, int rare
                                 levels[(r >> 8) % 6], (long long)ts, (unsigned)(r >> 16) % 900,
                                 methods[(r >> 24) % 4], paths[(r >> 28) % 7], status,
                                 (unsigned)(r >> 32) % 2000, (unsigned)(r >> 40) % 5000,
-                                (unsigned long long)rng_next(s));
+                                (unsigned long long)noa_bench_rng_next(s));
     default:
         return (size_t)snprintf(out, cap,
                                 "{\"level\":\"%s\",\"ts\":%lld,\"msg\":\"order processed\","
@@ -174,8 +153,8 @@ static void build_body(struct pusher *p, size_t b, struct noa_buf *body, struct 
     int per_req = f->o->streams < 100 ? f->o->streams : 100;
     size_t per_stream = BODY_BYTES / (size_t)per_req / 200 + 1;
     int64_t ts = atomic_fetch_add(&f->next_ts, (long long)(per_req * per_stream * 1000));
-    int first = (int)(rng_next(&p->rng) % (uint64_t)f->o->streams);
-    int rare_at = body_has_rare(f, b) ? (int)(rng_next(&p->rng) % (uint64_t)per_req) : -1;
+    int first = (int)(noa_bench_rng_next(&p->rng) % (uint64_t)f->o->streams);
+    int rare_at = body_has_rare(f, b) ? (int)(noa_bench_rng_next(&p->rng) % (uint64_t)per_req) : -1;
     req.streams = noa_arena_alloc(&req.arena, (size_t)per_req * sizeof(*req.streams));
     req.n_streams = (uint32_t)per_req;
     *raw_bytes = *lines = *rare = 0;
@@ -250,37 +229,6 @@ static void *pusher_main(void *arg)
     noa_buf_fini(&raw);
     noa_http_client_free(cl);
     return NULL;
-}
-
-/* utime + stime of pid, in seconds. */
-static double proc_cpu(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (p)
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
 }
 
 /* Does one request; returns the HTTP status (-1 when none) and the body. */
@@ -394,41 +342,6 @@ static void print_row(const char *label, double secs, double raw, double cpu, co
            raw / 1e6 / (cpu < tick ? tick : cpu), extra);
 }
 
-/* Starts `perf record` on pid into path; returns its pid or -1. */
-static pid_t perf_start(pid_t pid, const char *path)
-{
-    fflush(stdout);
-    pid_t pp = fork();
-    if (pp == 0) {
-        char target[32];
-        snprintf(target, sizeof(target), "%d", (int)pid);
-        if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout))
-            _exit(127);
-        execlp("perf", "perf", "record", "-F", "1999", "-g", "-p", target, "-o", path,
-               (char *)NULL);
-        _exit(127);
-    }
-    usleep(300000); /* let it attach */
-    return pp;
-}
-
-static void perf_stop(pid_t pp, const char *path)
-{
-    char cmd[4400];
-    int st;
-    if (pp <= 0)
-        return;
-    kill(pp, SIGINT);
-    waitpid(pp, &st, 0);
-    snprintf(cmd, sizeof(cmd),
-             "perf report --stdio --no-children -i '%s' 2>/dev/null | grep -E '^ +[0-9]' | "
-             "head -25",
-             path);
-    fflush(stdout);
-    if (system(cmd) != 0)
-        printf("  (perf report failed)\n");
-}
-
 /* Runs one query_range over the whole range `runs` times and prints the
  * run that took the least server CPU; checks the number of lines returned
  * when want >= 0. Returns 0, or -1 when a query failed or returned the
@@ -452,9 +365,9 @@ static int time_query(const struct opts *o, int port, pid_t pid, int64_t start, 
     char extra[256] = "";
     int rc = 0;
     for (int run = 0; run < o->runs && rc == 0; run++) {
-        double c0 = proc_cpu(pid), t0 = now_s();
+        double c0 = noa_bench_proc_cpu(pid), t0 = noa_bench_mono_s();
         int status = http_do("GET", url, &body);
-        double secs = now_s() - t0, cpu = proc_cpu(pid) - c0;
+        double secs = noa_bench_mono_s() - t0, cpu = noa_bench_proc_cpu(pid) - c0;
         const char *b = noa_buf_cstr(&body);
         if (status != 200) {
             printf("  %-26s failed: %d %.300s\n", label, status, b);
@@ -486,10 +399,10 @@ static int time_query(const struct opts *o, int port, pid_t pid, int64_t start, 
     if (rc == 0)
         print_row(label, best_secs, raw, best_cpu, extra);
     if (rc == 0 && profile) {
-        pid_t pp = perf_start(pid, profile);
+        pid_t pp = noa_bench_perf_start(pid, profile, 1);
         http_do("GET", url, &body);
         printf("  profile of one more run (perf report, self time):\n");
-        perf_stop(pp, profile);
+        noa_bench_perf_stop(pp, profile);
     }
     noa_buf_fini(&q);
     noa_buf_fini(&body);
@@ -528,14 +441,14 @@ static int yardstick(const char *zst, double raw, long want)
     struct rusage r0, r1;
     snprintf(cmd, sizeof(cmd), "zstd -dc '%s' | grep -F -c " RARE, zst);
     getrusage(RUSAGE_CHILDREN, &r0);
-    double t0 = now_s();
+    double t0 = noa_bench_mono_s();
     FILE *p = popen(cmd, "r");
     long got = -1;
     if (!p || fscanf(p, "%ld", &got) != 1)
         got = -1;
     if (p)
         pclose(p);
-    double secs = now_s() - t0;
+    double secs = noa_bench_mono_s() - t0;
     getrusage(RUSAGE_CHILDREN, &r1);
     double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) +
                  (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
@@ -579,7 +492,7 @@ int main(int argc, char **argv)
     char raw_path[4200], zst_path[4200], cmd[8600];
     snprintf(raw_path, sizeof(raw_path), "%s/raw.log", dir);
     snprintf(zst_path, sizeof(zst_path), "%s/raw.log.zst", dir);
-    int status = 1, port = free_port();
+    int status = 1, port = noa_bench_free_port();
     pid_t pid = -1;
     struct feed f = {.o = &o, .port = port};
     struct pusher p[2];
@@ -590,7 +503,7 @@ int main(int argc, char **argv)
         char l[160];
         snprintf(l, sizeof(l),
                  "{app=\"app-%d\", namespace=\"ns-%d\", pod=\"pod-%d-%04x\", container=\"main\"}",
-                 i % 50, i % 7, i, (unsigned)(rng_next(&seed) & 0xffff));
+                 i % 50, i % 7, i, (unsigned)(noa_bench_rng_next(&seed) & 0xffff));
         f.labels[i] = noa_xstrdup(l);
     }
     /* Bodies hold ~BODY_BYTES of line bytes at 200 bytes a line; measure
@@ -605,7 +518,7 @@ int main(int argc, char **argv)
     double body_raw = (double)sampled / 10000.0 * (double)per_req *
                       (double)(BODY_BYTES / (size_t)per_req / 200 + 1);
     f.n_bodies = (size_t)((double)(o.mb << 20) / body_raw) + 1;
-    int64_t t_start = wall_ns() - 600LL * 1000000000; /* well inside the accepted window */
+    int64_t t_start = noa_bench_wall_ns() - 600LL * 1000000000; /* well inside the accepted window */
     atomic_init(&f.next_ts, t_start);
     pthread_mutex_init(&f.file_lock, NULL);
     if (port < 0 || !f.raw_file || (pid = start_server(&o, dir, port, 0)) < 0) {
@@ -614,7 +527,7 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "pushing %zu MiB over %d streams (%d rare lines)...\n", o.mb, o.streams,
             o.rare);
-    double t0 = now_s();
+    double t0 = noa_bench_mono_s();
     for (int i = 0; i < 2; i++) {
         p[i] = (struct pusher){.f = &f, .rng = 0x2545F4914F6CDD1Dull * (uint64_t)(i + 1)};
         pthread_create(&p[i].th, NULL, pusher_main, &p[i]);
@@ -626,7 +539,7 @@ int main(int argc, char **argv)
     double raw = (double)atomic_load(&f.raw_bytes);
     long rare = (long)atomic_load(&f.rare_lines);
     fprintf(stderr, "pushed %.0f MB raw, %zu lines in %.1f s; flushing...\n", raw / 1e6,
-            (size_t)atomic_load(&f.lines), now_s() - t0);
+            (size_t)atomic_load(&f.lines), noa_bench_mono_s() - t0);
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/flush", port);
     if (http_do("POST", url, NULL) >= 300 || !wait_flushed(port)) {
