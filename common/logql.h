@@ -307,6 +307,12 @@ const char *noa_logql_range_op_name(enum noa_logql_range_op op);
 const char *noa_logql_vector_op_name(enum noa_logql_vector_op op);
 const char *noa_logql_bin_op_name(enum noa_logql_bin_op op);
 
+/* An arithmetic or comparison operator on two numbers as Loki computes it
+ * (comparisons give 1 or 0; x / 0 and x % 0 are NaN, unlike PromQL): the
+ * parser folds literals with it and the metric engine applies it. NaN for
+ * the set operators. */
+double noa_logql_bin_apply(enum noa_logql_bin_op op, double l, double r);
+
 /* ---- lexer (used by the parser; exposed for its tests) -------------------- */
 
 enum noa_logql_tok_type {

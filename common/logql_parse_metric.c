@@ -493,7 +493,7 @@ static int parse_bin_modifiers(struct noa_logql_parser *p, struct noa_logql_expr
     return 0;
 }
 
-static double fold(enum noa_logql_bin_op op, double l, double r)
+double noa_logql_bin_apply(enum noa_logql_bin_op op, double l, double r)
 {
     switch (op) {
     case NOA_LOGQL_BIN_ADD:
@@ -551,7 +551,7 @@ static int finish_binop(struct noa_logql_parser *p, struct noa_logql_expr **bp)
                                         name, b->rhs->value);
     if (b->lhs->kind == NOA_LOGQL_LITERAL && b->rhs->kind == NOA_LOGQL_LITERAL) {
         struct noa_logql_expr *lit = noa_logql_parser_new_expr(NOA_LOGQL_LITERAL);
-        lit->value = fold(b->bin_op, b->lhs->value, b->rhs->value);
+        lit->value = noa_logql_bin_apply(b->bin_op, b->lhs->value, b->rhs->value);
         noa_logql_free(b);
         *bp = lit;
     }

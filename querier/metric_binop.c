@@ -21,43 +21,11 @@ static int is_set(enum noa_logql_bin_op op)
     return op <= NOA_LOGQL_BIN_UNLESS;
 }
 
-double noa_metric_binop_apply(enum noa_logql_bin_op op, double l, double r)
-{
-    switch (op) {
-    case NOA_LOGQL_BIN_ADD:
-        return l + r;
-    case NOA_LOGQL_BIN_SUB:
-        return l - r;
-    case NOA_LOGQL_BIN_MUL:
-        return l * r;
-    case NOA_LOGQL_BIN_DIV:
-        return r == 0 ? NAN : l / r; /* Loki, unlike Prometheus: x/0 is NaN */
-    case NOA_LOGQL_BIN_MOD:
-        return r == 0 ? NAN : fmod(l, r);
-    case NOA_LOGQL_BIN_POW:
-        return pow(l, r);
-    case NOA_LOGQL_BIN_EQ:
-        return l == r;
-    case NOA_LOGQL_BIN_NEQ:
-        return l != r;
-    case NOA_LOGQL_BIN_GT:
-        return l > r;
-    case NOA_LOGQL_BIN_GTE:
-        return l >= r;
-    case NOA_LOGQL_BIN_LT:
-        return l < r;
-    case NOA_LOGQL_BIN_LTE:
-        return l <= r;
-    default:
-        return NAN;
-    }
-}
-
 /* A sample op scalar: 1 with *out set when the sample stays. The
  * vector's value survives a filtering comparison whichever side it is on. */
 static int merge(const struct noa_logql_expr *e, double l, double r, double keep, double *out)
 {
-    double v = noa_metric_binop_apply(e->bin_op, l, r);
+    double v = noa_logql_bin_apply(e->bin_op, l, r);
     if (!is_cmp(e->bin_op)) {
         *out = v;
         return 1;
@@ -348,7 +316,7 @@ int noa_metric_binop_eval(const struct noa_logql_expr *e, const struct noa_metri
     if (lhs->is_scalar && rhs->is_scalar) {
         noa_metric_set_init_scalar(out, arena, lhs->nsteps);
         for (uint32_t t = 0; t < lhs->nsteps; t++)
-            out->scalar_v[t] = noa_metric_binop_apply(e->bin_op, lhs->scalar_v[t],
+            out->scalar_v[t] = noa_logql_bin_apply(e->bin_op, lhs->scalar_v[t],
                                                       rhs->scalar_v[t]);
         return 0;
     }

@@ -13,9 +13,6 @@
 #include "common/logql.h"
 #include "querier/metric_series.h"
 
-/* op applied to two numbers: the arithmetic value, or 1/0 for a
- * comparison. */
-double noa_metric_binop_apply(enum noa_logql_bin_op op, double l, double r);
 
 /*
  * Evaluates the BINOP node e over its evaluated operands into out

@@ -229,13 +229,13 @@ static void test_expand(void **state)
 static void test_apply(void **state)
 {
     (void)state;
-    assert_true(noa_metric_binop_apply(NOA_LOGQL_BIN_POW, NAN, 0) == 1);
-    assert_true(noa_metric_binop_apply(NOA_LOGQL_BIN_POW, 0, -1) == INFINITY);
-    assert_true(isnan(noa_metric_binop_apply(NOA_LOGQL_BIN_POW, -8, 1.0 / 3)));
-    assert_true(noa_metric_binop_apply(NOA_LOGQL_BIN_MOD, -7, 3) == -1);
-    assert_true(isnan(noa_metric_binop_apply(NOA_LOGQL_BIN_DIV, 0, 0)));
-    assert_true(noa_metric_binop_apply(NOA_LOGQL_BIN_NEQ, NAN, NAN) == 1);
-    assert_true(noa_metric_binop_apply(NOA_LOGQL_BIN_EQ, NAN, NAN) == 0);
+    assert_true(noa_logql_bin_apply(NOA_LOGQL_BIN_POW, NAN, 0) == 1);
+    assert_true(noa_logql_bin_apply(NOA_LOGQL_BIN_POW, 0, -1) == INFINITY);
+    assert_true(isnan(noa_logql_bin_apply(NOA_LOGQL_BIN_POW, -8, 1.0 / 3)));
+    assert_true(noa_logql_bin_apply(NOA_LOGQL_BIN_MOD, -7, 3) == -1);
+    assert_true(isnan(noa_logql_bin_apply(NOA_LOGQL_BIN_DIV, 0, 0)));
+    assert_true(noa_logql_bin_apply(NOA_LOGQL_BIN_NEQ, NAN, NAN) == 1);
+    assert_true(noa_logql_bin_apply(NOA_LOGQL_BIN_EQ, NAN, NAN) == 0);
 }
 
 int main(void)
