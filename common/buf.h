@@ -125,6 +125,10 @@ static inline int noa_hexval(unsigned char c)
  * (overlong forms, surrogates and values past U+10FFFF included). */
 size_t noa_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 
+/* Appends code point cp (<= U+10FFFF; callers replace surrogates first)
+ * encoded as UTF-8. */
+void noa_buf_put_utf8(struct noa_buf *b, uint32_t cp);
+
 /* 1 when s is valid UTF-8. */
 int noa_utf8_valid(const char *s, size_t n);
 

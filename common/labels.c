@@ -35,29 +35,6 @@ static void skip_space(struct noa_str t, size_t *i)
         (*i)++;
 }
 
-static void put_utf8(struct noa_buf *b, uint32_t cp)
-{
-    char u[4];
-    if (cp < 0x80) {
-        noa_buf_putc(b, (char)cp);
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        noa_buf_append(b, u, 2);
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        noa_buf_append(b, u, 3);
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        noa_buf_append(b, u, 4);
-    }
-}
-
 /* Decodes one Go escape sequence at t[*i] (just after the backslash). */
 static int unescape_one(struct noa_str t, size_t *i, char quote, struct noa_buf *b)
 {
@@ -114,7 +91,7 @@ static int unescape_one(struct noa_str t, size_t *i, char quote, struct noa_buf 
     }
     if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
         return -1;
-    put_utf8(b, v);
+    noa_buf_put_utf8(b, v);
     return 0;
 }
 

@@ -86,32 +86,6 @@ static int read_u4(const char *p, size_t n, uint32_t *out)
     return 0;
 }
 
-static void put_utf8(struct noa_buf *b, uint32_t cp)
-{
-    char t[4];
-    size_t n;
-    if (cp < 0x80) {
-        t[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        t[0] = (char)(0xC0 | cp >> 6);
-        t[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        t[0] = (char)(0xE0 | cp >> 12);
-        t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        t[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        t[0] = (char)(0xF0 | cp >> 18);
-        t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        t[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        t[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    noa_buf_append(b, t, n);
-}
-
 int noa__logparse_unescape(struct noa_str raw, struct noa_buf *out)
 {
     noa_buf_reset(out);
@@ -148,7 +122,7 @@ int noa__logparse_unescape(struct noa_str raw, struct noa_buf *out)
             } else if (cp >= 0xD800 && cp < 0xE000) {
                 cp = 0xFFFD;
             }
-            put_utf8(out, cp);
+            noa_buf_put_utf8(out, cp);
             continue;
         }
         default:

@@ -136,32 +136,6 @@ static int scan_string(struct reader *r, struct jstr *s)
     return 0;
 }
 
-static void put_utf8(struct noa_buf *b, uint32_t cp)
-{
-    char u[4];
-    size_t k;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        k = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | cp >> 6);
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        k = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | cp >> 12);
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        k = 3;
-    } else {
-        u[0] = (char)(0xF0 | cp >> 18);
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        k = 4;
-    }
-    noa_buf_append(b, u, k);
-}
-
 /* Decodes an already validated string into b (appending), as Go does:
  * surrogate pairs combine, a lone surrogate or bad UTF-8 byte is U+FFFD. */
 static void unescape(const char *src, const struct jstr *s, struct noa_buf *b)
@@ -183,7 +157,7 @@ static void unescape(const char *src, const struct jstr *s, struct noa_buf *b)
                 continue;
             }
             noa_buf_append(b, src + run, i - run);
-            put_utf8(b, 0xFFFD);
+            noa_buf_put_utf8(b, 0xFFFD);
             run = ++i;
             continue;
         }
@@ -205,7 +179,7 @@ static void unescape(const char *src, const struct jstr *s, struct noa_buf *b)
         } else if (cp >= 0xD800 && cp < 0xE000) {
             cp = 0xFFFD;
         }
-        put_utf8(b, cp);
+        noa_buf_put_utf8(b, cp);
         run = i;
     }
     noa_buf_append(b, src + run, s->end - run);
