@@ -125,8 +125,10 @@ static inline int noa_hexval(unsigned char c)
  * (overlong forms, surrogates and values past U+10FFFF included). */
 size_t noa_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 
-/* Appends code point cp (<= U+10FFFF; callers replace surrogates first)
- * encoded as UTF-8. */
+/* Encodes cp as UTF-8 into out and returns its length (1..4); as Go's
+ * utf8.EncodeRune, a surrogate or a value past U+10FFFF becomes U+FFFD. */
+size_t noa_utf8_encode(uint32_t cp, char out[4]);
+/* Appends cp encoded as noa_utf8_encode does. */
 void noa_buf_put_utf8(struct noa_buf *b, uint32_t cp);
 
 /* 1 when s is valid UTF-8. */

@@ -278,22 +278,10 @@ static int unquote(struct parser *p, struct tok t, struct noa_str *out)
         i--;
         if (e == 'x' || base == 8) {
             d[o++] = (char)v;
-        } else if (v < 0x80) {
-            d[o++] = (char)v;
-        } else if (v < 0x800) {
-            d[o++] = (char)(0xC0 | (v >> 6));
-            d[o++] = (char)(0x80 | (v & 0x3F));
-        } else if (v < 0x10000) {
-            d[o++] = (char)(0xE0 | (v >> 12));
-            d[o++] = (char)(0x80 | ((v >> 6) & 0x3F));
-            d[o++] = (char)(0x80 | (v & 0x3F));
-        } else if (v < 0x110000) {
-            d[o++] = (char)(0xF0 | (v >> 18));
-            d[o++] = (char)(0x80 | ((v >> 12) & 0x3F));
-            d[o++] = (char)(0x80 | ((v >> 6) & 0x3F));
-            d[o++] = (char)(0x80 | (v & 0x3F));
+        } else if (v < 0x110000 && !(v >= 0xD800 && v < 0xE000)) {
+            o += noa_utf8_encode(v, d + o);
         } else {
-            return perr(p, t.start, "invalid syntax");
+            return perr(p, t.start, "invalid syntax"); /* as Go's strconv.Unquote */
         }
     }
     *out = (struct noa_str){d, o};

@@ -303,19 +303,10 @@ static void fmt_one(struct noa__gotmpl_exec *x, struct noa_buf *b, struct spec *
                 bits[--i] = '-';
             pad_put(b, sp, bits + i, strlen(bits + i));
         } else if (verb == 'c') {
-            char c[8];
+            char c[4];
             int64_t cp = v->u.i;
-            size_t n = 0;
-            if (cp < 0x80) {
-                c[n++] = (char)cp;
-            } else if (cp < 0x800) {
-                c[n++] = (char)(0xC0 | (cp >> 6));
-                c[n++] = (char)(0x80 | (cp & 0x3F));
-            } else {
-                c[n++] = (char)(0xE0 | ((cp >> 12) & 0x0F));
-                c[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                c[n++] = (char)(0x80 | (cp & 0x3F));
-            }
+            /* Go prints an invalid rune as U+FFFD */
+            size_t n = noa_utf8_encode(cp < 0 || cp > 0x10FFFF ? 0xFFFD : (uint32_t)cp, c);
             pad_put(b, sp, c, n);
         } else if (verb == 'U') {
             noa_buf_printf(b, "U+%04" PRIX64, (uint64_t)v->u.i);

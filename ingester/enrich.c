@@ -405,27 +405,8 @@ static long json_u4(const uchar *p, size_t n)
 
 static size_t put_rune(uchar *out, size_t cap, size_t w, uint32_t r)
 {
-    uchar b[4];
-    size_t len;
-    if (r < 0x80) {
-        b[0] = (uchar)r;
-        len = 1;
-    } else if (r < 0x800) {
-        b[0] = (uchar)(0xC0 | (r >> 6));
-        b[1] = (uchar)(0x80 | (r & 0x3F));
-        len = 2;
-    } else if (r < 0x10000) {
-        b[0] = (uchar)(0xE0 | (r >> 12));
-        b[1] = (uchar)(0x80 | ((r >> 6) & 0x3F));
-        b[2] = (uchar)(0x80 | (r & 0x3F));
-        len = 3;
-    } else {
-        b[0] = (uchar)(0xF0 | (r >> 18));
-        b[1] = (uchar)(0x80 | ((r >> 12) & 0x3F));
-        b[2] = (uchar)(0x80 | ((r >> 6) & 0x3F));
-        b[3] = (uchar)(0x80 | (r & 0x3F));
-        len = 4;
-    }
+    char b[4];
+    size_t len = noa_utf8_encode(r, b);
     for (size_t i = 0; i < len; i++)
         if (w + i < cap)
             out[w + i] = b[i];
