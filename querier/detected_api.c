@@ -33,7 +33,7 @@
 #define DETECTED_DEFAULT_LIMIT 1000 /* Loki's defaultLimit for fields and values */
 
 struct noa_detected_api {
-    struct noa_detected_api_options opts;
+    const struct noa_read_api_context *ctx; /* the server's */
 };
 
 enum job_kind { JOB_LABELS, JOB_FIELDS, JOB_VALUES };
@@ -86,7 +86,7 @@ static int labels_index_cb(uint64_t fp, const struct noa_labels *ls, void *ctx)
  * the collector folds the values of streams seen in both. */
 static int run_labels(struct detected_job *j)
 {
-    struct noa_ingester *ing = j->api->opts.ingester;
+    struct noa_ingester *ing = j->api->ctx->ingester;
     const struct noa_selector *sel = j->have_sel ? &j->expr->selector : NULL;
     struct noa_detected_labels *d = noa_detected_labels_new();
     int rc = 0;
@@ -190,7 +190,7 @@ static int select_sample(struct detected_job *j, struct noa_logsel_result *rs, u
                                      .end_ns = j->end_ns,
                                      .limit = j->line_limit,
                                      .backward = 1};
-        int rc = noa_logsel_run(j->api->opts.ingester, &q, &rs[t], &j->err);
+        int rc = noa_logsel_run(j->api->ctx->ingester, &q, &rs[t], &j->err);
         if (rc < 0)
             return rc;
         total += rs[t].n_entries;
@@ -284,7 +284,7 @@ static int job_begin(struct noa_detected_api *api, struct noa_http_request *req,
     j->kind = kind;
     j->work.data = j;
     *out = j;
-    if ((rc = noa_request_tenants(req, api->opts.auth_enabled, api->opts.ingester, &j->tenants,
+    if ((rc = noa_request_tenants(req, api->ctx->auth_enabled, api->ctx->ingester, &j->tenants,
                                    err)) < 0)
         return rc;
     if ((rc = noa_form_parse_request(form, &req->arena, req, err)) < 0)
@@ -301,7 +301,7 @@ static int job_begin(struct noa_detected_api *api, struct noa_http_request *req,
 
 static void job_submit(struct noa_detected_api *api, struct detected_job *j)
 {
-    int rc = uv_queue_work(api->opts.loop, &j->work, detected_work, detected_after);
+    int rc = uv_queue_work(api->ctx->loop, &j->work, detected_work, detected_after);
     if (rc < 0) {
         noa_request_reply_error(j->req, 500, uv_strerror(rc));
         job_free(j);
@@ -337,7 +337,7 @@ static void labels_handler(struct noa_http_request *req, void *ctx)
         j->have_sel = 1;
     }
     /* The querier's time-range limits for metadata queries. */
-    if ((rc = noa_params_check_metadata_range(api->opts.limits, noa_clock_real_ns(), &j->start_ns, &j->end_ns,
+    if ((rc = noa_params_check_metadata_range(api->ctx->limits, noa_clock_real_ns(), &j->start_ns, &j->end_ns,
                                               &err)) < 0)
         goto fail;
     job_submit(api, j);
@@ -402,12 +402,12 @@ static int parse_fields_request(struct noa_detected_api *api, struct noa_http_re
     if (j->tenants.n > 1 &&
         (rc = noa_tenants_filter_selector(&j->tenants, &j->expr->selector, err)) < 0)
         return rc;
-    if ((rc = noa_params_check_limit(api->opts.limits, j->line_limit, err)) < 0)
+    if ((rc = noa_params_check_limit(api->ctx->limits, j->line_limit, err)) < 0)
         return rc;
     if ((rc = noa_pipeline_new(j->expr, &j->pipeline, err)) < 0)
         return rc;
     /* The sample is a query_range: the frontend's time-range limits. */
-    if ((rc = noa_params_check_range(api->opts.limits, noa_clock_real_ns(), &j->start_ns, &j->end_ns,
+    if ((rc = noa_params_check_range(api->ctx->limits, noa_clock_real_ns(), &j->start_ns, &j->end_ns,
                                      &j->empty, err)) < 0)
         return rc;
     if (j->kind == JOB_VALUES) {
@@ -449,7 +449,7 @@ static void patterns_handler(struct noa_http_request *req, void *ctx)
     struct noa_error err = {0};
     struct noa_tenants tenants = {0};
     const struct noa_str *org = noa_http_request_header(req, "X-Scope-OrgID");
-    int rc = noa_tenants_parse(org ? org->p : NULL, org ? org->len : 0, api->opts.auth_enabled,
+    int rc = noa_tenants_parse(org ? org->p : NULL, org ? org->len : 0, api->ctx->auth_enabled,
                                &tenants, &err);
     noa_tenants_fini(&tenants);
     if (rc < 0)
@@ -458,7 +458,7 @@ static void patterns_handler(struct noa_http_request *req, void *ctx)
         noa_request_reply_error(req, 404, "");
 }
 
-int noa_detected_api_new(struct noa_http_server *srv, const struct noa_detected_api_options *opts,
+int noa_detected_api_new(struct noa_http_server *srv, const struct noa_read_api_context *ctx,
                          struct noa_detected_api **out)
 {
     static const struct noa_http_route_spec routes[] = {
@@ -471,7 +471,7 @@ int noa_detected_api_new(struct noa_http_server *srv, const struct noa_detected_
         {NOA_HTTP_GET_POST, "/loki/api/v1/patterns", "loki_api_v1_patterns", patterns_handler},
     };
     struct noa_detected_api *api = noa_xcalloc(1, sizeof(*api));
-    api->opts = *opts;
+    api->ctx = ctx;
     int rc = noa_http_server_routes(srv, routes, sizeof(routes) / sizeof(routes[0]), api);
     if (rc < 0) {
         noa_free(api);
@@ -479,11 +479,6 @@ int noa_detected_api_new(struct noa_http_server *srv, const struct noa_detected_
     }
     *out = api;
     return 0;
-}
-
-void noa_detected_api_set_ingester(struct noa_detected_api *api, struct noa_ingester *ing)
-{
-    api->opts.ingester = ing;
 }
 
 void noa_detected_api_free(struct noa_detected_api *api)

@@ -34,6 +34,7 @@ struct server {
     struct noa_http_server *http;
     struct noa_ingester *ing;
     struct noa_push_api *push;
+    struct noa_read_api_context read_ctx; /* shared by the query, detected and volume APIs */
     struct noa_query_api *query;
     struct noa_detected_api *detected;
     struct noa_volume_api *volume;
@@ -182,9 +183,7 @@ static void recovered_cb(int status, const struct noa_error *err, void *ctx)
         return;
     }
     noa_push_api_set_ingester(s->push, s->ing);
-    noa_query_api_set_ingester(s->query, s->ing);
-    noa_detected_api_set_ingester(s->detected, s->ing);
-    noa_volume_api_set_ingester(s->volume, s->ing);
+    s->read_ctx.ingester = s->ing;
     noa_ingester_start(s->ing);
     if (s->ruler && (status = noa_ruler_store_start(s->ruler, s->ing)) < 0)
         noa_log(NOA_LOG_ERROR, "server", "msg=\"cannot start the ruler\" err=\"%s\"",
@@ -245,21 +244,13 @@ static int start(struct server *s)
                                       .max_decompressed_bytes =
                                           (size_t)c->distributor.max_decompressed_size,
                                       .metrics = s->metrics, .loop = s->loop};
-    struct noa_query_api_options qo = {.loop = s->loop, .limits = &c->limits,
-                                       .auth_enabled = c->auth_enabled};
+    s->read_ctx = (struct noa_read_api_context){.loop = s->loop, .limits = &c->limits,
+                                                .auth_enabled = c->auth_enabled};
     if ((rc = noa_status_api_new(s->http, &so, &s->status)) < 0 ||
         (rc = noa_push_api_new(s->http, &po, &s->push)) < 0 ||
-        (rc = noa_query_api_new(s->http, &qo, &s->query)) < 0 ||
-        (rc = noa_detected_api_new(s->http,
-                                   &(struct noa_detected_api_options){
-                                       .loop = s->loop, .limits = &c->limits,
-                                       .auth_enabled = c->auth_enabled},
-                                   &s->detected)) < 0 ||
-        (rc = noa_volume_api_new(s->http,
-                                 &(struct noa_volume_api_options){
-                                     .loop = s->loop, .limits = &c->limits,
-                                     .auth_enabled = c->auth_enabled},
-                                 &s->volume)) < 0 ||
+        (rc = noa_query_api_new(s->http, &s->read_ctx, &s->query)) < 0 ||
+        (rc = noa_detected_api_new(s->http, &s->read_ctx, &s->detected)) < 0 ||
+        (rc = noa_volume_api_new(s->http, &s->read_ctx, &s->volume)) < 0 ||
         (rc = noa_ruler_store_new(c, s->http, &s->ruler)) < 0 ||
         (rc = noa_http_server_route(s->http, NOA_HTTP_POST | NOA_HTTP_GET, "/flush", "flush",
                                     flush_handler, s)) < 0)

@@ -34,7 +34,7 @@
 #include <time.h>
 
 struct noa_query_api {
-    struct noa_query_api_options opts;
+    const struct noa_read_api_context *ctx; /* the server's */
 };
 
 enum job_kind { JOB_RANGE, JOB_LABELS, JOB_VALUES, JOB_SERIES, JOB_STATS };
@@ -358,7 +358,7 @@ static int index_series_cb(uint64_t fp, const struct noa_labels *ls, void *arg)
 /* One selector (or none) over memory, then the index, into c->set. */
 static int collect_one(struct query_job *j, struct collect *c, const struct noa_selector *sel)
 {
-    struct noa_ingester *ing = j->api->opts.ingester;
+    struct noa_ingester *ing = j->api->ctx->ingester;
     struct noa_index *idx = noa_ingester_index(ing);
     int (*mem_cb)(const struct noa_labels *, void *) = j->kind == JOB_LABELS   ? names_cb
                                                        : j->kind == JOB_VALUES ? values_cb
@@ -450,7 +450,7 @@ static int stats_series_cb(uint64_t fp, const struct noa_labels *ls, void *arg)
     struct stats_acc *a = arg;
     (void)ls;
     noa_strset_add(&a->streams, (struct noa_str){(const char *)&fp, sizeof(fp)});
-    return noa_index_chunks(noa_ingester_index(a->j->api->opts.ingester), a->j->tenant, fp,
+    return noa_index_chunks(noa_ingester_index(a->j->api->ctx->ingester), a->j->tenant, fp,
                             a->j->start_ns, a->j->end_ns, stats_chunk_cb, a);
 }
 
@@ -459,7 +459,7 @@ static int stats_series_cb(uint64_t fp, const struct noa_labels *ls, void *arg)
 static int stats_one(struct query_job *j, const struct noa_selector *sel, struct stats_acc *a,
                      uint64_t *streams)
 {
-    struct noa_ingester *ing = j->api->opts.ingester;
+    struct noa_ingester *ing = j->api->ctx->ingester;
     struct noa_mem_stream *mem = NULL;
     size_t n_mem = 0;
     noa_strset_init(&a->streams);
@@ -524,7 +524,7 @@ static int empty_each_stream(void *ctx, const struct noa_logql_expr *log, int64_
  * Loki's matrix, vector or scalar with the stats object. */
 static void run_metric(struct query_job *j)
 {
-    const struct noa_limits *lim = j->api->opts.limits;
+    const struct noa_limits *lim = j->api->ctx->limits;
     struct noa_metric_store ms;
     struct noa_metric_result res;
     int evaluated = 0;
@@ -536,7 +536,7 @@ static void run_metric(struct query_job *j)
         .max_samples = METRIC_MAX_SAMPLES,
         .err_full = &j->err_full,
     };
-    j->status = noa_metric_store_init(&ms, j->api->opts.ingester, &j->tenants, j->expr, j->deadline,
+    j->status = noa_metric_store_init(&ms, j->api->ctx->ingester, &j->tenants, j->expr, j->deadline,
                                       &j->err);
     if (j->status == 0) {
         struct noa_metric_source src = noa_metric_store_source(&ms);
@@ -576,7 +576,7 @@ static void run_metric(struct query_job *j)
 /* A log query over every tenant (one selection each), merged. */
 static void run_range(struct query_job *j)
 {
-    struct noa_ingester *ing = j->api->opts.ingester;
+    struct noa_ingester *ing = j->api->ctx->ingester;
     unsigned n = j->empty ? 0 : j->tenants.n;
     struct noa_logsel_result *rs = noa_xcalloc(n ? n : 1, sizeof(*rs));
     unsigned done = 0;
@@ -686,7 +686,7 @@ static int job_begin(struct noa_query_api *api, struct noa_http_request *req, en
     j->t0 = noa_clock_mono_ns();
     j->work.data = j;
     *out = j;
-    rc = noa_request_tenants(req, api->opts.auth_enabled, api->opts.ingester, &j->tenants, err);
+    rc = noa_request_tenants(req, api->ctx->auth_enabled, api->ctx->ingester, &j->tenants, err);
     if (rc < 0)
         return rc;
     j->tenant = j->tenants.ids[0];
@@ -703,9 +703,9 @@ static int job_begin(struct noa_query_api *api, struct noa_http_request *req, en
  * taken, as Loki's context deadline does. */
 static void job_submit(struct noa_query_api *api, struct query_job *j)
 {
-    if (api->opts.limits->query_timeout_ns > 0)
-        j->deadline = j->t0 + api->opts.limits->query_timeout_ns;
-    int rc = uv_queue_work(api->opts.loop, &j->work, query_work, query_after);
+    if (api->ctx->limits->query_timeout_ns > 0)
+        j->deadline = j->t0 + api->ctx->limits->query_timeout_ns;
+    int rc = uv_queue_work(api->ctx->loop, &j->work, query_work, query_after);
     if (rc < 0) {
         noa_request_reply_error(j->req, 500, uv_strerror(rc));
         job_free(j);
@@ -752,7 +752,7 @@ static void query_range_handler(struct noa_http_request *req, void *ctx)
         goto fail;
     if ((rc = require_query(q, &err)) < 0 || (rc = parse_log_query(j, q, &err)) < 0)
         goto fail;
-    const struct noa_limits *lim = api->opts.limits;
+    const struct noa_limits *lim = api->ctx->limits;
     if ((rc = noa_params_check_limit(lim, j->limit, &err)) < 0 ||
         (rc = noa_params_check_range(lim, noa_clock_real_ns(), &j->start_ns, &j->end_ns, &j->empty,
                                      &err)) < 0)
@@ -841,7 +841,7 @@ static void labels_like_handler(struct noa_http_request *req, struct noa_query_a
         struct noa_str name = noa_http_request_param(req, "name");
         j->label_name = noa_xstrndup(name.p, name.len);
     }
-    rc = noa_params_check_metadata_range(api->opts.limits, noa_clock_real_ns(), &j->start_ns,
+    rc = noa_params_check_metadata_range(api->ctx->limits, noa_clock_real_ns(), &j->start_ns,
                                          &j->end_ns, &err);
     if (rc < 0)
         goto fail;
@@ -900,7 +900,7 @@ static void format_query_handler(struct noa_http_request *req, void *ctx)
     noa_http_reply_buf(req, status, "application/json; charset=utf-8", &out);
 }
 
-int noa_query_api_new(struct noa_http_server *srv, const struct noa_query_api_options *opts,
+int noa_query_api_new(struct noa_http_server *srv, const struct noa_read_api_context *ctx,
                       struct noa_query_api **out)
 {
     static const struct noa_http_route_spec routes[] = {
@@ -922,7 +922,7 @@ int noa_query_api_new(struct noa_http_server *srv, const struct noa_query_api_op
         {NOA_HTTP_GET_POST, "/loki/api/v1/index/stats", "loki_api_v1_index_stats", stats_handler},
     };
     struct noa_query_api *api = noa_xcalloc(1, sizeof(*api));
-    api->opts = *opts;
+    api->ctx = ctx;
     int rc = noa_http_server_routes(srv, routes, sizeof(routes) / sizeof(routes[0]), api);
     if (rc < 0) {
         noa_free(api);
@@ -930,11 +930,6 @@ int noa_query_api_new(struct noa_http_server *srv, const struct noa_query_api_op
     }
     *out = api;
     return 0;
-}
-
-void noa_query_api_set_ingester(struct noa_query_api *api, struct noa_ingester *ing)
-{
-    api->opts.ingester = ing;
 }
 
 void noa_query_api_free(struct noa_query_api *api)

@@ -9,19 +9,12 @@
 #include "common/http_server.h"
 #include "ingester/ingester.h"
 #include "ingester/limits.h"
-
-struct noa_query_api_options {
-    uv_loop_t *loop;
-    struct noa_ingester *ingester;   /* borrowed; NULL while starting (503) */
-    const struct noa_limits *limits; /* borrowed */
-    int auth_enabled;
-};
+#include "querier/request.h"
 
 struct noa_query_api;
 
-int noa_query_api_new(struct noa_http_server *srv, const struct noa_query_api_options *opts,
+int noa_query_api_new(struct noa_http_server *srv, const struct noa_read_api_context *ctx,
                       struct noa_query_api **out);
-void noa_query_api_set_ingester(struct noa_query_api *api, struct noa_ingester *ing);
 void noa_query_api_free(struct noa_query_api *api);
 
 #endif

@@ -10,7 +10,19 @@
 #include "common/err.h"
 #include "common/http_server.h"
 #include "ingester/ingester.h"
+#include "ingester/limits.h"
 #include "querier/tenants.h"
+
+/* What every read-endpoint module (query, detected, volume) works with;
+ * owned by the server, shared by the modules. ingester is NULL until the
+ * WAL has been replayed (requests answer 503 until then); it is set once,
+ * on the loop thread. */
+struct noa_read_api_context {
+    uv_loop_t *loop;
+    struct noa_ingester *ingester;
+    const struct noa_limits *limits;
+    int auth_enabled;
+};
 
 /* Parses the tenants (see noa_tenants_parse) and checks the ingester is
  * ready. On success tenants must be released with noa_tenants_fini. */

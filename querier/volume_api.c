@@ -26,7 +26,7 @@
 #include <string.h>
 
 struct noa_volume_api {
-    struct noa_volume_api_options opts;
+    const struct noa_read_api_context *ctx; /* the server's */
 };
 
 struct volume_job {
@@ -82,7 +82,7 @@ static int series_cb(uint64_t fp, const struct noa_labels *ls, void *ctx)
 {
     struct volume_job *j = ctx;
     j->n_chunks = 0;
-    int rc = noa_index_chunks(noa_ingester_index(j->api->opts.ingester), j->tenant, fp,
+    int rc = noa_index_chunks(noa_ingester_index(j->api->ctx->ingester), j->tenant, fp,
                               j->from_ns, j->through_ns, chunk_cb, j);
     if (rc == 0)
         rc = noa_volume_add(j->vol, ls, j->chunks, j->n_chunks, &j->err);
@@ -93,7 +93,7 @@ static int series_cb(uint64_t fp, const struct noa_labels *ls, void *ctx)
  * memory (sealed blocks and the head, each with its own time bounds). */
 static int volume_tenant(struct volume_job *j, const struct noa_selector *sel)
 {
-    struct noa_ingester *ing = j->api->opts.ingester;
+    struct noa_ingester *ing = j->api->ctx->ingester;
     struct noa_mem_stream *mem = NULL;
     size_t n_mem = 0;
     int rc = noa_index_series(noa_ingester_index(ing), j->tenant, j->from_ns, j->through_ns, sel,
@@ -229,7 +229,7 @@ static void handle(struct noa_http_request *req, struct noa_volume_api *api, int
     j->api = api;
     j->req = req;
     j->work.data = j;
-    if ((rc = noa_request_tenants(req, api->opts.auth_enabled, api->opts.ingester, &j->tenants,
+    if ((rc = noa_request_tenants(req, api->ctx->auth_enabled, api->ctx->ingester, &j->tenants,
                                   &err)) < 0 ||
         (rc = noa_form_parse_request(&form, &req->arena, req, &err)) < 0)
         goto fail;
@@ -254,7 +254,7 @@ static void handle(struct noa_http_request *req, struct noa_volume_api *api, int
     }
     (void)ignored;
     /* The frontend: the feature flag, then max_query_lookback/length. */
-    const struct noa_limits *lim = api->opts.limits;
+    const struct noa_limits *lim = api->ctx->limits;
     if (!lim->volume_enabled) {
         rc = noa_error_set(&err, NOA_ENOTFOUND, "not found");
         goto fail;
@@ -288,7 +288,7 @@ static void handle(struct noa_http_request *req, struct noa_volume_api *api, int
     };
     if ((rc = noa_volume_new(&o, &j->vol, &err)) < 0)
         goto fail;
-    if ((rc = uv_queue_work(api->opts.loop, &j->work, volume_work, volume_after)) < 0) {
+    if ((rc = uv_queue_work(api->ctx->loop, &j->work, volume_work, volume_after)) < 0) {
         noa_request_reply_error(req, 500, uv_strerror(rc));
         job_free(j);
     }
@@ -308,7 +308,7 @@ static void volume_range_handler(struct noa_http_request *req, void *ctx)
     handle(req, ctx, 1);
 }
 
-int noa_volume_api_new(struct noa_http_server *srv, const struct noa_volume_api_options *opts,
+int noa_volume_api_new(struct noa_http_server *srv, const struct noa_read_api_context *ctx,
                        struct noa_volume_api **out)
 {
     static const struct noa_http_route_spec routes[] = {
@@ -318,7 +318,7 @@ int noa_volume_api_new(struct noa_http_server *srv, const struct noa_volume_api_
          volume_range_handler},
     };
     struct noa_volume_api *api = noa_xcalloc(1, sizeof(*api));
-    api->opts = *opts;
+    api->ctx = ctx;
     int rc = noa_http_server_routes(srv, routes, sizeof(routes) / sizeof(routes[0]), api);
     if (rc < 0) {
         noa_free(api);
@@ -326,11 +326,6 @@ int noa_volume_api_new(struct noa_http_server *srv, const struct noa_volume_api_
     }
     *out = api;
     return 0;
-}
-
-void noa_volume_api_set_ingester(struct noa_volume_api *api, struct noa_ingester *ing)
-{
-    api->opts.ingester = ing;
 }
 
 void noa_volume_api_free(struct noa_volume_api *api)

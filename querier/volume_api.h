@@ -11,22 +11,14 @@
 #include "common/http_server.h"
 #include "ingester/ingester.h"
 #include "ingester/limits.h"
-
-struct noa_volume_api_options {
-    uv_loop_t *loop;
-    struct noa_ingester *ingester;   /* borrowed; NULL while starting (503) */
-    const struct noa_limits *limits; /* borrowed: volume_enabled, volume_max_series, ranges */
-    int auth_enabled;
-};
+#include "querier/request.h"
 
 struct noa_volume_api;
 
-/* Registers the routes on srv (options copied). Returns 0 or a negative
+/* Registers the routes on srv; ctx is borrowed (the server's). Returns 0 or a negative
  * code from noa_http_server_routes. */
-int noa_volume_api_new(struct noa_http_server *srv, const struct noa_volume_api_options *opts,
+int noa_volume_api_new(struct noa_http_server *srv, const struct noa_read_api_context *ctx,
                        struct noa_volume_api **out);
-/* Called on the loop thread once the WAL has been replayed. */
-void noa_volume_api_set_ingester(struct noa_volume_api *api, struct noa_ingester *ing);
 /* After the HTTP server has closed (no request in flight). NULL is a no-op. */
 void noa_volume_api_free(struct noa_volume_api *api);
 
