@@ -171,7 +171,10 @@ int noa__logparse_jskip(struct noa__logparse_jscan *s, int depth)
     }
 }
 
-int noa__logparse_jobject(struct noa__logparse_jscan *s,
+/* The object walk, inlined into each caller so that a constant member
+ * callback (jflat_member, the hot loop of `| json`) is called directly. */
+static inline __attribute__((always_inline)) int
+jobject_walk(struct noa__logparse_jscan *s,
                           int (*member)(void *ctx, struct noa__logparse_jscan *s,
                                         struct noa_str key, int esc, int depth),
                           void *ctx, int depth)
@@ -212,6 +215,14 @@ int noa__logparse_jobject(struct noa__logparse_jscan *s,
         }
         return noa__logparse_jfail(s, NOA__JERR_OBJ);
     }
+}
+
+int noa__logparse_jobject(struct noa__logparse_jscan *s,
+                          int (*member)(void *ctx, struct noa__logparse_jscan *s,
+                                        struct noa_str key, int esc, int depth),
+                          void *ctx, int depth)
+{
+    return jobject_walk(s, member, ctx, depth);
 }
 
 /* ---- | json (no arguments): flatten ---- */
@@ -311,46 +322,15 @@ static int jflat_member(struct jflat *f, struct noa__logparse_jscan *s, struct n
     return rc;
 }
 
-/* noa__logparse_jobject with jflat_member called directly (the hot loop
- * of `| json`); the same checks and errors. */
+static int jflat_member_cb(void *ctx, struct noa__logparse_jscan *s, struct noa_str key, int esc,
+                           int depth)
+{
+    return jflat_member(ctx, s, key, esc, depth);
+}
+
 static int jflat_object(struct jflat *f, struct noa__logparse_jscan *s, int depth)
 {
-    struct noa_str key;
-    int fl;
-    if (depth > NOA__LOGPARSE_JSON_MAX_DEPTH)
-        return noa__logparse_jfail(s, NOA__JERR_DEEP);
-    if (s->i >= s->n || s->p[s->i] != '{')
-        return noa__logparse_jfail(s, NOA__JERR_OBJ);
-    s->i++;
-    noa__logparse_jws(s);
-    if (s->i < s->n && s->p[s->i] == '}') {
-        s->i++;
-        return 0;
-    }
-    for (;;) {
-        noa__logparse_jws(s);
-        if (s->i >= s->n || s->p[s->i] != '"' || jstring(s, &key, &fl))
-            return noa__logparse_jfail(s, NOA__JERR_OBJ);
-        noa__logparse_jws(s);
-        if (s->i >= s->n || s->p[s->i] != ':')
-            return noa__logparse_jfail(s, NOA__JERR_OBJ);
-        s->i++;
-        noa__logparse_jws(s);
-        if (s->i >= s->n)
-            return noa__logparse_jfail(s, NOA__JERR_OBJ);
-        if (jflat_member(f, s, key, fl & NOA__JSTR_ESC, depth))
-            return -1;
-        noa__logparse_jws(s);
-        if (s->i < s->n && s->p[s->i] == ',') {
-            s->i++;
-            continue;
-        }
-        if (s->i < s->n && s->p[s->i] == '}') {
-            s->i++;
-            return 0;
-        }
-        return noa__logparse_jfail(s, NOA__JERR_OBJ);
-    }
+    return jobject_walk(s, jflat_member_cb, f, depth);
 }
 
 void noa__logparse_json_run(struct noa__logparse_run *r, struct noa_str line,
