@@ -1,0 +1,151 @@
+/*
+ * The shipper's small name/value map (see kvlist.h): pairs as offsets into
+ * one byte store, linear lookups, sorted export on demand.
+ */
+#include "shipper/kvlist.h"
+
+#include "common/mem.h"
+
+#include <stdlib.h>
+
+void noa_kvlist_init(struct noa_kvlist *l)
+{
+    memset(l, 0, sizeof(*l));
+}
+
+void noa_kvlist_fini(struct noa_kvlist *l)
+{
+    noa_free(l->v);
+    noa_free(l->sorted);
+    noa_buf_fini(&l->store);
+    memset(l, 0, sizeof(*l));
+}
+
+void noa_kvlist_reset(struct noa_kvlist *l)
+{
+    l->n = 0;
+    noa_buf_reset(&l->store);
+}
+
+struct noa_str noa_kvlist_name(const struct noa_kvlist *l, uint32_t i)
+{
+    return (struct noa_str){l->store.data + l->v[i].name_off, l->v[i].name_len};
+}
+
+struct noa_str noa_kvlist_value(const struct noa_kvlist *l, uint32_t i)
+{
+    return (struct noa_str){l->store.data + l->v[i].value_off, l->v[i].value_len};
+}
+
+static int64_t find(const struct noa_kvlist *l, struct noa_str name)
+{
+    for (uint32_t i = 0; i < l->n; i++)
+        if (noa_str_eq(noa_kvlist_name(l, i), name))
+            return i;
+    return -1;
+}
+
+/* Appends bytes to the store and returns their offset. The source may live
+ * in the store itself (a value copied from another pair), so its offset is
+ * taken before the store may move. */
+static size_t store_put(struct noa_kvlist *l, struct noa_str s)
+{
+    size_t off = l->store.len;
+    if (s.len == 0)
+        return off;
+    if (l->store.data && s.p >= l->store.data && s.p < l->store.data + l->store.len) {
+        size_t src = (size_t)(s.p - l->store.data);
+        noa_buf_reserve(&l->store, s.len);
+        memcpy(l->store.data + off, l->store.data + src, s.len);
+        l->store.len += s.len;
+        return off;
+    }
+    noa_buf_append(&l->store, s.p, s.len);
+    return off;
+}
+
+void noa_kvlist_set(struct noa_kvlist *l, struct noa_str name, struct noa_str value)
+{
+    int64_t i = find(l, name);
+    if (i >= 0) {
+        struct noa_kv *kv = &l->v[i];
+        if (value.len <= kv->value_len) {
+            /* Fits where the old value was (memmove: value may overlap it). */
+            if (value.len)
+                memmove(l->store.data + kv->value_off, value.p, value.len);
+            kv->value_len = value.len;
+            return;
+        }
+        size_t off = store_put(l, value);
+        l->v[i].value_off = off;
+        l->v[i].value_len = value.len;
+        return;
+    }
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? l->cap * 2 : 8;
+        l->v = noa_xrealloc(l->v, (size_t)cap * sizeof(*l->v));
+        l->cap = cap;
+    }
+    size_t noff = store_put(l, name);
+    size_t voff = store_put(l, value);
+    l->v[l->n++] = (struct noa_kv){noff, name.len, voff, value.len};
+}
+
+int noa_kvlist_get(const struct noa_kvlist *l, struct noa_str name, struct noa_str *value)
+{
+    int64_t i = find(l, name);
+    if (i < 0)
+        return 0;
+    *value = noa_kvlist_value(l, (uint32_t)i);
+    return 1;
+}
+
+int noa_kvlist_del(struct noa_kvlist *l, struct noa_str name)
+{
+    int64_t i = find(l, name);
+    if (i < 0)
+        return 0;
+    memmove(&l->v[i], &l->v[i + 1], (l->n - (uint32_t)i - 1) * sizeof(*l->v));
+    l->n--;
+    return 1;
+}
+
+void noa_kvlist_copy(struct noa_kvlist *dst, const struct noa_kvlist *src)
+{
+    noa_kvlist_reset(dst);
+    if (src->n > dst->cap) {
+        dst->v = noa_xrealloc(dst->v, (size_t)src->n * sizeof(*dst->v));
+        dst->cap = src->n;
+    }
+    if (src->store.len)
+        noa_buf_append(&dst->store, src->store.data, src->store.len);
+    if (src->n)
+        memcpy(dst->v, src->v, (size_t)src->n * sizeof(*src->v));
+    dst->n = src->n;
+}
+
+static int label_cmp(const void *a, const void *b)
+{
+    return noa_str_cmp(((const struct noa_label *)a)->name, ((const struct noa_label *)b)->name);
+}
+
+void noa_kvlist_labels(struct noa_kvlist *l, struct noa_labels *out)
+{
+    if (l->n > l->sorted_cap) {
+        l->sorted = noa_xrealloc(l->sorted, (size_t)l->n * sizeof(*l->sorted));
+        l->sorted_cap = l->n;
+    }
+    for (uint32_t i = 0; i < l->n; i++)
+        l->sorted[i] = (struct noa_label){noa_kvlist_name(l, i), noa_kvlist_value(l, i)};
+    if (l->n > 1)
+        qsort(l->sorted, l->n, sizeof(*l->sorted), label_cmp);
+    out->v = l->sorted;
+    out->n = l->n;
+}
+
+void noa_kvlist_format(struct noa_kvlist *l, struct noa_buf *out)
+{
+    struct noa_labels ls;
+    noa_kvlist_labels(l, &ls);
+    noa_labels_format(&ls, out);
+}
