@@ -45,22 +45,31 @@ static int64_t find(const struct noa_kvlist *l, struct noa_str name)
     return -1;
 }
 
-/* Appends bytes to the store and returns their offset. The source may live
- * in the store itself (a value copied from another pair), so its offset is
- * taken before the store may move. */
-static size_t store_put(struct noa_kvlist *l, struct noa_str s)
+/* A string to copy into the store. It may live in the store itself (a
+ * value copied from another pair), so it is remembered by offset: the
+ * store may move while the pair is being added. */
+struct src {
+    struct noa_str s; /* outside the store */
+    int64_t off;      /* >= 0: inside the store at this offset */
+};
+
+static struct src src_of(const struct noa_kvlist *l, struct noa_str s)
+{
+    if (s.len && l->store.data && s.p >= l->store.data && s.p < l->store.data + l->store.len)
+        return (struct src){s, s.p - l->store.data};
+    return (struct src){s, -1};
+}
+
+/* Appends the bytes and returns their offset in the store. */
+static size_t store_put(struct noa_kvlist *l, struct src x)
 {
     size_t off = l->store.len;
-    if (s.len == 0)
+    if (x.s.len == 0)
         return off;
-    if (l->store.data && s.p >= l->store.data && s.p < l->store.data + l->store.len) {
-        size_t src = (size_t)(s.p - l->store.data);
-        noa_buf_reserve(&l->store, s.len);
-        memcpy(l->store.data + off, l->store.data + src, s.len);
-        l->store.len += s.len;
-        return off;
-    }
-    noa_buf_append(&l->store, s.p, s.len);
+    noa_buf_reserve(&l->store, x.s.len);
+    const char *from = x.off >= 0 ? l->store.data + x.off : x.s.p;
+    memcpy(l->store.data + off, from, x.s.len);
+    l->store.len += x.s.len;
     return off;
 }
 
@@ -76,7 +85,7 @@ void noa_kvlist_set(struct noa_kvlist *l, struct noa_str name, struct noa_str va
             kv->value_len = value.len;
             return;
         }
-        size_t off = store_put(l, value);
+        size_t off = store_put(l, src_of(l, value));
         l->v[i].value_off = off;
         l->v[i].value_len = value.len;
         return;
@@ -86,8 +95,9 @@ void noa_kvlist_set(struct noa_kvlist *l, struct noa_str name, struct noa_str va
         l->v = noa_xrealloc(l->v, (size_t)cap * sizeof(*l->v));
         l->cap = cap;
     }
-    size_t noff = store_put(l, name);
-    size_t voff = store_put(l, value);
+    struct src n = src_of(l, name), v = src_of(l, value);
+    size_t noff = store_put(l, n);
+    size_t voff = store_put(l, v);
     l->v[l->n++] = (struct noa_kv){noff, name.len, voff, value.len};
 }
 
