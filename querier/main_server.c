@@ -16,7 +16,7 @@
 #include "querier/query_api.h"
 #include "querier/ruler_store.h"
 #include "querier/server_config.h"
-#include "querier/status_api.h"
+#include "common/status_api.h"
 #include "querier/volume_api.h"
 
 #include <malloc.h>

@@ -2,8 +2,8 @@
  * The status endpoints every noa program serves: /ready, /metrics,
  * /loki/api/v1/status/buildinfo, /config, /services, /log_level. Loop thread.
  */
-#ifndef NOA_QUERIER_STATUS_API_H
-#define NOA_QUERIER_STATUS_API_H
+#ifndef NOA_COMMON_STATUS_API_H
+#define NOA_COMMON_STATUS_API_H
 
 #include "common/http_server.h"
 #include "common/metrics.h"

@@ -1,5 +1,5 @@
 /* Status endpoints (see status_api.h). Loop thread. */
-#include "querier/status_api.h"
+#include "common/status_api.h"
 #include "common/form.h"
 #include "common/log.h"
 #include "common/mem.h"
