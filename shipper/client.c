@@ -121,7 +121,8 @@ static int tenant_valid(const char *t)
 
 static int header_ok(const char *h, int have_auth)
 {
-    static const char *const reserved[] = {"X-Scope-OrgID", "Content-Type", "Content-Length"};
+    static const char *const reserved[] = {"X-Scope-OrgID", "Content-Type", "Content-Length",
+                                           "Content-Encoding"};
     const char *colon = strchr(h, ':');
     if (!colon || colon == h || strpbrk(h, "\r\n"))
         return 0;
@@ -446,7 +447,7 @@ static int wait_until(struct noa_client *c, int64_t until_ns)
 
 struct cl_sender {
     struct noa_http_client *http;
-    const char *headers[5 + MAX_EXTRA_HEADERS];
+    const char *headers[6 + MAX_EXTRA_HEADERS];
     size_t n_headers;
     char tenant_hdr[320];
     struct noa_buf raw, body;
@@ -488,7 +489,10 @@ static int send_batch(struct cl_tenant *t, struct cl_sender *s, struct cl_batch 
     noa_buf_reset(&s->raw);
     noa_buf_reset(&s->body);
     noa_pushproto_encode(&req, &s->raw);
-    if (noa_compress_snappy_compress(s->raw.data, s->raw.len, &s->body) != 0) {
+    int crc = c->cfg.zstd ? noa_compress_compress(NOA_COMPRESS_ZSTD, s->raw.data, s->raw.len, 1,
+                                                  &s->body)
+                          : noa_compress_snappy_compress(s->raw.data, s->raw.len, &s->body);
+    if (crc != 0) {
         noa_log(NOA_LOG_ERROR, "client",
                 "msg=\"batch too large to compress; dropped\" tenant=%s entries=%llu", t->name,
                 (unsigned long long)b->n_entries);
@@ -596,6 +600,8 @@ static void *tenant_main(void *arg)
     char ua[300];
     snprintf(ua, sizeof(ua), "User-Agent: %s", c->user_agent);
     s.headers[s.n_headers++] = "Content-Type: application/x-protobuf";
+    if (c->cfg.zstd)
+        s.headers[s.n_headers++] = "Content-Encoding: zstd";
     s.headers[s.n_headers++] = ua;
     if (*t->name) {
         snprintf(s.tenant_hdr, sizeof(s.tenant_hdr), "X-Scope-OrgID: %s", t->name);

@@ -61,6 +61,10 @@ struct noa_client_config {
     size_t n_headers;
     int drop_rate_limited; /* 1: a 429 drops the batch instead of retrying
                             * (Promtail's drop_rate_limited_batches) */
+    int zstd;              /* 1: bodies are zstd-compressed protobuf with
+                            * Content-Encoding: zstd (noa's server accepts it;
+                            * smaller and cheaper than snappy); 0: Loki's
+                            * snappy protobuf, what any Loki accepts */
     /* Called once per settled batch, on the tenant's sender thread, in the
      * tenant's batch order. status: 0 = accepted by the server; < 0 =
      * dropped for good (-http_status for a refused batch, NOA_ELIMIT after

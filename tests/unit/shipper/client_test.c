@@ -7,6 +7,7 @@
  * queue, and ack order.
  */
 #include "common/clock.h"
+#include "common/compress.h"
 #include "common/err.h"
 #include "common/mem.h"
 #include "common/pushproto.h"
@@ -431,6 +432,49 @@ static void test_grouping_headers_external(void **state)
     srv_stop(&s);
 }
 
+/* zstd: the body is zstd-compressed protobuf with Content-Encoding: zstd,
+ * and a Content-Encoding header of the user's is refused. */
+static void test_zstd_encoding(void **state)
+{
+    (void)state;
+    struct srv s = {0};
+    srv_start(&s);
+    struct noa_client_config cfg;
+    struct acks k;
+    char url[128];
+    cfg_init(&cfg, url, sizeof(url), &s, &k);
+    const char *bad[] = {"Content-Encoding: gzip"};
+    cfg.headers = bad;
+    cfg.n_headers = 1;
+    struct noa_client *c;
+    assert_int_equal(noa_client_new(&cfg, &c), NOA_EINVAL);
+    cfg.headers = NULL;
+    cfg.n_headers = 0;
+    cfg.zstd = 1;
+    assert_int_equal(noa_client_new(&cfg, &c), 0);
+    assert_int_equal(add(c, NULL, "{job=\"z\"}", 1, "zstd line one", "f", 14), 0);
+    assert_int_equal(add(c, NULL, "{job=\"z\"}", 2, "zstd line two", "f", 28), 0);
+    noa_client_flush(c);
+    assert_true(wait_acks(&k, 1, 3000));
+    noa_client_free(c);
+    assert_int_equal(s.n_req, 1);
+    assert_non_null(strstr(s.req[0].head, "Content-Encoding: zstd\r\n"));
+    struct noa_buf raw = {0}, sc = {0};
+    struct noa_error err = {0};
+    assert_int_equal(noa_compress_zstd_decompress(s.req[0].body, s.req[0].body_len, 1 << 20, &raw,
+                                                  &err),
+                     0);
+    struct noa_push_request r = {0};
+    assert_int_equal(noa_pushproto_decode(raw.data, raw.len, NULL, &r, &err), 0);
+    assert_int_equal(r.n_streams, 1);
+    assert_int_equal(r.streams[0].n_entries, 2);
+    assert_true(noa_str_eq_c(r.streams[0].entries[1].line, "zstd line two"));
+    noa_push_request_fini(&r);
+    noa_buf_fini(&raw);
+    noa_buf_fini(&sc);
+    srv_stop(&s);
+}
+
 static void test_429_retry_after(void **state)
 {
     (void)state;
@@ -817,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_ack_order),
         cmocka_unit_test(test_options),
+        cmocka_unit_test(test_zstd_encoding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
