@@ -90,6 +90,11 @@ void noa_kvlist_set(struct noa_kvlist *l, struct noa_str name, struct noa_str va
         l->v[i].value_len = value.len;
         return;
     }
+    noa_kvlist_append(l, name, value);
+}
+
+void noa_kvlist_append(struct noa_kvlist *l, struct noa_str name, struct noa_str value)
+{
     if (l->n == l->cap) {
         uint32_t cap = l->cap ? l->cap * 2 : 8;
         l->v = noa_xrealloc(l->v, (size_t)cap * sizeof(*l->v));

@@ -46,6 +46,9 @@ void noa_kvlist_copy(struct noa_kvlist *dst, const struct noa_kvlist *src);
 /* Sets name to value (both copied), replacing an existing value in place
  * (insertion order is kept). */
 void noa_kvlist_set(struct noa_kvlist *l, struct noa_str name, struct noa_str value);
+/* Appends a pair without looking for name (the caller knows it is not
+ * there yet: filling a fresh list from a label set). */
+void noa_kvlist_append(struct noa_kvlist *l, struct noa_str name, struct noa_str value);
 /* The value of name: 1 and *value (borrowed until the list changes) when
  * present, 0 when absent. */
 int noa_kvlist_get(const struct noa_kvlist *l, struct noa_str name, struct noa_str *value);
