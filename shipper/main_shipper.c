@@ -14,6 +14,7 @@
 #include "shipper/shipper.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,9 +201,11 @@ static void register_metrics(struct app *a)
                              stat_dropped_entries, a);
     noa_metrics_counter_func(m, "promtail_batch_retries_total", "Batches sent again after a "
                              "failure (429, 5xx, connection error).", stat_retries, a);
-    noa_metrics_gauge_func(m, "promtail_targets_active_total", "File targets discovered.",
+    /* Promtail calls these two promtail_targets_active_total and
+     * promtail_files_active_total; gauges must not end in _total. */
+    noa_metrics_gauge_func(m, "noa_shipper_targets_active", "File targets discovered.",
                            stat_targets_active, a);
-    noa_metrics_gauge_func(m, "promtail_files_active_total", "Files being tailed.",
+    noa_metrics_gauge_func(m, "noa_shipper_files_active", "Files being tailed.",
                            stat_files_active, a);
     noa_metrics_counter_func(m, "noa_shipper_positions_save_errors_total",
                              "Positions file saves that failed (retried at the next period).",
@@ -361,6 +364,13 @@ int main(int argc, char **argv)
         noa_buf_fini(&b);
     }
     signal(SIGPIPE, SIG_IGN);
+    /* One descriptor per tailed file: take every descriptor the hard limit
+     * allows (the soft default of 1024 is too few for a node's pods). */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     a.metrics = noa_metrics_default();
     struct noa_error err = {0};
     struct noa_shipper_options so = {.cfg = a.cfg,

@@ -497,10 +497,13 @@ static struct noa_label *labels_of(const struct noa_kvlist *l, size_t *n)
 static int setup_scrape(struct noa_shipper *s, struct scrape_rt *rt, struct noa_error *err)
 {
     const struct noa_shipper_scrape_config *sc = rt->sc;
-    int rc;
+    /* Compiled once even when no reader needs it, so a bad pipeline is
+     * reported at start (and by -check-syntax) whatever the targets. */
+    int rc = compile_reader(s, rt, &rt->tail, err);
+    if (rc < 0)
+        return rc;
     if (has_file_sd(sc)) {
-        if ((rc = noa_discovery_new(sc, NULL, &rt->disc, err)) < 0 ||
-            (rc = compile_reader(s, rt, &rt->tail, err)) < 0)
+        if ((rc = noa_discovery_new(sc, NULL, &rt->disc, err)) < 0)
             return rc;
     }
     if (sc->journal) {
