@@ -46,6 +46,7 @@ struct reader {
     struct noa_stages *stages;
     struct held *held;
     size_t n_held, cap_held;
+    struct noa_relabel_scratch relabel; /* journal and push readers */
 };
 
 struct scrape_rt {
@@ -247,9 +248,9 @@ static void tail_on_tick(void *ud, int64_t now_ns)
 /* Relabels an entry of a journal or push target as Promtail does: the
  * scrape config's relabel_configs, then every "__" label goes. Returns 0
  * when the entry is dropped (by a rule, or no label left). */
-static int relabel_entry(const struct noa_shipper_scrape_config *sc, struct noa_entry *e)
+static int relabel_entry(struct reader *rd, struct noa_entry *e)
 {
-    if (!noa_relabel_process(sc->relabel, &e->labels))
+    if (!noa_relabel_apply(rd->rt->sc->relabel, &e->labels, &rd->relabel))
         return 0;
     for (uint32_t i = e->labels.n; i-- > 0;) {
         struct noa_str n = noa_kvlist_name(&e->labels, i);
@@ -270,7 +271,7 @@ static int source_emit(struct reader *rd, struct noa_entry *e, const char *sourc
     if (rc == NOA_ELIMIT)
         return rc;
     uint64_t offset = e->offset;
-    if (rc == 1 || !relabel_entry(rd->rt->sc, e)) {
+    if (rc == 1 || !relabel_entry(rd, e)) {
         if (s->route)
             noa_route_line_done(s->route, src, offset, noa_stages_holding(rd->stages, source));
         return 0;
@@ -736,6 +737,7 @@ void noa_shipper_free(struct noa_shipper *s)
         for (size_t k = 0; k < 3; k++) {
             noa_stages_free(rds[k]->stages);
             held_free(rds[k]);
+            noa_relabel_scratch_fini(&rds[k]->relabel);
         }
     }
     noa_free(s->rt);
