@@ -17,10 +17,10 @@ $(BUILD)/Makefile: CMakeLists.txt
 build: deps $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Starts the embedded default: noa-server on 127.0.0.1:3100 over ./data.
+# Starts the embedded default: noa-server on 127.0.0.1:3100 over ./data and
+# noa-shipper (127.0.0.1:9080) tailing this host's logs into it.
 run: build
-	mkdir -p data
-	exec $(BUILD)/bin/noa-server -config.file=config/noa.yaml
+	exec bash scripts/run.sh $(BUILD)/bin
 
 # npm ci again whenever the lock file is newer than what node_modules holds.
 npm-deps: deps
