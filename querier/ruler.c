@@ -8,12 +8,14 @@
 #include "common/form.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/metrics.h"
 #include "querier/metric_eval.h"
 #include "querier/params.h"
 #include "querier/ruler_alerts.h"
 #include "querier/ruler_notify.h"
 #include "querier/ruler_remote_write.h"
 #include "querier/ruler_rules.h"
+#include "querier/ruler_state.h"
 #include "querier/tenants.h"
 
 #include <math.h>
@@ -42,6 +44,9 @@ struct group_rt {
     int64_t next_eval_ns;
     int64_t last_eval_ns;
     double eval_s;
+    struct noa_ruler_state *restore; /* saved before a restart; applied at the first evaluation */
+    int state_saved;                 /* a state file exists for the group */
+    int carried;                     /* reload: a newer group_rt took this one's state */
 };
 
 struct noa_ruler {
@@ -56,8 +61,11 @@ struct noa_ruler {
     struct group_rt *groups;    /* guarded by mu (written by the ruler thread only) */
     unsigned n_groups;
     struct noa_ruler_notify *notify;
-    struct noa_ruler_remote_write *rw;
+    struct noa_ruler_remote_write **rw; /* one per remote-write client */
+    unsigned n_rw;
+    struct noa_ruler_remote_write_options *rw_opts; /* [n_rw]: strings borrowed from o */
     char *last_errs; /* ruler thread: the last load errors logged (logged again only on change) */
+    struct noa_metric_child *m_evals, *m_eval_failures; /* atomics */
 };
 
 static char *dup_or_null(const char *s)
@@ -73,6 +81,9 @@ static void free_groups(struct group_rt *v, unsigned n)
         for (unsigned k = 0; v[i].rules && k < v[i].g->n_rules; k++)
             noa_ruler_alerts_fini(&v[i].rules[k].alerts);
         noa_free(v[i].rules);
+        if (v[i].restore)
+            noa_ruler_state_fini(v[i].restore);
+        noa_free(v[i].restore);
     }
     noa_free(v);
 }
@@ -86,6 +97,80 @@ static struct group_rt *find_old(struct noa_ruler *r, const struct noa_ruler_fil
             !strcmp(o->g->name, g->name))
             return &r->groups[i];
     }
+    return NULL;
+}
+
+/* Reads the alert state a previous run saved for g (restored at g's
+ * first evaluation). A missing file is the normal case; a bad one is
+ * logged and ignored, as Prometheus ignores a failed restore query. */
+static void load_state(struct noa_ruler *r, struct group_rt *g)
+{
+    if (!r->o.state_dir)
+        return;
+    struct noa_ruler_state *s = noa_xcalloc(1, sizeof(*s));
+    struct noa_error err = {0};
+    int rc = noa_ruler_state_load(r->o.state_dir, g->file->tenant, g->file->ns, g->g->name, s,
+                                  &err);
+    if (rc == 0) {
+        g->restore = s;
+        g->state_saved = 1;
+        return;
+    }
+    if (rc != NOA_ENOTFOUND)
+        noa_log(NOA_LOG_WARN, "ruler", "msg=\"cannot restore alert state\" tenant=%s group=%s err=\"%s\"",
+                g->file->tenant, g->g->name, err.msg);
+    noa_free(s);
+}
+
+/* Writes g's alerts after an evaluation at ts: at every evaluation while
+ * any alert is kept, so the saved time (Prometheus's downAt) stays within
+ * one interval of the last evaluation; the file goes once none is left. */
+static void save_state(struct noa_ruler *r, struct group_rt *g, int64_t ts)
+{
+    if (!r->o.state_dir)
+        return;
+    unsigned n_alerts = 0, n_rules = 0;
+    for (unsigned i = 0; i < g->g->n_rules; i++) {
+        n_alerts += g->rules[i].alerts.n;
+        n_rules += g->rules[i].alerts.n > 0;
+    }
+    if (!n_alerts) {
+        if (g->state_saved && noa_ruler_state_remove(r->o.state_dir, g->file->tenant, g->file->ns,
+                                                     g->g->name) == 0)
+            g->state_saved = 0;
+        return;
+    }
+    struct noa_ruler_state_rule *sr = noa_xcalloc(n_rules, sizeof(*sr));
+    unsigned k = 0;
+    for (unsigned i = 0; i < g->g->n_rules; i++) {
+        if (!g->rules[i].alerts.n)
+            continue;
+        /* Borrowed: only this thread changes alerts, so no lock is needed. */
+        sr[k++] = (struct noa_ruler_state_rule){i, g->g->rules[i].name, g->rules[i].alerts};
+    }
+    struct noa_ruler_state s = {.tenant = g->file->tenant, .ns = g->file->ns, .group = g->g->name,
+                                .saved_ns = ts, .rules = sr, .n_rules = n_rules};
+    struct noa_error err = {0};
+    if (noa_ruler_state_save(r->o.state_dir, &s, &err) == 0)
+        g->state_saved = 1;
+    else
+        noa_log(NOA_LOG_WARN, "ruler", "msg=\"cannot save alert state\" tenant=%s group=%s err=\"%s\"",
+                g->file->tenant, g->g->name, err.msg);
+    noa_free(sr);
+}
+
+/* The saved alerts of rule idx of g: the same position and name, else the
+ * first rule of that name (the file was edited around it). */
+static const struct noa_ruler_alerts *saved_alerts(const struct group_rt *g, unsigned idx)
+{
+    const struct noa_ruler_state *s = g->restore;
+    const char *name = g->g->rules[idx].name;
+    for (unsigned i = 0; i < s->n_rules; i++)
+        if (s->rules[i].index == idx && !strcmp(s->rules[i].name, name))
+            return &s->rules[i].alerts;
+    for (unsigned i = 0; i < s->n_rules; i++)
+        if (!strcmp(s->rules[i].name, name))
+            return &s->rules[i].alerts;
     return NULL;
 }
 
@@ -129,8 +214,14 @@ unsigned noa_ruler_reload(struct noa_ruler *r, struct noa_buf *errs)
             /* Aligned to the interval, as Prometheus spreads groups over it. */
             g->next_eval_ns = (now / g->interval_ns + 1) * g->interval_ns;
             struct group_rt *old = find_old(r, g->file, g->g);
-            if (!old)
+            if (!old) {
+                load_state(r, g);
                 continue;
+            }
+            old->carried = 1;
+            g->state_saved = old->state_saved;
+            g->restore = old->restore;
+            old->restore = NULL;
             if (old->interval_ns == g->interval_ns)
                 g->next_eval_ns = old->next_eval_ns;
             g->last_eval_ns = old->last_eval_ns;
@@ -153,6 +244,11 @@ unsigned noa_ruler_reload(struct noa_ruler *r, struct noa_buf *errs)
     r->groups = gv;
     r->n_groups = n;
     uv_mutex_unlock(&r->mu);
+    /* A group that is gone takes its saved alert state with it. */
+    for (unsigned i = 0; i < old_n && r->o.state_dir; i++)
+        if (!old_groups[i].carried && old_groups[i].state_saved)
+            noa_ruler_state_remove(r->o.state_dir, old_groups[i].file->tenant,
+                                   old_groups[i].file->ns, old_groups[i].g->name);
     free_groups(old_groups, old_n);
     noa_ruler_rules_set_fini(&old_set);
     return n_bad;
@@ -208,6 +304,48 @@ static unsigned samples_of(const struct noa_metric_result *res, struct noa_ruler
     return n;
 }
 
+/* Encodes series[0..n) after the relabel steps into proto; returns how
+ * many series it holds (dropped ones are left out). */
+static unsigned relabelled(const struct noa_ruler_relabel *rl, const struct noa_ruler_rw_series *series,
+                           unsigned n, int64_t ts_ms, struct noa_buf *proto)
+{
+    struct noa_ruler_rw_series *out = noa_xcalloc(n + 1, sizeof(*out));
+    struct noa_ruler_kv **lv = noa_xcalloc(n + 1, sizeof(*lv));
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned nl = series[i].n_labels;
+        lv[k] = noa_xcalloc(nl + 1, sizeof(**lv));
+        for (unsigned q = 0; q < nl; q++) {
+            lv[k][q].name = noa_xstrdup(series[i].labels[q].name);
+            lv[k][q].value = noa_xstrdup(series[i].labels[q].value);
+        }
+        int keep = noa_ruler_relabel_apply(rl, &lv[k], &nl);
+        if (keep && nl) {
+            out[k] = (struct noa_ruler_rw_series){lv[k], nl, series[i].value, ts_ms};
+            k++;
+            continue;
+        }
+        for (unsigned q = 0; q < nl; q++) {
+            noa_free(lv[k][q].name);
+            noa_free(lv[k][q].value);
+        }
+        noa_free(lv[k]);
+        lv[k] = NULL;
+    }
+    if (k)
+        noa_ruler_remote_write_encode(out, k, proto);
+    for (unsigned i = 0; i < k; i++) {
+        for (unsigned q = 0; q < out[i].n_labels; q++) {
+            noa_free(lv[i][q].name);
+            noa_free(lv[i][q].value);
+        }
+        noa_free(lv[i]);
+    }
+    noa_free(lv);
+    noa_free(out);
+    return k;
+}
+
 /* Recording rule: series named rule->name with the rule's labels, sent by
  * remote write. Returns 0 or an error for the rule's health. */
 static int record(struct noa_ruler *r, const struct group_rt *g, const struct noa_ruler_rule *rule,
@@ -260,9 +398,23 @@ static int record(struct noa_ruler *r, const struct group_rt *g, const struct no
                                    "rule labels");
         }
     }
-    if (rc == 0 && r->rw && n) {
-        noa_ruler_remote_write_encode(series, n, &proto);
-        rc = noa_ruler_remote_write_send(r->rw, g->file->tenant, &proto, err);
+    /* Every client gets the samples (after its write_relabel_configs),
+     * queued: a slow or dead receiver never holds up the evaluations, and,
+     * as in Loki (which writes from a WAL), its failures do not make the
+     * rule unhealthy; they are logged and counted on /metrics. */
+    int shared = 0;
+    for (unsigned c = 0; rc == 0 && c < r->n_rw && n; c++) {
+        if (r->rw_opts[c].write_relabel) {
+            struct noa_buf own = {0};
+            unsigned k = relabelled(r->rw_opts[c].write_relabel, series, n, ts / 1000000, &own);
+            if (k) /* else every series was dropped: nothing to send */
+                noa_ruler_remote_write_enqueue(r->rw[c], g->file->tenant, &own, k);
+            noa_buf_fini(&own);
+        } else {
+            if (!shared++)
+                noa_ruler_remote_write_encode(series, n, &proto);
+            noa_ruler_remote_write_enqueue(r->rw[c], g->file->tenant, &proto, n);
+        }
     }
 fail:
     for (unsigned i = 0; i < n; i++) {
@@ -286,7 +438,8 @@ static void eval_rule(struct noa_ruler *r, struct group_rt *g, unsigned idx, int
     struct noa_metric_result res;
     struct noa_logql_expr *e = NULL;
     struct noa_ruler_sample *samples = NULL;
-    struct noa_buf json = {0};
+    const struct noa_ruler_alert **due = NULL;
+    unsigned nd = 0;
     int64_t t0 = noa_clock_mono_ns();
     memset(&res, 0, sizeof(res));
     int rc = query(r, g->file->tenant, rule, ts, &res, &e, &err);
@@ -298,32 +451,40 @@ static void eval_rule(struct noa_ruler *r, struct group_rt *g, unsigned idx, int
         /* A failed query leaves the alerts as they are, as Prometheus does. */
         if (rc == 0)
             rc = noa_ruler_alerts_eval(&rt->alerts, rule, samples, n, ts, g->g->limit, &err);
-        const struct noa_ruler_alert **due = noa_xcalloc(rt->alerts.n + 1, sizeof(*due));
-        unsigned nd = noa_ruler_alerts_due(&rt->alerts, ts, r->o.resend_delay_ns, g->interval_ns,
-                                           due, rt->alerts.n);
-        if (nd && r->notify) {
-            struct noa_buf url = {0};
-            noa_ruler_notify_generator_url(r->o.external_url, rule->expr, &url);
-            noa_ruler_notify_encode(due, nd, noa_buf_cstr(&url), r->o.external_labels,
-                                    r->o.n_external_labels, &json);
-            noa_buf_fini(&url);
+        if (rc == 0 && g->restore) {
+            struct noa_ruler_alerts_restore_opts ro = {
+                .saved_ns = g->restore->saved_ns,
+                .ts_ns = ts,
+                .outage_tolerance_ns = r->o.for_outage_tolerance_ns,
+                .grace_period_ns = r->o.for_grace_period_ns,
+            };
+            noa_ruler_alerts_restore(&rt->alerts, rule, saved_alerts(g, idx), &ro);
         }
-        noa_free(due);
+        due = noa_xcalloc(rt->alerts.n + 1, sizeof(*due));
+        nd = noa_ruler_alerts_due(&rt->alerts, ts, r->o.resend_delay_ns, g->interval_ns, due,
+                                  rt->alerts.n);
     }
     rt->health = rc == 0 ? HEALTH_OK : HEALTH_ERR;
     snprintf(rt->last_error, sizeof(rt->last_error), "%s", rc == 0 ? "" : err.msg);
     rt->last_eval_ns = ts;
     rt->eval_s = (double)(noa_clock_mono_ns() - t0) / 1e9;
     uv_mutex_unlock(&r->mu);
-    if (rc != 0)
+    noa_metric_inc(r->m_evals);
+    if (rc != 0) {
+        noa_metric_inc(r->m_eval_failures);
         noa_log(NOA_LOG_WARN, "ruler", "msg=\"rule evaluation failed\" tenant=%s group=%s rule=%s err=\"%s\"",
                 g->file->tenant, g->g->name, rule->name, err.msg);
-    if (json.len) {
-        struct noa_error nerr = {0};
-        if (noa_ruler_notify_send(r->notify, &json, &nerr) != 0)
-            noa_log(NOA_LOG_WARN, "ruler", "msg=\"sending alerts failed\" err=\"%s\"", nerr.msg);
     }
-    noa_buf_fini(&json);
+    /* Queued, never sent from here: a slow Alertmanager cannot hold up the
+     * evaluations. The due alerts stay valid: only this thread changes them. */
+    if (nd && r->notify) {
+        struct noa_buf url = {0};
+        noa_ruler_notify_generator_url(r->o.external_url, rule->expr, &url);
+        noa_ruler_notify_enqueue(r->notify, due, nd, noa_buf_cstr(&url), r->o.external_labels,
+                                 r->o.n_external_labels);
+        noa_buf_fini(&url);
+    }
+    noa_free(due);
     noa_free(samples);
     noa_metric_result_fini(&res);
     noa_logql_free(e);
@@ -337,13 +498,27 @@ static void eval_group(struct noa_ruler *r, struct group_rt *g, int64_t ts)
     uv_mutex_lock(&r->mu);
     g->last_eval_ns = ts;
     g->eval_s = (double)(noa_clock_mono_ns() - t0) / 1e9;
+    struct noa_ruler_state *restored = g->restore;
+    g->restore = NULL; /* only the first evaluation restores */
     uv_mutex_unlock(&r->mu);
+    if (restored)
+        noa_ruler_state_fini(restored);
+    noa_free(restored);
+    save_state(r, g, ts);
 }
 
 void noa_ruler_eval_all(struct noa_ruler *r, int64_t ts_ns)
 {
     for (unsigned i = 0; i < r->n_groups; i++)
         eval_group(r, &r->groups[i], ts_ns);
+}
+
+int noa_ruler_flush(struct noa_ruler *r, long timeout_ms)
+{
+    int rc = r->notify ? noa_ruler_notify_flush(r->notify, timeout_ms) : 0;
+    for (unsigned i = 0; rc == 0 && i < r->n_rw; i++)
+        rc = noa_ruler_remote_write_flush(r->rw[i], timeout_ms);
+    return rc;
 }
 
 static void thread_main(void *arg)
@@ -384,8 +559,12 @@ static void thread_main(void *arg)
 
 int noa_ruler_new(const struct noa_ruler_options *o, struct noa_ruler **out)
 {
-    if (!o->directory || !*o->directory || !o->source.open_cb)
+    if (!o->directory || !*o->directory || !o->source.open_cb) {
+        /* owned even on failure */
+        noa_ruler_relabel_free(o->alert_relabel);
+        noa_ruler_remote_write_configs_free(o->remote_write_clients, o->n_remote_write_clients);
         return NOA_EINVAL;
+    }
     struct noa_ruler *r = noa_xcalloc(1, sizeof(*r));
     int rc = 0;
     r->o = *o;
@@ -393,6 +572,7 @@ int noa_ruler_new(const struct noa_ruler_options *o, struct noa_ruler **out)
     r->o.alertmanager_url = dup_or_null(o->alertmanager_url);
     r->o.external_url = noa_xstrdup(o->external_url ? o->external_url : "");
     r->o.remote_write_url = dup_or_null(o->remote_write_url);
+    r->o.state_dir = dup_or_null(o->state_dir);
     struct noa_ruler_kv *ext = noa_xcalloc(o->n_external_labels + 1, sizeof(*ext));
     for (unsigned i = 0; i < o->n_external_labels; i++) {
         ext[i].name = noa_xstrdup(o->external_labels[i].name);
@@ -409,17 +589,40 @@ int noa_ruler_new(const struct noa_ruler_options *o, struct noa_ruler **out)
         r->o.max_series = 500;
     uv_mutex_init(&r->mu);
     uv_cond_init(&r->cond);
-    if (r->o.alertmanager_url && (rc = noa_ruler_notify_new(r->o.alertmanager_url, 0, &r->notify)))
-        goto fail;
-    if (r->o.remote_write_url) {
-        /* 10 s per attempt (not Prometheus's 30 s) bounds how long a dead
-         * receiver can hold up the ruler thread, and with it shutdown. */
-        struct noa_ruler_remote_write_options rwo = {.url = r->o.remote_write_url,
-                                                     .timeout_ms = 10000,
-                                                     .add_org_id_header = 1};
-        if ((rc = noa_ruler_remote_write_new(&rwo, &r->rw)))
+    if (r->o.metrics) {
+        r->m_evals = noa_metrics_counter_solo(r->o.metrics, "noa_ruler_evaluations_total",
+                                              "Rule evaluations.");
+        r->m_eval_failures = noa_metrics_counter_solo(
+            r->o.metrics, "noa_ruler_evaluation_failures_total", "Rule evaluations that failed.");
+    }
+    if (r->o.alertmanager_url) {
+        long timeout_ms = (long)(r->o.notification_timeout_ns / 1000000);
+        struct noa_ruler_notify_queue_options qo = {.capacity = r->o.notification_queue_capacity,
+                                                     .relabel = r->o.alert_relabel,
+                                                     .metrics = r->o.metrics};
+        if ((rc = noa_ruler_notify_new(r->o.alertmanager_url, timeout_ms, &r->notify)) ||
+            (rc = noa_ruler_notify_start(r->notify, &qo)))
             goto fail;
     }
+    /* 10 s per attempt unless the client says otherwise (not Prometheus's
+     * 30 s): bounds how long a dead receiver holds up the ruler thread, and
+     * with it shutdown. */
+    r->rw = noa_xcalloc(r->o.n_remote_write_clients + 2, sizeof(*r->rw));
+    r->rw_opts = noa_xcalloc(r->o.n_remote_write_clients + 2, sizeof(*r->rw_opts));
+    if (r->o.remote_write_url)
+        r->rw_opts[r->n_rw++] = (struct noa_ruler_remote_write_options){
+            .url = r->o.remote_write_url, .timeout_ms = 10000, .add_org_id_header = 1};
+    for (unsigned i = 0; i < r->o.n_remote_write_clients; i++) {
+        struct noa_ruler_remote_write_options c = r->o.remote_write_clients[i];
+        if (!c.timeout_ms)
+            c.timeout_ms = 10000;
+        r->rw_opts[r->n_rw++] = c;
+    }
+    struct noa_ruler_remote_write_queue_options rq = {.metrics = r->o.metrics};
+    for (unsigned i = 0; i < r->n_rw; i++)
+        if ((rc = noa_ruler_remote_write_new(&r->rw_opts[i], &r->rw[i])) ||
+            (rc = noa_ruler_remote_write_start(r->rw[i], &rq)))
+            goto fail;
     noa_ruler_reload(r, NULL);
     *out = r;
     return 0;
@@ -450,13 +653,19 @@ void noa_ruler_free(struct noa_ruler *r)
     free_groups(r->groups, r->n_groups);
     noa_ruler_rules_set_fini(&r->set);
     noa_ruler_notify_free(r->notify);
-    noa_ruler_remote_write_free(r->rw);
+    noa_ruler_relabel_free(r->o.alert_relabel); /* after the sender that reads it */
+    for (unsigned i = 0; r->rw && i < r->n_rw; i++)
+        noa_ruler_remote_write_free(r->rw[i]);
+    noa_free(r->rw);
+    noa_free(r->rw_opts);
+    noa_ruler_remote_write_configs_free(r->o.remote_write_clients, r->o.n_remote_write_clients);
     uv_cond_destroy(&r->cond);
     uv_mutex_destroy(&r->mu);
     noa_free((char *)r->o.directory);
     noa_free((char *)r->o.alertmanager_url);
     noa_free((char *)r->o.external_url);
     noa_free((char *)r->o.remote_write_url);
+    noa_free((char *)r->o.state_dir);
     noa_free(r->last_errs);
     for (unsigned i = 0; i < r->o.n_external_labels; i++) {
         noa_free(r->o.external_labels[i].name);

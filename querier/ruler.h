@@ -10,8 +10,16 @@
  *   DELETE /loki/api/v1/rules/{namespace}[/{group}]
  * (and the /api/prom/rules aliases).
  *
+ * Alert state is saved per group after evaluations and restored after a
+ * restart (querier/ruler_state.h); alerts are queued for Alertmanager and
+ * sent by the notifier's own thread (querier/ruler_notify.h), after
+ * ruler.alert_relabel_configs (querier/ruler_relabel.h); recording results
+ * are queued for every remote-write client, each with its sender thread.
+ *
  * THREAD SAFETY: one ruler thread loads rules and evaluates groups; the
- * HTTP handlers run on the server's loop thread. `mu` guards the loaded
+ * notifier's and the remote-write clients' sender threads only send what
+ * was queued; the HTTP handlers
+ * run on the server's loop thread. `mu` guards the loaded
  * groups and every rule's state (alerts, health, timings); the ruler
  * thread holds it only to swap groups and to apply results, never during
  * a query or a send. Rule files are written by the API handlers and read
@@ -24,8 +32,11 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/http_server.h"
+#include "common/metrics.h"
 #include "common/logql.h"
 #include "querier/metric_source.h"
+#include "querier/ruler_relabel.h"
+#include "querier/ruler_remote_write.h"
 #include "querier/ruler_rules.h"
 
 #include <stdint.h>
@@ -55,6 +66,25 @@ struct noa_ruler_options {
     const struct noa_ruler_kv *external_labels;
     unsigned n_external_labels;
     struct noa_ruler_source source;
+    /* Alert state kept across restarts (querier/ruler_state.h): the
+     * directory of the state files (NULL/"": not kept), and Prometheus's
+     * restore rules (used as given; 0 means zero). */
+    const char *state_dir;
+    int64_t for_outage_tolerance_ns; /* ruler.for_outage_tolerance (Loki: 1h) */
+    int64_t for_grace_period_ns;     /* ruler.for_grace_period (Loki: 10m) */
+    /* Alertmanager notifications (querier/ruler_notify.h): queued and sent
+     * by their own thread. */
+    unsigned notification_queue_capacity; /* 0 = 10000 */
+    int64_t notification_timeout_ns;      /* per POST; 0 = 10 s */
+    struct noa_metrics *metrics;          /* where the ruler's counters go; NULL: nowhere */
+    /* ruler.alert_relabel_configs (querier/ruler_relabel.h); the ruler takes
+     * ownership, also when noa_ruler_new fails. NULL: none. */
+    struct noa_ruler_relabel *alert_relabel;
+    /* ruler.remote_write.client(s) from noa_ruler_remote_write_configs, sent
+     * to besides remote_write_url; the ruler takes ownership of the array
+     * (also when noa_ruler_new fails). */
+    struct noa_ruler_remote_write_options *remote_write_clients;
+    unsigned n_remote_write_clients;
 };
 
 struct noa_ruler;
@@ -66,7 +96,9 @@ int noa_ruler_new(const struct noa_ruler_options *o, struct noa_ruler **out);
 /* Starts the ruler thread. */
 int noa_ruler_start(struct noa_ruler *r);
 
-/* Stops the thread (if started) and frees everything; NULL is a no-op. */
+/* Stops the thread (if started), lets the notifier and the remote-write
+ * clients drain their queues (at most one timeout each) and frees
+ * everything; NULL is a no-op. */
 void noa_ruler_free(struct noa_ruler *r);
 
 /* Registers the API routes on srv when enable_api (loop thread). */
@@ -77,9 +109,14 @@ int noa_ruler_register(struct noa_ruler *r, struct noa_http_server *srv);
 unsigned noa_ruler_reload(struct noa_ruler *r, struct noa_buf *errs);
 
 /* Evaluates every group once at ts_ns (Unix ns), whatever its schedule,
- * sending alerts and samples as a scheduled evaluation would. For tests
- * with a fake clock; not while the thread runs. */
+ * queueing alerts and writing samples as a scheduled evaluation would. For
+ * tests with a fake clock; not while the thread runs. */
 void noa_ruler_eval_all(struct noa_ruler *r, int64_t ts_ns);
+
+/* Waits until the queued alerts and remote-write requests are sent (or
+ * dropped), at most timeout_ms for each queue. Returns 0 or NOA_ETIMEOUT;
+ * 0 at once when nothing is configured. For tests. */
+int noa_ruler_flush(struct noa_ruler *r, long timeout_ms);
 
 /* ---- API bodies (testable without sockets) ------------------------------------ */
 

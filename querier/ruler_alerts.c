@@ -663,6 +663,100 @@ unsigned noa_ruler_alerts_due(struct noa_ruler_alerts *st, int64_t ts_ns, int64_
     return k;
 }
 
+/* A deep copy of a, for alerts carried over from the saved state. */
+static void alert_copy(struct noa_ruler_alert *dst, const struct noa_ruler_alert *a)
+{
+    *dst = *a;
+    dst->labels = noa_xcalloc(a->n_labels + 1, sizeof(*dst->labels));
+    for (unsigned i = 0; i < a->n_labels; i++) {
+        dst->labels[i].name = noa_xstrdup(a->labels[i].name);
+        dst->labels[i].value = noa_xstrdup(a->labels[i].value);
+    }
+    dst->annotations = noa_xcalloc(a->n_annotations + 1, sizeof(*dst->annotations));
+    for (unsigned i = 0; i < a->n_annotations; i++) {
+        dst->annotations[i].name = noa_xstrdup(a->annotations[i].name);
+        dst->annotations[i].value = noa_xstrdup(a->annotations[i].value);
+    }
+    /* Saved labels come from a file: sorted and hashed here, not trusted. */
+    qsort(dst->labels, dst->n_labels, sizeof(*dst->labels), kv_cmp);
+    dst->hash = kv_hash(dst->labels, dst->n_labels);
+}
+
+unsigned noa_ruler_alerts_restore(struct noa_ruler_alerts *st, const struct noa_ruler_rule *r,
+                                  const struct noa_ruler_alerts *saved,
+                                  const struct noa_ruler_alerts_restore_opts *o)
+{
+    unsigned restored = 0;
+    if (!saved || o->ts_ns - o->saved_ns > o->outage_tolerance_ns || o->ts_ns < o->saved_ns)
+        return 0;
+    unsigned n_now = st->n;
+    for (unsigned k = 0; k < saved->n; k++) {
+        struct noa_ruler_alert s;
+        alert_copy(&s, &saved->v[k]);
+        int at = -1;
+        for (unsigned i = 0; i < st->n && at < 0; i++)
+            if (kv_equal(st->v[i].labels, st->v[i].n_labels, s.labels, s.n_labels))
+                at = (int)i;
+        if (at >= 0 && (unsigned)at < n_now) {
+            struct noa_ruler_alert *a = &st->v[at];
+            int was_active = s.state == NOA_RULER_ALERT_PENDING || s.state == NOA_RULER_ALERT_FIRING;
+            int64_t active_at = s.active_at_ns;
+            int64_t remaining = r->for_ns - (o->saved_ns - active_at);
+            /* A pending alert whose `for` is shorter than the grace period
+             * waits its `for` again rather than the grace period. */
+            if (a->state != NOA_RULER_ALERT_INACTIVE && was_active &&
+                (remaining <= 0 || r->for_ns >= o->grace_period_ns)) {
+                if (remaining <= 0) {
+                    /* It was firing: it fires again as the same alert. */
+                    if (s.fired_at_ns) {
+                        a->fired_at_ns = s.fired_at_ns;
+                        a->last_sent_ns = s.last_sent_ns;
+                        a->valid_until_ns = s.valid_until_ns;
+                    }
+                } else if (remaining < o->grace_period_ns) {
+                    active_at = o->ts_ns + o->grace_period_ns - r->for_ns;
+                } else {
+                    active_at += o->ts_ns - o->saved_ns;
+                }
+                a->active_at_ns = active_at;
+                a->state = NOA_RULER_ALERT_PENDING;
+                if (o->ts_ns - a->active_at_ns >= r->for_ns) {
+                    a->state = NOA_RULER_ALERT_FIRING;
+                    if (!(remaining <= 0 && s.fired_at_ns))
+                        a->fired_at_ns = o->ts_ns;
+                } else {
+                    a->fired_at_ns = 0;
+                }
+                restored++;
+            }
+            alert_free(&s);
+            continue;
+        }
+        if (at >= 0) { /* one saved alert twice: keep the first */
+            alert_free(&s);
+            continue;
+        }
+        if (s.state == NOA_RULER_ALERT_FIRING) {
+            /* Firing before the restart, gone now: resolve it so the
+             * resolution reaches Alertmanager. */
+            s.state = NOA_RULER_ALERT_INACTIVE;
+            s.resolved_at_ns = o->ts_ns;
+            s.keep_firing_since_ns = 0;
+        }
+        if (s.state != NOA_RULER_ALERT_INACTIVE || !s.fired_at_ns || !s.resolved_at_ns ||
+            o->ts_ns - s.resolved_at_ns > NOA_RULER_ALERTS_RESOLVED_RETENTION_NS) {
+            alert_free(&s);
+            continue;
+        }
+        if (st->n == st->cap) {
+            st->cap = st->cap ? st->cap * 2 : 8;
+            st->v = noa_xrealloc(st->v, st->cap * sizeof(*st->v));
+        }
+        st->v[st->n++] = s;
+    }
+    return restored;
+}
+
 enum noa_ruler_alert_state noa_ruler_alerts_state(const struct noa_ruler_alerts *st)
 {
     enum noa_ruler_alert_state s = NOA_RULER_ALERT_INACTIVE;

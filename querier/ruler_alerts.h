@@ -79,6 +79,39 @@ unsigned noa_ruler_alerts_due(struct noa_ruler_alerts *st, int64_t ts_ns, int64_
                               int64_t interval_ns, const struct noa_ruler_alert **out,
                               unsigned max);
 
+/* What noa_ruler_alerts_restore needs besides the alerts. */
+struct noa_ruler_alerts_restore_opts {
+    int64_t saved_ns;            /* when the saved state was taken (Prometheus's downAt) */
+    int64_t ts_ns;               /* the first evaluation after the restart */
+    int64_t outage_tolerance_ns; /* ruler.for_outage_tolerance */
+    int64_t grace_period_ns;     /* ruler.for_grace_period */
+};
+
+/*
+ * Prometheus's RestoreForState, applied right after the first evaluation
+ * after a restart. Nothing is restored when the outage (ts - saved) is over
+ * the tolerance. Otherwise every alert the evaluation found active that was
+ * pending or firing in saved gets back its activeAt:
+ *   - it had already waited its `for` (it was firing): activeAt unchanged,
+ *     it fires again at once, keeping its firedAt and last-sent times;
+ *   - pending, with a `for` shorter than the grace period: not restored
+ *     (it waits its `for` again);
+ *   - pending with less than the grace period left: activeAt moves so that
+ *     it fires grace_period after ts;
+ *   - else activeAt moves forward by the outage (ts - saved).
+ * This is the rule set of Prometheus after its PR #19882 (2026); before,
+ * rules with a `for` shorter than the grace period were never restored,
+ * so their firing alerts went pending again and Alertmanager could see
+ * them resolve and fire anew. noa then applies the pending -> firing step
+ * at once (Prometheus waits for the next evaluation). Saved firing alerts
+ * the evaluation no longer produces become resolved at ts (so Alertmanager
+ * hears of it), and saved resolved ones still within the retention are
+ * kept to be re-sent. Returns how many alerts got a restored activeAt.
+ */
+unsigned noa_ruler_alerts_restore(struct noa_ruler_alerts *st, const struct noa_ruler_rule *r,
+                                  const struct noa_ruler_alerts *saved,
+                                  const struct noa_ruler_alerts_restore_opts *o);
+
 /* The most severe state among the alerts (the rule's state). */
 enum noa_ruler_alert_state noa_ruler_alerts_state(const struct noa_ruler_alerts *st);
 

@@ -628,11 +628,11 @@ void noa_ruler_rules_format_group(const struct noa_ruler_group *g, int indent, i
     }
 }
 
-/* Writes text to path through a temporary file and a rename. */
-static int write_atomic(const char *path, const struct noa_buf *text)
+int noa_ruler_rules_write_atomic(const char *path, const struct noa_buf *text)
 {
     char tmp[4500];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return NOA_EINVAL;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
@@ -654,9 +654,25 @@ static int write_atomic(const char *path, const struct noa_buf *text)
         rc = -errno;
     if (rc == 0 && rename(tmp, path) != 0)
         rc = -errno;
-    if (rc != 0)
+    if (rc != 0) {
         unlink(tmp);
-    return rc;
+        return rc;
+    }
+    /* The rename itself is durable only once the directory is synced. */
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (slash && (size_t)(slash - path) < sizeof(dir)) {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = 0;
+    } else {
+        snprintf(dir, sizeof(dir), ".");
+    }
+    int dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    return 0;
 }
 
 int noa_ruler_rules_store(const char *dir, const char *tenant, const char *ns, const char *name,
@@ -725,7 +741,7 @@ int noa_ruler_rules_store(const char *dir, const char *tenant, const char *ns, c
         rc = noa_error_set(err, -errno, "%s: %s", tdir, strerror(errno));
         goto fail;
     }
-    rc = write_atomic(path, &out);
+    rc = noa_ruler_rules_write_atomic(path, &out);
     if (rc != 0)
         noa_error_set(err, rc, "%s: %s", path, strerror(-rc));
 fail:

@@ -92,6 +92,10 @@ int noa_ruler_rules_load_dir(const char *dir, struct noa_ruler_set *out, unsigne
 void noa_ruler_rules_format_group(const struct noa_ruler_group *g, int indent, int as_item,
                                   struct noa_buf *out);
 
+/* Writes text to path atomically: <path>.tmp, fsync, rename, fsync of the
+ * directory. Returns 0 or -errno (the temporary file is removed on failure). */
+int noa_ruler_rules_write_atomic(const char *path, const struct noa_buf *text);
+
 /*
  * Replaces (or adds, or with g == NULL removes) the group named `name` in
  * namespace file <dir>/<tenant>/<ns> and writes it atomically (a removed

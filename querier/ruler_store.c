@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/metrics.h"
 #include "common/yaml.h"
 #include "querier/metric_store.h"
 #include "querier/tenants.h"
@@ -59,23 +60,6 @@ static void close_cb(void *ctx, void *handle)
     noa_free(os);
 }
 
-/* The remote-write URL: ruler.remote_write.client.url, else the first of
- * ruler.remote_write.clients.<name>.url (Loki's two shapes). */
-static const char *remote_write_url(const struct noa_server_config *c)
-{
-    const struct noa_yaml_node *n = noa_server_config_raw(c, "ruler.remote_write.client");
-    const struct noa_yaml_node *u = noa_yaml_get(n, "url");
-    if (u && u->kind == NOA_YAML_SCALAR && u->len)
-        return u->str;
-    n = noa_server_config_raw(c, "ruler.remote_write.clients");
-    if (n && n->kind == NOA_YAML_MAP && n->n) {
-        u = noa_yaml_get(n->pairs[0].value, "url");
-        if (u && u->kind == NOA_YAML_SCALAR && u->len)
-            return u->str;
-    }
-    return NULL;
-}
-
 /* ruler.external_labels as pairs borrowed from the config document
  * (*n = 0 when absent; non-string values are skipped). */
 static struct noa_ruler_kv *external_labels(const struct noa_server_config *c, unsigned *n)
@@ -99,11 +83,42 @@ int noa_ruler_store_new(const struct noa_server_config *c, struct noa_http_serve
                         struct noa_ruler_store **out)
 {
     struct noa_ruler_store *rs = noa_xcalloc(1, sizeof(*rs));
+    struct noa_ruler_relabel *relabel = NULL;
+    struct noa_error err = {0};
+    int rc = noa_ruler_relabel_new(noa_server_config_raw(c, "ruler.alert_relabel_configs"),
+                                   &relabel, &err);
+    if (rc != 0) {
+        noa_log(NOA_LOG_ERROR, "ruler", "msg=\"bad ruler.alert_relabel_configs\" err=\"%s\"", err.msg);
+        noa_free(rs);
+        return rc;
+    }
     unsigned n_ext = 0;
     struct noa_ruler_kv *ext = external_labels(c, &n_ext);
-    const char *rw = c->ruler.remote_write_enabled ? remote_write_url(c) : NULL;
-    if (c->ruler.remote_write_enabled && !rw)
+    struct noa_ruler_remote_write_options *rw = NULL;
+    unsigned n_rw = 0;
+    rc = noa_ruler_remote_write_configs(noa_server_config_raw(c, "ruler.remote_write.client"),
+                                        noa_server_config_raw(c, "ruler.remote_write.clients"), &rw,
+                                        &n_rw, &err);
+    if (rc != 0) {
+        noa_log(NOA_LOG_ERROR, "ruler", "msg=\"bad ruler.remote_write\" err=\"%s\"", err.msg);
+        noa_free(ext);
+        noa_ruler_relabel_free(relabel);
+        noa_free(rs);
+        return rc;
+    }
+    if (!c->ruler.remote_write_enabled) { /* configured but off, as Loki */
+        noa_ruler_remote_write_configs_free(rw, n_rw);
+        rw = NULL;
+        n_rw = 0;
+    } else if (!n_rw) {
         noa_log(NOA_LOG_WARN, "ruler", "msg=\"ruler.remote_write.enabled without a client url\"");
+    }
+    for (unsigned i = 0; i < n_rw; i++)
+        rw[i].add_org_id_header = c->ruler.remote_write_add_org_id_header;
+    /* Alert state lives in the ruler's own directory (ruler.wal.dir). */
+    struct noa_buf state_dir = {0};
+    noa_buf_printf(&state_dir, "%s/alert-state", c->ruler_wal_dir);
+    noa_buf_cstr(&state_dir);
     struct noa_ruler_options o = {
         .directory = c->rules_dir,
         .alertmanager_url = c->ruler.alertmanager_url,
@@ -111,16 +126,27 @@ int noa_ruler_store_new(const struct noa_server_config *c, struct noa_http_serve
         .evaluation_interval_ns = c->ruler.evaluation_interval_ns,
         .poll_interval_ns = c->ruler.poll_interval_ns,
         .resend_delay_ns = c->ruler.resend_delay_ns,
-        .remote_write_url = rw,
+        .remote_write_clients = rw,
+        .n_remote_write_clients = n_rw,
         .enable_api = c->ruler.enable_api,
         .auth_enabled = c->auth_enabled,
         .max_series = c->limits.max_query_series,
         .external_labels = ext,
         .n_external_labels = n_ext,
         .source = {open_cb, close_cb, rs},
+        .state_dir = state_dir.data,
+        .for_outage_tolerance_ns = c->ruler.for_outage_tolerance_ns,
+        .for_grace_period_ns = c->ruler.for_grace_period_ns,
+        .notification_queue_capacity = c->ruler.notification_queue_capacity > 0
+                                           ? (unsigned)c->ruler.notification_queue_capacity
+                                           : 0,
+        .notification_timeout_ns = c->ruler.notification_timeout_ns,
+        .metrics = noa_metrics_default(),
+        .alert_relabel = relabel,
     };
-    int rc = noa_ruler_new(&o, &rs->ruler);
+    rc = noa_ruler_new(&o, &rs->ruler);
     noa_free(ext); /* the ruler copied the pairs */
+    noa_buf_fini(&state_dir);
     if (rc == 0)
         rc = noa_ruler_register(rs->ruler, srv);
     if (rc != 0) {

@@ -7,6 +7,8 @@
 #include "querier/server_config.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "querier/ruler_relabel.h"
+#include "querier/ruler_remote_write.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -876,11 +878,29 @@ static int validate(const struct noa_server_config *cfg, struct noa_error *err)
              l->query_timeout_ns < 0 || l->retention_period_ns < 0,
          "limits_config durations must not be negative"},
         {cfg->ruler.evaluation_interval_ns <= 0, "ruler.evaluation_interval must be > 0"},
+        {cfg->ruler.notification_queue_capacity < 0,
+         "ruler.notification_queue_capacity must be >= 0"},
+        {cfg->ruler.notification_timeout_ns < 0 || cfg->ruler.for_outage_tolerance_ns < 0 ||
+             cfg->ruler.for_grace_period_ns < 0 || cfg->ruler.resend_delay_ns < 0,
+         "ruler durations must not be negative"},
     };
     for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
         if (checks[i].bad)
             return noa_error_set(err, NOA_EINVAL, "invalid configuration: %s", checks[i].what);
-    return 0;
+    /* Compiled once here so a bad relabel config fails -config.verify with
+     * its position; the ruler compiles it again when it starts. */
+    struct noa_ruler_relabel *rl = NULL;
+    int rc = noa_ruler_relabel_new(noa_server_config_raw(cfg, "ruler.alert_relabel_configs"), &rl,
+                                   err);
+    noa_ruler_relabel_free(rl);
+    struct noa_ruler_remote_write_options *rw = NULL;
+    unsigned n_rw = 0;
+    if (rc == 0)
+        rc = noa_ruler_remote_write_configs(noa_server_config_raw(cfg, "ruler.remote_write.client"),
+                                            noa_server_config_raw(cfg, "ruler.remote_write.clients"),
+                                            &rw, &n_rw, err);
+    noa_ruler_remote_write_configs_free(rw, n_rw);
+    return rc;
 }
 
 struct flag {

@@ -2,15 +2,25 @@
 The ruler against the real thing: noa-server evaluates rule files from
 ruler.storage.local.directory, sends alerts to a real Prometheus
 Alertmanager (Debian's prometheus-alertmanager, API v2) and remote-writes
-recording rules to a real Prometheus (--web.enable-remote-write-receiver).
+recording rules to a real Prometheus (--web.enable-remote-write-receiver)
+through two remote-write clients (ruler.remote_write.clients), one with
+write_relabel_configs.
 
 Cases: error lines pushed to noa make an alert fire in Alertmanager
-(checked through its API, with labels, external labels and annotations) and resolve there
-once the lines age out of the rule's window; a recording rule's series
+(checked through its API, with labels, external labels, a label added by
+ruler.alert_relabel_configs, and annotations) and resolve there once the
+lines age out of the rule's window; an alert the relabel configs drop
+fires in noa but never reaches Alertmanager; a recording rule's series
 appears in Prometheus (checked through its query API); noa's
 /prometheus/api/v1/rules and /alerts show the states; /loki/api/v1/rules
 creates, lists and deletes a group, and a bad group is refused with its
-position and the LogQL error.
+position and the LogQL error. noa restarted while an alert fires (its
+`for` shorter than the default for_grace_period): the alert keeps its
+activeAt and stays active in Alertmanager with the same startsAt (restored
+from the ruler's state file, not resolved and fired anew). A second noa
+whose Alertmanager and remote-write receiver never answer keeps evaluating
+on schedule while its bounded notification queue drops alerts and its
+recording results queue up (counted on /metrics).
 
 Runs on the main thread; every process on free loopback ports, killed at
 exit. Skips (exit 0, saying so) when alertmanager or prometheus is not
@@ -89,12 +99,49 @@ RULES = """groups:
         expr: sum by (app) (count_over_time({app="web"}[1m]))
         labels:
           source: noa
+      - alert: DroppedByRelabel
+        expr: sum by (app) (count_over_time({app="web"} |= "error" [8s])) > 2
+  - name: sticky
+    interval: 1s
+    rules:
+      - alert: StickyErrors
+        expr: sum by (app) (count_over_time({app="sticky"} |= "error" [30m])) > 2
+        for: 2s
 """
 
+# Added to every alert, and one alert dropped, before sending.
+RELABEL = [
+    {"target_label": "team", "replacement": "ops"},
+    {"source_labels": ["alertname"], "regex": "DroppedByRelabel", "action": "drop"},
+]
 
-def am_alerts(am_port):
+
+class Blackhole:
+    """A TCP port that accepts connections (the kernel's backlog) and never
+    answers: a hung Alertmanager."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
+
+
+def metric(srv, name):
+    """A label-less sample of noa's /metrics, or None."""
+    for ln in srv.get("/metrics").body.decode().splitlines():
+        if ln.startswith(name + " "):
+            return float(ln.split()[1])
+    return None
+
+
+def am_alerts(am_port, name="WebErrors"):
     return [a for a in get_json(am_port, "/api/v2/alerts")
-            if a["labels"].get("alertname") == "WebErrors"]
+            if a["labels"].get("alertname") == name]
 
 
 def body(suite):
@@ -131,10 +178,18 @@ def body(suite):
             "evaluation_interval": "1s",
             "poll_interval": "1s",
             "resend_delay": "1s",
+            "alert_relabel_configs": RELABEL,
             "external_labels": {"cluster": "it"},
             "storage": {"type": "local", "local": {"directory": rules_dir}},
-            "remote_write": {"enabled": True,
-                             "client": {"url": "http://127.0.0.1:%d/api/v1/write" % prom_port}},
+            # Two clients (Loki's clients map) into the same Prometheus, the
+            # second relabelled so that its copy is a series of its own.
+            "remote_write": {"enabled": True, "clients": {
+                "main": {"url": "http://127.0.0.1:%d/api/v1/write" % prom_port},
+                "replica": {"url": "http://127.0.0.1:%d/api/v1/write" % prom_port,
+                            "remote_timeout": "5s",
+                            "write_relabel_configs": [{"target_label": "replica",
+                                                       "replacement": "b"}]},
+            }},
         }})
         srv = H.Server("ruler", cfg, workdir=tmp)
         srv.start()
@@ -146,7 +201,7 @@ def body(suite):
               "%s", H.short(r.body, 2000))
         j = srv.get("/prometheus/api/v1/rules").json()
         names = [g["name"] for g in j["data"]["groups"]]
-        check(names == ["web"], "%r", names)
+        check(names == ["web", "sticky"], "%r", names)
         j = srv.get("/prometheus/api/v1/rules", params={"rule_name[]": ["nope", "app:lines:count1m"]}).json()
         rules = j["data"]["groups"][0]["rules"]
         check([x["name"] for x in rules] == ["app:lines:count1m"] and rules[0]["type"] == "recording",
@@ -161,25 +216,35 @@ def body(suite):
                                                 for i in range(5)])])
         alerts = H.wait_for(lambda: am_alerts(am_port), 30, "WebErrors in Alertmanager", interval=0.3)
         a = alerts[0]
-        check(a["labels"] == {"alertname": "WebErrors", "app": "web", "severity": "page", "cluster": "it"},
-              "%r", a["labels"])
+        check(a["labels"] == {"alertname": "WebErrors", "app": "web", "severity": "page", "cluster": "it",
+                              "team": "ops"}, "%r", a["labels"])
         check(a["annotations"].get("summary") == "web logged 5 errors", "%r", a["annotations"])
         check(a["status"]["state"] == "active", "%r", a["status"])
         check(a.get("generatorURL", "").find("/graph?g0.expr=") >= 0, "%r", a.get("generatorURL"))
         j = srv.get("/prometheus/api/v1/alerts").json()
-        check([x["state"] for x in j["data"]["alerts"]] == ["firing"], "%r", j)
+        got = sorted((x["labels"]["alertname"], x["state"]) for x in j["data"]["alerts"])
+        check(got == [("DroppedByRelabel", "firing"), ("WebErrors", "firing")], "%r", j)
         j = srv.get("/prometheus/api/v1/rules", params={"type": "alert"}).json()
         rule = j["data"]["groups"][0]["rules"][0]
         check(rule["state"] == "firing" and rule["health"] == "ok", "%r", rule)
 
-    with suite.case("the recording rule's series reaches Prometheus"):
+    with suite.case("alert_relabel_configs: the dropped alert never reaches Alertmanager"):
+        # It fires in noa (above) on every evaluation since; Alertmanager has
+        # WebErrors, sent at the same evaluations, but not this one.
+        check(am_alerts(am_port) != [], "WebErrors gone from Alertmanager")
+        check(am_alerts(am_port, "DroppedByRelabel") == [], "%r", am_alerts(am_port, "DroppedByRelabel"))
+
+    with suite.case("the recording rule's series reaches Prometheus through both clients"):
         def recorded():
             d = get_json(prom_port, "/api/v1/query", {"query": "app:lines:count1m"})
-            return d["data"]["result"]
-        res = H.wait_for(recorded, 30, "app:lines:count1m in Prometheus", interval=0.5)
-        m = res[0]["metric"]
-        check(m == {"__name__": "app:lines:count1m", "app": "web", "source": "noa"}, "%r", m)
-        check(float(res[0]["value"][1]) == 5, "%r", res)
+            r = d["data"]["result"]
+            return r if len(r) == 2 else None
+        res = H.wait_for(recorded, 30, "app:lines:count1m twice in Prometheus", interval=0.5)
+        res.sort(key=lambda x: x["metric"].get("replica", ""))
+        base = {"__name__": "app:lines:count1m", "app": "web", "source": "noa"}
+        check(res[0]["metric"] == base, "%r", res[0]["metric"])
+        check(res[1]["metric"] == dict(base, replica="b"), "%r", res[1]["metric"])
+        check(all(float(x["value"][1]) == 5 for x in res), "%r", res)
 
     with suite.case("the alert resolves in Alertmanager once the errors age out"):
         H.wait_for(lambda: not am_alerts(am_port), 40, "WebErrors resolved in Alertmanager", interval=0.5)
@@ -225,8 +290,95 @@ def body(suite):
         print("     100-rule group: evaluationTime %.4fs (interval 1s)" % g["evaluationTime"])
         check(g["evaluationTime"] < 0.5, "evaluationTime %r", g["evaluationTime"])
 
+    with suite.case("restart while firing: same activeAt, never resolved in Alertmanager"):
+        now = H.now_ns()
+        H.push_ok(srv, [Stream({"app": "sticky"}, [entry(now - i * NS // 10, "sticky error %d" % i)
+                                                   for i in range(5)])])
+
+        def sticky_noa():
+            for x in srv.get("/prometheus/api/v1/alerts").json()["data"]["alerts"]:
+                if x["labels"]["alertname"] == "StickyErrors" and x["state"] == "firing":
+                    return x
+            return None
+        before = H.wait_for(sticky_noa, 30, "StickyErrors firing in noa", interval=0.2)
+        am_before = H.wait_for(lambda: am_alerts(am_port, "StickyErrors"), 30,
+                               "StickyErrors in Alertmanager", interval=0.2)[0]
+        state_dir = os.path.join(tmp, "data", "ruler-wal", "alert-state")
+        check(os.path.isdir(state_dir) and os.listdir(state_dir), "no state file in %s", state_dir)
+        srv.stop()
+        # While noa is down and as it comes back, Alertmanager keeps it active.
+        check(am_alerts(am_port, "StickyErrors") != [], "resolved while noa was down")
+        srv.start()
+        after = H.wait_for(sticky_noa, 30, "StickyErrors firing after the restart", interval=0.1)
+        check(after["activeAt"] == before["activeAt"], "activeAt %s -> %s", before["activeAt"],
+              after["activeAt"])
+        deadline = time.time() + 3
+        while time.time() < deadline:  # a few resends after the restart
+            am = am_alerts(am_port, "StickyErrors")
+            check(len(am) == 1 and am[0]["status"]["state"] == "active", "%r", am)
+            check(am[0]["startsAt"] == am_before["startsAt"], "startsAt %s -> %s",
+                  am_before["startsAt"], am[0]["startsAt"])
+            time.sleep(0.3)
+
     with suite.case("noa stops cleanly with the ruler running"):
         srv.stop()
+
+    with suite.case("hung Alertmanager and receiver never delay evaluation; queues count"):
+        hole = Blackhole()
+        port2 = H.free_port()
+        rules2 = os.path.join(tmp, "rules2")
+        os.makedirs(os.path.join(rules2, "fake"))
+        with open(os.path.join(rules2, "fake", "q.yaml"), "w") as f:
+            f.write("groups:\n- name: q\n  interval: 1s\n  rules:\n"
+                    "  - alert: QueueFiller\n"
+                    "    expr: sum by (app) (count_over_time({app=~\"q.+\"}[30m])) > 0\n"
+                    "  - record: q:lines\n"
+                    "    expr: sum by (app) (count_over_time({app=~\"q.+\"}[30m]))\n")
+        cfg2 = H.make_config(os.path.join(tmp, "data2"), port2, extra={"ruler": {
+            "alertmanager_url": "http://127.0.0.1:%d" % hole.port,
+            "evaluation_interval": "1s",
+            "poll_interval": "1s",
+            "resend_delay": "1s",
+            "notification_queue_capacity": 2,
+            "notification_timeout": "3s",
+            # ... and a remote-write receiver that never answers either.
+            "remote_write": {"enabled": True, "clients": {
+                "hung": {"url": "http://127.0.0.1:%d/api/v1/write" % hole.port,
+                         "remote_timeout": "2s"}}},
+            "storage": {"type": "local", "local": {"directory": rules2}},
+        }})
+        srv2 = H.Server("ruler-hung-am", cfg2, workdir=tmp)
+        srv2.start()
+        now = H.now_ns()
+        H.push_ok(srv2, [Stream({"app": "q%d" % i}, [entry(now, "x")]) for i in range(5)])
+
+        def group_eval():
+            g = srv2.get("/prometheus/api/v1/rules").json()["data"]["groups"][0]
+            check(all(x["health"] != "err" for x in g["rules"]), "%r", g["rules"])
+            return g["lastEvaluation"], len(g["rules"][0]["alerts"])
+        H.wait_for(lambda: group_eval()[1] == 5, 20, "5 QueueFiller alerts", interval=0.2)
+        evals0 = metric(srv2, "noa_ruler_evaluations_total")
+        seen = set()
+        t0 = time.time()
+        while time.time() - t0 < 4.5:
+            seen.add(group_eval()[0])
+            time.sleep(0.1)
+        evals1 = metric(srv2, "noa_ruler_evaluations_total")
+        # One evaluation a second although every send hangs for 3 s.
+        check(len(seen) >= 4, "only %d evaluations in 4.5 s: %r", len(seen), sorted(seen))
+        check(evals1 - evals0 >= 4, "evaluations %r -> %r", evals0, evals1)
+        dropped = metric(srv2, "noa_ruler_notifications_dropped_total")
+        qlen = metric(srv2, "noa_ruler_notifications_queue_length")
+        cap = metric(srv2, "noa_ruler_notifications_queue_capacity")
+        print("     hung Alertmanager: %d evaluations in 4.5 s, dropped %s, queue %s/%s"
+              % (len(seen), dropped, qlen, cap))
+        check(cap == 2 and qlen is not None and qlen <= 2, "queue %r/%r", qlen, cap)
+        check(dropped is not None and dropped >= 10, "dropped %r", dropped)
+        rwq = metric(srv2, 'noa_ruler_remote_write_queue_length{client="hung"}')
+        print("     hung remote-write receiver: %s requests queued" % rwq)
+        check(rwq is not None and rwq >= 2, "remote-write queue %r", rwq)
+        srv2.stop()
+        hole.close()
 
 
 if __name__ == "__main__":

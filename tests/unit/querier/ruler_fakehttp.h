@@ -75,7 +75,9 @@ static void fh_serve(void *arg)
     }
 }
 
-static void fh_start(struct fakehttp *f)
+/* Listens without answering: clients connect (the kernel's backlog) and
+ * wait for a response until fh_run. */
+static void fh_listen(struct fakehttp *f)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof(a);
@@ -84,7 +86,17 @@ static void fh_start(struct fakehttp *f)
         getsockname(f->lfd, (struct sockaddr *)&a, &al) != 0)
         abort();
     f->port = ntohs(a.sin_port);
+}
+
+static void fh_run(struct fakehttp *f)
+{
     uv_thread_create(&f->th, fh_serve, f);
+}
+
+static void fh_start(struct fakehttp *f)
+{
+    fh_listen(f);
+    fh_run(f);
 }
 
 /* Waits for the thread; clients must have closed their connections. */

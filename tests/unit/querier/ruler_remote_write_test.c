@@ -9,10 +9,14 @@
 
 #include "common/compress.h"
 #include "common/mem.h"
+#include "common/metrics.h"
+#include "common/yaml.h"
 #include "querier/ruler_remote_write.h"
 #include "ruler_fakehttp.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 /* A minimal protobuf reader for the test: the next field's number, wire
  * type and (for length-delimited) its bytes, or a varint / fixed64. */
@@ -175,11 +179,226 @@ static void test_send_retries(void **state)
     noa_buf_fini(&txt);
 }
 
+static int parse(const char *yaml, struct noa_ruler_remote_write_options **v, unsigned *n,
+                 struct noa_error *err)
+{
+    struct noa_yaml_doc *doc = NULL;
+    assert_int_equal(noa_yaml_parse(yaml, strlen(yaml), "cfg.yaml", NULL, &doc, err), 0);
+    int rc = noa_ruler_remote_write_configs(noa_yaml_get(doc->root, "client"),
+                                            noa_yaml_get(doc->root, "clients"), v, n, err);
+    noa_yaml_free(doc);
+    return rc;
+}
+
+/* Loki's client / clients settings, each Prometheus remote_write config. */
+static void test_configs(void **state)
+{
+    (void)state;
+    struct noa_ruler_remote_write_options *v = NULL;
+    unsigned n = 0;
+    struct noa_error err = {0};
+    const char *y = "clients:\n"
+                    "  zeta:\n"
+                    "    url: http://b:9090/api/v1/write\n"
+                    "    remote_timeout: 5s\n"
+                    "    basic_auth: {username: user, password: pass}\n"
+                    "    queue_config: {capacity: 100}\n"
+                    "  alpha:\n"
+                    "    url: https://a/push\n"
+                    "    headers: {X-A: '1'}\n"
+                    "    authorization: {credentials: tok}\n"
+                    "    write_relabel_configs:\n"
+                    "    - {target_label: replica, replacement: b}\n";
+    assert_int_equal(parse(y, &v, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].name, "alpha"); /* sorted by name */
+    assert_string_equal(v[0].url, "https://a/push");
+    assert_int_equal(v[0].n_headers, 2);
+    assert_string_equal(v[0].headers[0], "X-A: 1");
+    assert_string_equal(v[0].headers[1], "Authorization: Bearer tok");
+    assert_int_equal(noa_ruler_relabel_len(v[0].write_relabel), 1);
+    assert_int_equal(v[0].add_org_id_header, 1);
+    assert_string_equal(v[1].name, "zeta");
+    assert_int_equal(v[1].timeout_ms, 5000);
+    assert_int_equal(v[1].n_headers, 1);
+    assert_string_equal(v[1].headers[0], "Authorization: Basic dXNlcjpwYXNz");
+    assert_null(v[1].write_relabel);
+    noa_ruler_remote_write_configs_free(v, n);
+
+    /* The deprecated single client is "default". */
+    assert_int_equal(parse("client: {url: 'http://p/w'}\n", &v, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].name, "default");
+    noa_ruler_remote_write_configs_free(v, n);
+    /* Neither: no clients. */
+    assert_int_equal(parse("other: 1\n", &v, &n, &err), 0);
+    assert_int_equal(n, 0);
+
+    static const struct {
+        const char *yaml, *msg;
+    } bad[] = {
+        {"client: {url: 'http://p/w'}\nclients: {a: {url: 'http://q/w'}}\n",
+         "ruler remote write config: both 'client' and 'clients' options are defined; 'client' is "
+         "deprecated, please only use 'clients'"},
+        {"clients:\n  a:\n    url: http://q/w\n    bogus: 1\n",
+         "cfg.yaml:4:5: field bogus not found in type config.RemoteWriteConfig"},
+        {"clients: {a: {remote_timeout: 1s}}\n", "url for remote_write is empty"},
+        {"clients: {a: {url: 'ftp://x'}}\n", "unsupported scheme"},
+        {"clients: {a: {url: 'http://x', remote_timeout: soon}}\n", "remote_timeout: bad duration"},
+        {"clients: {a: {url: 'http://x', headers: {X: \"a\\nb\"}}}\n", "control characters"},
+        {"clients: {a: {url: 'http://x', write_relabel_configs: [{action: nope}]}}\n",
+         "unknown relabel action"},
+        {"clients: [1]\n", "expected a map of clients by name"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        v = NULL;
+        n = 0;
+        int rc = parse(bad[i].yaml, &v, &n, &err);
+        if (rc != NOA_EINVAL || !strstr(err.msg, bad[i].msg))
+            fail_msg("case %zu: rc %d [%s]", i, rc, err.msg);
+        assert_null(v);
+    }
+}
+
+/* Configured headers reach the receiver. */
+static void test_headers(void **state)
+{
+    (void)state;
+    struct fakehttp f = {.statuses = {204}};
+    fh_start(&f);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/w", f.port);
+    const char *h[] = {"Authorization: Basic dXNlcjpwYXNz", "X-Extra: yes"};
+    struct noa_ruler_remote_write_options o = {.url = url, .headers = h, .n_headers = 2};
+    struct noa_ruler_remote_write *rw = NULL;
+    assert_int_equal(noa_ruler_remote_write_new(&o, &rw), 0);
+    struct noa_ruler_rw_series s[] = {{l1, 2, 3, 42}};
+    struct noa_buf pb = {0};
+    struct noa_error err = {0};
+    noa_ruler_remote_write_encode(s, 1, &pb);
+    assert_int_equal(noa_ruler_remote_write_send(rw, "t", &pb, &err), 0);
+    noa_ruler_remote_write_free(rw);
+    fh_stop(&f);
+    assert_non_null(strcasestr(f.head[0], "Authorization: Basic dXNlcjpwYXNz\r\n"));
+    assert_non_null(strcasestr(f.head[0], "X-Extra: yes\r\n"));
+    fh_free(&f);
+    noa_buf_fini(&pb);
+}
+
+/* The timestamp of the first sample of request i as the receiver got it. */
+static long long first_ts(const struct fakehttp *f, unsigned i)
+{
+    struct noa_buf raw = {0}, txt = {0};
+    struct noa_error err = {0};
+    assert_int_equal(noa_compress_snappy_decompress(f->body[i], f->body_len[i], 1 << 20, &raw, &err), 0);
+    decode(raw.data, raw.len, &txt);
+    const char *at = strchr(noa_buf_cstr(&txt), '@');
+    assert_non_null(at);
+    long long ts = atoll(at + 1);
+    noa_buf_fini(&raw);
+    noa_buf_fini(&txt);
+    return ts;
+}
+
+static void enqueue_ts(struct noa_ruler_remote_write *rw, int64_t ts, unsigned samples)
+{
+    struct noa_ruler_rw_series s[] = {{l1, 2, 1, ts}};
+    struct noa_buf pb = {0};
+    noa_ruler_remote_write_encode(s, 1, &pb);
+    noa_ruler_remote_write_enqueue(rw, "t", &pb, samples);
+    noa_buf_fini(&pb);
+}
+
+/* A receiver that does not answer never blocks the producer; a full queue
+ * drops its oldest request; the rest is sent in order; a refused request
+ * is dropped and counted. */
+static void test_queue(void **state)
+{
+    (void)state;
+    struct fakehttp f = {.statuses = {204, 204, 400}};
+    fh_listen(&f);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/w", f.port);
+    struct noa_ruler_remote_write_options o = {.name = "main", .url = url, .timeout_ms = 10000};
+    struct noa_ruler_remote_write *rw = NULL;
+    struct noa_metrics *reg = noa_metrics_new();
+    assert_int_equal(noa_ruler_remote_write_new(&o, &rw), 0);
+    struct noa_ruler_remote_write_queue_options qo = {.capacity = 2, .metrics = reg};
+    assert_int_equal(noa_ruler_remote_write_start(rw, &qo), 0);
+    struct noa_ruler_remote_write_stats st;
+    enqueue_ts(rw, 1, 1);
+    for (int i = 0; i < 500; i++) { /* wait until request 1 hangs on the receiver */
+        noa_ruler_remote_write_stats(rw, &st);
+        if (st.in_flight == 1)
+            break;
+        usleep(2000);
+    }
+    assert_int_equal(st.in_flight, 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    enqueue_ts(rw, 2, 2);
+    enqueue_ts(rw, 3, 3);
+    enqueue_ts(rw, 4, 4); /* the queue holds 2: request 2 goes */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 200);
+    noa_ruler_remote_write_stats(rw, &st);
+    assert_int_equal(st.samples_dropped, 2);
+    assert_int_equal(st.queue_length, 3);
+    assert_int_equal(noa_ruler_remote_write_flush(rw, 50), NOA_ETIMEOUT);
+    fh_run(&f);
+    assert_int_equal(noa_ruler_remote_write_flush(rw, 10000), 0);
+    noa_ruler_remote_write_stats(rw, &st);
+    assert_int_equal(st.samples_sent, 1 + 3);
+    assert_int_equal(st.samples_dropped, 2 + 4); /* request 4 was refused (400) */
+    assert_int_equal(st.failed_requests, 1);
+    assert_int_equal(st.queue_length, 0);
+    struct noa_buf m = {0};
+    noa_metrics_write(reg, &m);
+    assert_non_null(strstr(noa_buf_cstr(&m), "noa_ruler_remote_write_samples_total{client=\"main\"} 4\n"));
+    assert_non_null(strstr(m.data, "noa_ruler_remote_write_samples_dropped_total{client=\"main\"} 6\n"));
+    assert_non_null(strstr(m.data, "noa_ruler_remote_write_failed_requests_total{client=\"main\"} 1\n"));
+    assert_non_null(strstr(m.data, "noa_ruler_remote_write_queue_length{client=\"main\"} 0\n"));
+    noa_buf_fini(&m);
+    noa_ruler_remote_write_free(rw);
+    fh_stop(&f);
+    assert_int_equal(f.n_req, 3);
+    assert_int_equal(first_ts(&f, 0), 1);
+    assert_int_equal(first_ts(&f, 1), 3);
+    assert_int_equal(first_ts(&f, 2), 4);
+    fh_free(&f);
+    noa_metrics_free(reg);
+}
+
+/* Shutdown drains what is queued. */
+static void test_queue_drain(void **state)
+{
+    (void)state;
+    struct fakehttp f = {.statuses = {204, 204, 204}};
+    fh_start(&f);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/w", f.port);
+    struct noa_ruler_remote_write_options o = {.url = url};
+    struct noa_ruler_remote_write *rw = NULL;
+    assert_int_equal(noa_ruler_remote_write_new(&o, &rw), 0);
+    assert_int_equal(noa_ruler_remote_write_start(rw, NULL), 0);
+    for (int i = 1; i <= 3; i++)
+        enqueue_ts(rw, i, 1);
+    noa_ruler_remote_write_free(rw);
+    fh_stop(&f);
+    assert_int_equal(f.n_req, 3);
+    assert_int_equal(first_ts(&f, 2), 3);
+    fh_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encode),
         cmocka_unit_test(test_send_retries),
+        cmocka_unit_test(test_configs),
+        cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_queue),
+        cmocka_unit_test(test_queue_drain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include "common/labels.h"
 #include "common/mem.h"
 #include "common/selector.h"
+#include "common/yaml.h"
 #include "querier/ruler.h"
 #include "querier/ruler_rules.h"
 #include "ruler_fakehttp.h"
@@ -164,6 +165,7 @@ static void test_evaluate_notify_write(void **state)
     json_decref(j);
 
     noa_ruler_eval_all(r, T0 + S(60));  /* firing: sent */
+    assert_int_equal(noa_ruler_flush(r, 10000), 0); /* one POST per evaluation */
     noa_ruler_eval_all(r, T0 + S(120)); /* firing: not re-sent within 1m */
     noa_buf_reset(&out);
     struct noa_ruler_filter f = {.type = "alert"};
@@ -291,11 +293,79 @@ static void test_config_yaml(void **state)
     rm_dir(dir);
 }
 
+/* Several remote-write clients: each gets the recording results after its
+ * own write_relabel_configs; one whose steps drop every series gets no
+ * request at all. */
+static void test_remote_write_clients(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/noa_ruler_test_XXXXXX";
+    setup_dir(dir);
+    struct memsrc m = {.lv = {{NOA_STR("app"), NOA_STR("api")}, {NOA_STR("level"), NOA_STR("error")}}};
+    m.ls = (struct noa_labels){m.lv, 2};
+    struct fakehttp a = {.statuses = {204}}, b = {.statuses = {204}}, c = {.statuses = {204}};
+    fh_start(&a);
+    fh_start(&b);
+    fh_start(&c);
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             "clients:\n"
+             "  a: {url: 'http://127.0.0.1:%d/w'}\n"
+             "  b:\n    url: 'http://127.0.0.1:%d/w'\n"
+             "    write_relabel_configs: [{target_label: replica, replacement: b}]\n"
+             "  c:\n    url: 'http://127.0.0.1:%d/w'\n"
+             "    write_relabel_configs: [{source_labels: [__name__], regex: 'nope.*', action: keep}]\n",
+             a.port, b.port, c.port);
+    struct noa_yaml_doc *doc = NULL;
+    struct noa_error err = {0};
+    assert_int_equal(noa_yaml_parse(yaml, strlen(yaml), NULL, NULL, &doc, &err), 0);
+    struct noa_ruler_remote_write_options *rw = NULL;
+    unsigned n_rw = 0;
+    assert_int_equal(noa_ruler_remote_write_configs(NULL, noa_yaml_get(doc->root, "clients"), &rw,
+                                                    &n_rw, &err), 0);
+    noa_yaml_free(doc);
+    assert_int_equal(n_rw, 3);
+    struct noa_ruler_options o = {
+        .directory = dir,
+        .source = {open_cb, close_cb, &m},
+        .remote_write_clients = rw,
+        .n_remote_write_clients = n_rw,
+    };
+    struct noa_ruler *r = NULL;
+    assert_int_equal(noa_ruler_new(&o, &r), 0);
+    noa_ruler_eval_all(r, T0);
+    struct noa_buf out = {0};
+    assert_int_equal(noa_ruler_rules_json(r, "fake", NULL, &out), 0);
+    assert_non_null(strstr(noa_buf_cstr(&out), "\"health\":\"ok\",\"lastError\":\"\",\"type\":\"recording\""));
+    noa_ruler_free(r);
+    fh_stop(&a);
+    fh_stop(&b);
+    fh_stop(&c);
+    assert_int_equal(a.n_req, 1);
+    assert_int_equal(b.n_req, 1);
+    assert_int_equal(c.n_req, 0);
+    struct noa_buf raw = {0};
+    assert_int_equal(noa_compress_snappy_decompress(a.body[0], a.body_len[0], 1 << 20, &raw, &err), 0);
+    assert_non_null(memmem(raw.data, raw.len, "app:lines:count1m", 17));
+    assert_null(memmem(raw.data, raw.len, "replica", 7));
+    noa_buf_reset(&raw);
+    assert_int_equal(noa_compress_snappy_decompress(b.body[0], b.body_len[0], 1 << 20, &raw, &err), 0);
+    assert_non_null(memmem(raw.data, raw.len, "app:lines:count1m", 17));
+    assert_non_null(memmem(raw.data, raw.len, "replica", 7));
+    noa_buf_fini(&raw);
+    noa_buf_fini(&out);
+    fh_free(&a);
+    fh_free(&b);
+    fh_free(&c);
+    rm_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_evaluate_notify_write),
         cmocka_unit_test(test_config_yaml),
+        cmocka_unit_test(test_remote_write_clients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
