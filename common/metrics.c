@@ -45,6 +45,7 @@ struct noa_metric {
     double *bounds; /* histogram upper bounds, without +Inf */
     int n_bounds;
     double (*fn)(void *ctx); /* scrape-time value; NULL for stored families */
+    void (*collect)(void *ctx, struct noa_buf *out); /* scrape-time samples (collectors) */
     void *ctx;
     pthread_mutex_t lock;            /* guards table, cap, n, overflow */
     struct noa_metric_child **table; /* open addressing, cap a power of two */
@@ -229,6 +230,7 @@ struct family_spec {
     const double *bounds;
     int n_bounds;
     double (*fn)(void *ctx);
+    void (*collect)(void *ctx, struct noa_buf *out);
     void *ctx;
 };
 
@@ -250,6 +252,7 @@ static struct noa_metric *family_new(const struct family_spec *s)
         memcpy(m->bounds, s->bounds, (size_t)s->n_bounds * sizeof(double));
     }
     m->fn = s->fn;
+    m->collect = s->collect;
     m->ctx = s->ctx;
     pthread_mutex_init(&m->lock, NULL);
     return m;
@@ -261,7 +264,7 @@ static struct noa_metric *family_register(struct noa_metrics *reg, struct family
     const char *why = NULL;
     if (!reg || !valid_name(s->name, 1))
         why = "invalid name";
-    else if (s->type == NOA_METRIC_COUNTER && !ends_with(s->name, "_total"))
+    else if (s->type == NOA_METRIC_COUNTER && !s->collect && !ends_with(s->name, "_total"))
         why = "counter name must end in _total";
     else if (!check_labels(s->type, s->n_labels, s->label_names))
         why = "invalid label names";
@@ -301,7 +304,7 @@ static struct noa_metric *family_register(struct noa_metrics *reg, struct family
     if (lo < reg->n && strcmp(reg->fams[lo]->name, s->name) == 0) {
         if (same_shape(reg->fams[lo], s->type, s->n_labels, s->label_names, s->bounds,
                        s->n_bounds, s->fn != NULL) &&
-            !s->fn)
+            !s->fn && !s->collect && !reg->fams[lo]->collect)
             found = reg->fams[lo];
         else
             noa_log(NOA_LOG_ERROR, "metrics",
@@ -365,6 +368,39 @@ int noa_metrics_counter_func(struct noa_metrics *reg, const char *name, const ch
     struct family_spec s = {.name = name, .help = help, .type = NOA_METRIC_COUNTER,
                             .fn = fn, .ctx = ctx};
     return fn && family_register(reg, &s) ? 0 : NOA_EINVAL;
+}
+
+int noa_metrics_collector(struct noa_metrics *reg, const char *name, const char *help,
+                          enum noa_metric_type type,
+                          void (*collect)(void *ctx, struct noa_buf *out), void *ctx)
+{
+    struct family_spec s = {.name = name, .help = help, .type = type,
+                            .collect = collect, .ctx = ctx};
+    if (!collect || (unsigned)type > (unsigned)NOA_METRIC_HISTOGRAM)
+        return NOA_EINVAL;
+    return family_register(reg, &s) ? 0 : NOA_EINVAL;
+}
+
+int noa_metrics_collector_remove(struct noa_metrics *reg, const char *name, void *ctx)
+{
+    struct noa_metric *gone = NULL;
+    if (!reg || !name)
+        return NOA_ENOTFOUND;
+    pthread_mutex_lock(&reg->lock);
+    for (size_t i = 0; i < reg->n; i++) {
+        struct noa_metric *m = reg->fams[i];
+        if (m->collect && m->ctx == ctx && strcmp(m->name, name) == 0) {
+            memmove(reg->fams + i, reg->fams + i + 1, (reg->n - i - 1) * sizeof(*reg->fams));
+            reg->n--;
+            gone = m;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&reg->lock);
+    if (!gone)
+        return NOA_ENOTFOUND;
+    family_free(gone);
+    return 0;
 }
 
 /* ---- children ------------------------------------------------------------ */
@@ -694,6 +730,10 @@ static void write_family(struct noa_buf *out, struct noa_metric *m)
     noa_buf_printf(out, "# HELP %s ", m->name);
     put_escaped(out, m->help, 0);
     noa_buf_printf(out, "\n# TYPE %s %s\n", m->name, type_names[m->type]);
+    if (m->collect) {
+        m->collect(m->ctx, out);
+        return;
+    }
     if (m->fn) {
         double v = m->fn(m->ctx);
         if (!isnan(v))

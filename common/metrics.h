@@ -93,6 +93,27 @@ int noa_metrics_gauge_func(struct noa_metrics *reg, const char *name, const char
 int noa_metrics_counter_func(struct noa_metrics *reg, const char *name, const char *help,
                              double (*fn)(void *ctx), void *ctx);
 
+/*
+ * A family whose samples are written at scrape time by collect(ctx, out),
+ * for series whose label names vary from one series to the next (the
+ * shipper's `metrics` pipeline stage labels each series with the labels of
+ * the entries it counts). The registry writes the HELP and TYPE lines in
+ * name order as for any family; collect appends the sample lines
+ * (`name{a="b"} 1`, histograms with their _bucket/_sum/_count lines) with
+ * label values escaped as the text format wants. It runs with the registry
+ * lock held, so it must not call into the registry. Unlike other
+ * families, a collector's counter name need not end in "_total" (the names
+ * come from users' Promtail configs). Returns 0, or NOA_EINVAL for a bad
+ * name or one already taken.
+ */
+int noa_metrics_collector(struct noa_metrics *reg, const char *name, const char *help,
+                          enum noa_metric_type type,
+                          void (*collect)(void *ctx, struct noa_buf *out), void *ctx);
+/* Unregisters the collector called name registered with ctx (a pipeline
+ * reloaded or freed). When it returns, collect is not running and will not
+ * be called again. Returns 0, or NOA_ENOTFOUND. */
+int noa_metrics_collector_remove(struct noa_metrics *reg, const char *name, void *ctx);
+
 /* Adds process_cpu_seconds_total, process_resident_memory_bytes,
  * process_virtual_memory_bytes, process_open_fds, process_max_fds,
  * process_start_time_seconds (read from /proc/self at scrape time) and

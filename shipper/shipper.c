@@ -226,6 +226,11 @@ static void tail_on_file_done(void *ud, const struct noa_tailer_file *f)
         return;
     noa_stages_flush(rd->stages, f->path, s->sink);
     held_check(rd);
+    if (s->route) {
+        struct noa_str src = {f->path, f->path_len};
+        noa_route_line_done(s->route, src, 0, 0); /* nothing is held any more */
+        noa_route_source_end(s->route, src);
+    }
 }
 
 static void tail_on_tick(void *ud, int64_t now_ns)
@@ -331,12 +336,14 @@ static void dry_print(struct noa_stages_sink *self, struct noa_entry *e)
     strftime(zone, sizeof(zone), "%z", &tm);
     noa_buf_printf(&b, "%s", date);
     if (nanos) {
-        char frac[16];
-        snprintf(frac, sizeof(frac), ".%09ld", nanos);
-        size_t n = strlen(frac);
-        while (frac[n - 1] == '0')
-            frac[--n] = 0;
-        noa_buf_printf(&b, "%s", frac);
+        /* Go's .999999999: trailing zeros go (nanos != 0 keeps a digit). */
+        int digits = 9;
+        long v = nanos;
+        while (v % 10 == 0) {
+            v /= 10;
+            digits--;
+        }
+        noa_buf_printf(&b, ".%0*ld", digits, v);
     }
     noa_buf_printf(&b, "%s\t", zone);
     noa_kvlist_format(&e->labels, &b);
@@ -726,6 +733,9 @@ void noa_shipper_free(struct noa_shipper *s)
     if (!s)
         return;
     noa_shipper_stop(s, 0);
+    /* The router first: its last commits call into the tailer. */
+    noa_route_free(s->route);
+    s->route = NULL;
     noa_tailer_free(s->tailer);
     for (size_t i = 0; i < s->n_rt; i++) {
         struct scrape_rt *rt = &s->rt[i];
@@ -741,7 +751,6 @@ void noa_shipper_free(struct noa_shipper *s)
         }
     }
     noa_free(s->rt);
-    noa_route_free(s->route);
     noa_positions_free(s->pos);
     noa_entry_fini(&s->tail_entry);
     pthread_mutex_destroy(&s->mu);

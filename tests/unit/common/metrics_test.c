@@ -394,6 +394,62 @@ static void test_promtool(void **state)
     noa_metrics_free(reg);
 }
 
+static void collect_two(void *ctx, struct noa_buf *out)
+{
+    int *calls = ctx;
+    (*calls)++;
+    noa_buf_printf(out, "custom_lines{app=\"a\"} 1\ncustom_lines{pod=\"p\",zone=\"z\"} %d\n",
+                   *calls);
+}
+
+static void test_collector(void **state)
+{
+    (void)state;
+    struct noa_metrics *reg = noa_metrics_new();
+    int calls = 0;
+    assert_non_null(noa_metrics_counter_solo(reg, "a_total", "First."));
+    assert_non_null(noa_metrics_counter_solo(reg, "z_total", "Last."));
+    /* collectors' counters may do without _total (users name them) */
+    assert_int_equal(noa_metrics_collector(reg, "custom_lines", "Lines seen.",
+                                           NOA_METRIC_COUNTER, collect_two, &calls),
+                     0);
+    /* a name is taken once, by a collector or a family */
+    assert_int_equal(noa_metrics_collector(reg, "custom_lines", "again", NOA_METRIC_COUNTER,
+                                           collect_two, &calls),
+                     NOA_EINVAL);
+    assert_null(noa_metrics_counter(reg, "custom_lines", "x", 0, NULL));
+    assert_int_equal(noa_metrics_collector(reg, "a_total", "x", NOA_METRIC_COUNTER, collect_two,
+                                           &calls),
+                     NOA_EINVAL);
+    assert_int_equal(noa_metrics_collector(reg, "bad name", "x", NOA_METRIC_GAUGE, collect_two,
+                                           &calls),
+                     NOA_EINVAL);
+    assert_int_equal(noa_metrics_collector(reg, "no_fn", "x", NOA_METRIC_GAUGE, NULL, NULL),
+                     NOA_EINVAL);
+    char *text = scrape(reg);
+    /* in name order, with the registry's HELP and TYPE lines */
+    assert_string_equal(text, "# HELP a_total First.\n# TYPE a_total counter\na_total 0\n"
+                              "# HELP custom_lines Lines seen.\n# TYPE custom_lines counter\n"
+                              "custom_lines{app=\"a\"} 1\ncustom_lines{pod=\"p\",zone=\"z\"} 1\n"
+                              "# HELP z_total Last.\n# TYPE z_total counter\nz_total 0\n");
+    noa_free(text);
+    assert_int_equal(calls, 1);
+    /* removal needs the same ctx; afterwards the callback is not called */
+    int other = 0;
+    assert_int_equal(noa_metrics_collector_remove(reg, "custom_lines", &other), NOA_ENOTFOUND);
+    assert_int_equal(noa_metrics_collector_remove(reg, "a_total", NULL), NOA_ENOTFOUND);
+    assert_int_equal(noa_metrics_collector_remove(reg, "custom_lines", &calls), 0);
+    text = scrape(reg);
+    assert_null(strstr(text, "custom_lines"));
+    noa_free(text);
+    assert_int_equal(calls, 1);
+    /* and the name is free again */
+    assert_int_equal(noa_metrics_collector(reg, "custom_lines", "h", NOA_METRIC_HISTOGRAM,
+                                           collect_two, &calls),
+                     0);
+    noa_metrics_free(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_gauge_func),      cmocka_unit_test(test_threads),
         cmocka_unit_test(test_child_cap),       cmocka_unit_test(test_process_metrics),
         cmocka_unit_test(test_promtool),        cmocka_unit_test(test_invalid_utf8_label),
+        cmocka_unit_test(test_collector),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
