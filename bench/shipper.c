@@ -30,6 +30,7 @@ struct opts {
     int zstd;
     int port, shipper_port;
     int perf; /* record the shipper with perf and print the top */
+    int keep; /* keep the temp dir (perf.data, configs) */
 };
 
 static const char *const words[] = {
@@ -158,7 +159,7 @@ static long vm_hwm_kib(pid_t pid)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_shipper --server PATH --shipper PATH [--mb N] [--files N]\n"
-                    "                     [--zstd|--snappy] [--perf]\n");
+                    "                     [--zstd|--snappy] [--perf] [--keep]\n");
 }
 
 int main(int argc, char **argv)
@@ -174,6 +175,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--zstd")) o.zstd = 1;
         else if (!strcmp(a, "--snappy")) o.zstd = 0;
         else if (!strcmp(a, "--perf")) o.perf = 1;
+        else if (!strcmp(a, "--keep")) o.keep = 1;
         else { usage(); return 2; }
     }
     if (o.files < 1 || o.mb < 1) {
@@ -285,7 +287,9 @@ int main(int argc, char **argv)
     printf("  server:  %.2f CPU-s (ingest of the same lines)\n", server_cpu);
     char cmd[4400];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
+    if (o.keep)
+        printf("  kept %s\n", dir);
+    else if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
     return 0;
 }

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <xxhash.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -26,6 +27,8 @@
 /* Rough per-entry bookkeeping charged against queue_bytes, so a flood of
  * empty lines is bounded too. */
 #define ENTRY_OVERHEAD 64
+/* Sender threads (batches in flight) per tenant, at most. */
+#define MAX_INFLIGHT 16
 /* Longest Retry-After honoured as given (longer ones wait this long). */
 #define RETRY_AFTER_CAP_MS (5 * 60 * 1000)
 
@@ -47,16 +50,23 @@ struct cl_batch {
     size_t mem;        /* what queue_bytes is charged */
     uint64_t n_entries;
     int64_t first_ns; /* monotonic time of the first entry */
+    struct cl_batch *onext; /* in flight, in send order */
+    int done, status;       /* settled, and how (the ack's status) */
 };
 
 struct cl_tenant {
     struct cl_tenant *next;
     struct noa_client *c;
     char *name; /* "" for no tenant */
-    pthread_t th;
+    pthread_t th[MAX_INFLIGHT];
+    int n_th;
     struct cl_batch *cur;           /* being filled */
     struct cl_batch *qhead, *qtail; /* sealed, in send order */
+    struct cl_batch *ohead, *otail; /* taken by a sender, in send order */
     size_t mem;                     /* cur + queue + in flight */
+    /* Serialises ack callbacks, so they run in batch order even when a
+     * later batch finishes first (lock order: settle_mu, then mu). */
+    pthread_mutex_t settle_mu;
 };
 
 struct noa_client {
@@ -74,6 +84,10 @@ struct noa_client {
     int abandon;  /* senders quit now, even mid-retry */
     int stopped;
     struct noa_client_stats st;
+    /* The last label text added and its canonical form (under mu): lines
+     * come in runs from one file, so most adds skip parsing labels. */
+    struct noa_buf lc_in, lc_out;
+    int lc_rc, lc_valid;
 };
 
 static void batch_free(struct cl_batch *b)
@@ -164,8 +178,12 @@ int noa_client_new(const struct noa_client_config *cfg, struct noa_client **out)
         c->cfg.max_backoff_ms = 5 * 60 * 1000;
     if (!c->cfg.max_tenants)
         c->cfg.max_tenants = 64;
+    if (c->cfg.max_inflight <= 0)
+        c->cfg.max_inflight = 2;
+    if (c->cfg.max_inflight > MAX_INFLIGHT)
+        c->cfg.max_inflight = MAX_INFLIGHT;
     if (!c->cfg.queue_bytes)
-        c->cfg.queue_bytes = 4 * c->cfg.batch_size;
+        c->cfg.queue_bytes = (size_t)(c->cfg.max_inflight + 2) * c->cfg.batch_size;
     c->url = noa_xstrdup(cfg->url);
     c->tenant_id = noa_xstrdup(cfg->tenant_id ? cfg->tenant_id : "");
     c->user_agent = noa_xstrdup(cfg->user_agent ? cfg->user_agent : "noa-shipper/1.0");
@@ -247,10 +265,7 @@ done:
 
 static uint64_t str_hash(struct noa_str s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < s.len; i++)
-        h = (h ^ (unsigned char)s.p[i]) * 1099511628211ull;
-    return h;
+    return XXH3_64bits(s.p, s.len);
 }
 
 static void *tenant_main(void *arg);
@@ -270,8 +285,16 @@ static struct cl_tenant *tenant_get(struct noa_client *c, const char *name, int 
     struct cl_tenant *t = noa_xcalloc(1, sizeof(*t));
     t->c = c;
     t->name = noa_xstrdup(name);
-    int e = pthread_create(&t->th, NULL, tenant_main, t);
-    if (e) {
+    pthread_mutex_init(&t->settle_mu, NULL);
+    for (int i = 0; i < c->cfg.max_inflight; i++) {
+        int e = pthread_create(&t->th[i], NULL, tenant_main, t);
+        if (e == 0) {
+            t->n_th++;
+            continue;
+        }
+        if (t->n_th)
+            break; /* fewer senders than asked: still correct */
+        pthread_mutex_destroy(&t->settle_mu);
         noa_free(t->name);
         noa_free(t);
         *rc = -e;
@@ -370,25 +393,28 @@ static void batch_add(struct cl_batch *b, struct noa_str labels, const struct no
 
 int noa_client_add(struct noa_client *c, const struct noa_client_entry *e)
 {
-    struct noa_buf lbl = {0};
-    int rc = canonical_labels(c, e->labels, &lbl);
-    if (rc)
-        goto out;
+    const char *tn = e->tenant && *e->tenant ? e->tenant : c->tenant_id;
+    if (!tenant_valid(tn))
+        return NOA_EINVAL;
+    pthread_mutex_lock(&c->mu);
+    int rc = 0;
+    if (!c->lc_valid || !noa_str_eq(e->labels, (struct noa_str){c->lc_in.data, c->lc_in.len})) {
+        noa_buf_reset(&c->lc_in);
+        noa_buf_reset(&c->lc_out);
+        noa_buf_append_str(&c->lc_in, e->labels);
+        c->lc_rc = canonical_labels(c, e->labels, &c->lc_out);
+        c->lc_valid = 1;
+    }
+    struct noa_str lbl = {c->lc_out.data, c->lc_out.len};
     size_t mem = e->line.len + lbl.len + e->source.len + ENTRY_OVERHEAD;
     for (uint32_t i = 0; i < e->n_meta; i++)
         mem += e->meta[i].name.len + e->meta[i].value.len + sizeof(struct noa_label);
-    if (mem > c->cfg.queue_bytes) {
-        rc = NOA_ETOOBIG;
-        goto out;
-    }
-    const char *tn = e->tenant && *e->tenant ? e->tenant : c->tenant_id;
-    if (!tenant_valid(tn)) {
-        rc = NOA_EINVAL;
-        goto out;
-    }
-    pthread_mutex_lock(&c->mu);
     struct cl_tenant *t = NULL;
-    if (c->stopping) {
+    if (c->lc_rc) {
+        rc = c->lc_rc;
+    } else if (mem > c->cfg.queue_bytes) {
+        rc = NOA_ETOOBIG;
+    } else if (c->stopping) {
         rc = NOA_EUNAVAIL;
     } else if (!(t = tenant_get(c, tn, &rc))) {
         /* rc set */
@@ -404,7 +430,7 @@ int noa_client_add(struct noa_client *c, const struct noa_client_entry *e)
             t->cur->first_ns = noa_clock_mono_ns();
             pthread_cond_broadcast(&c->cv); /* the sender starts its batch_wait timer */
         }
-        batch_add(t->cur, (struct noa_str){lbl.data, lbl.len}, e);
+        batch_add(t->cur, lbl, e);
         t->cur->mem += mem;
         t->mem += mem;
         c->st.queued_bytes += mem;
@@ -412,8 +438,6 @@ int noa_client_add(struct noa_client *c, const struct noa_client_entry *e)
             seal(t);
     }
     pthread_mutex_unlock(&c->mu);
-out:
-    noa_buf_fini(&lbl);
     return rc;
 }
 
@@ -456,10 +480,47 @@ struct cl_sender {
     uint64_t seed;
 };
 
+/*
+ * A batch is settled (sent, or dropped for good). Acks go out in batch
+ * order: the batches settled at the head of the in-flight list are taken
+ * off it, acknowledged and freed; a batch settled before an earlier one
+ * waits for it. Runs without mu.
+ */
 static void settle(struct cl_tenant *t, struct cl_batch *b, int status)
 {
-    if (t->c->cfg.ack)
-        t->c->cfg.ack(t->c->cfg.ack_ud, t->name, status, b->acks, b->n_acks);
+    struct noa_client *c = t->c;
+    pthread_mutex_lock(&t->settle_mu);
+    pthread_mutex_lock(&c->mu);
+    b->done = 1;
+    b->status = status;
+    struct cl_batch *ready = NULL, **tail = &ready;
+    while (t->ohead && t->ohead->done) {
+        struct cl_batch *x = t->ohead;
+        t->ohead = x->onext;
+        if (!t->ohead)
+            t->otail = NULL;
+        x->onext = NULL;
+        *tail = x;
+        tail = &x->onext;
+    }
+    pthread_mutex_unlock(&c->mu);
+    for (struct cl_batch *x = ready; x; x = x->onext)
+        if (c->cfg.ack)
+            c->cfg.ack(c->cfg.ack_ud, t->name, x->status, x->acks, x->n_acks);
+    int freed = ready != NULL;
+    pthread_mutex_lock(&c->mu);
+    while (ready) {
+        struct cl_batch *x = ready;
+        ready = x->onext;
+        t->mem -= x->mem;
+        c->st.queued_bytes -= x->mem;
+        batch_free(x);
+    }
+    pthread_cond_broadcast(&c->cv); /* room for adds; stop may be waiting */
+    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&t->settle_mu);
+    if (freed && c->cfg.room)
+        c->cfg.room(c->cfg.room_ud);
 }
 
 static void drop(struct cl_tenant *t, struct cl_batch *b, enum noa_client_drop_reason why)
@@ -619,15 +680,18 @@ static void *tenant_main(void *arg)
             t->qhead = b->next;
             if (!t->qhead)
                 t->qtail = NULL;
+            b->next = NULL;
+            /* in flight, in send order: settle acks in this order */
+            if (t->otail)
+                t->otail->onext = b;
+            else
+                t->ohead = b;
+            t->otail = b;
             pthread_mutex_unlock(&c->mu);
-            int gone = send_batch(t, &s, b);
+            int gone = send_batch(t, &s, b); /* settles b unless abandoned */
             pthread_mutex_lock(&c->mu);
-            t->mem -= b->mem;
-            c->st.queued_bytes -= b->mem;
-            batch_free(b);
-            pthread_cond_broadcast(&c->cv); /* room for adds; stop may be waiting */
             if (gone)
-                break;
+                break; /* b stays on the in-flight list; noa_client_free frees it */
             continue;
         }
         if (t->cur && (c->stopping ||
@@ -687,7 +751,8 @@ int noa_client_stop(struct noa_client *c, int64_t drain_ms)
     /* Senders no longer touch the list once stopping is set, and adds
      * refuse, so the list is stable. */
     for (struct cl_tenant *t = c->tenants; t; t = t->next)
-        pthread_join(t->th, NULL);
+        for (int i = 0; i < t->n_th; i++)
+            pthread_join(t->th[i], NULL);
     return rc;
 }
 
@@ -712,12 +777,20 @@ void noa_client_free(struct noa_client *c)
             batch_free(b);
             b = bn;
         }
+        for (struct cl_batch *b = t->ohead; b;) { /* abandoned in flight */
+            struct cl_batch *bn = b->onext;
+            batch_free(b);
+            b = bn;
+        }
+        pthread_mutex_destroy(&t->settle_mu);
         noa_free(t->name);
         noa_free(t);
         t = n;
     }
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
+    noa_buf_fini(&c->lc_in);
+    noa_buf_fini(&c->lc_out);
     noa_free(c->url);
     noa_free(c->tenant_id);
     noa_free(c->user_agent);

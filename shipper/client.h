@@ -16,9 +16,9 @@
  * lists, per source, the highest offset the batch covered, so positions
  * only advance past data the server has accepted or definitively refused.
  *
- * Threads: noa_client_add/_stats from any thread; one sender thread per
- * tenant (created on its first entry) makes the HTTP calls and runs the ack
- * callback.
+ * Threads: noa_client_add/_stats from any thread; max_inflight sender
+ * threads per tenant (created on its first entry) make the HTTP calls and
+ * run the ack callback, one call at a time per tenant, in batch order.
  */
 #ifndef NOA_SHIPPER_CLIENT_H
 #define NOA_SHIPPER_CLIENT_H
@@ -46,7 +46,8 @@ struct noa_client_config {
     int64_t min_backoff_ms; /* 0 = 500 */
     int64_t max_backoff_ms; /* 0 = 5 min */
     int max_retries;        /* 0 = retry for ever (the default, unlike Promtail) */
-    size_t queue_bytes;     /* per tenant, queued + in flight; 0 = 4 * batch_size */
+    size_t queue_bytes;     /* per tenant, queued + in flight; 0 = (max_inflight
+                             * + 2) * batch_size */
     size_t max_tenants;     /* distinct tenants (one sender thread each); 0 = 64 */
     const struct noa_label *external_labels; /* added unless the stream has them */
     uint32_t n_external_labels;
@@ -61,6 +62,11 @@ struct noa_client_config {
     size_t n_headers;
     int drop_rate_limited; /* 1: a 429 drops the batch instead of retrying
                             * (Promtail's drop_rate_limited_batches) */
+    int max_inflight;      /* batches of one tenant sent at once, each on its
+                            * own connection; 0 = 2. Acks still come in batch
+                            * order. (Promtail sends one at a time: with the
+                            * server's fsync per push, one connection caps
+                            * throughput at a batch per round trip.) */
     int zstd;              /* 1: bodies are zstd-compressed protobuf with
                             * Content-Encoding: zstd (noa's server accepts it;
                             * smaller and cheaper than snappy); 0: Loki's
@@ -72,6 +78,11 @@ struct noa_client_config {
     void (*ack)(void *ud, const char *tenant, int status, const struct noa_client_ack *acks,
                 size_t n);
     void *ack_ud;
+    /* Called after settled batches gave their queue room back (on a sender
+     * thread, no lock held), so a reader paused on NOA_ELIMIT can go on at
+     * once. May be NULL. */
+    void (*room)(void *ud);
+    void *room_ud;
 };
 
 struct noa_client_entry {

@@ -95,6 +95,10 @@ struct noa_route_config {
      */
     int (*commit)(void *ud, struct noa_str source, uint64_t offset);
     void *commit_ud;
+    /* Passed to every client (noa_client_config.room): a client has room
+     * again, paused readers may go on. May be NULL. */
+    void (*room)(void *ud);
+    void *room_ud;
     size_t label_cache; /* formatted label sets kept [4096] */
 };
 

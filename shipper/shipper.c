@@ -218,6 +218,12 @@ static int tail_on_line(void *ud, const struct noa_tailer_file *f, struct noa_st
     return 0;
 }
 
+static int tail_can_read(void *ud, const struct noa_tailer_file *f)
+{
+    struct noa_shipper *s = ud;
+    return !s->route || !noa_route_blocked(s->route, (struct noa_str){f->path, f->path_len});
+}
+
 static void tail_on_file_done(void *ud, const struct noa_tailer_file *f)
 {
     struct noa_shipper *s = ud;
@@ -557,6 +563,15 @@ static int setup_scrape(struct noa_shipper *s, struct scrape_rt *rt, struct noa_
     return 0;
 }
 
+/* A client has queue room again (sender thread): files paused on a full
+ * queue go on now rather than at the tailer's next tick. */
+static void room_cb(void *ud)
+{
+    struct noa_shipper *s = ud;
+    if (s->tailer)
+        noa_tailer_resume(s->tailer);
+}
+
 static int setup_route(struct noa_shipper *s, struct noa_error *err)
 {
     const struct noa_shipper_config *cfg = s->cfg;
@@ -581,7 +596,9 @@ static int setup_route(struct noa_shipper *s, struct noa_error *err)
     struct noa_route_config rc = {.clients = cc,
                                   .n_clients = cfg->n_clients,
                                   .commit = commit_cb,
-                                  .commit_ud = s};
+                                  .commit_ud = s,
+                                  .room = room_cb,
+                                  .room_ud = s};
     int r = noa_route_new(&rc, &s->route);
     if (r < 0)
         noa_error_set(err, r, "cannot set up the clients: %s", noa_strerror(r));
@@ -643,6 +660,7 @@ int noa_shipper_new(const struct noa_shipper_options *opts, struct noa_shipper *
         struct noa_tailer_callbacks cb = {.on_line = tail_on_line,
                                           .on_file_done = tail_on_file_done,
                                           .on_tick = tail_on_tick,
+                                          .can_read = tail_can_read,
                                           .ud = s};
         if ((rc = noa_tailer_new(&tc, &cb, &s->tailer)) < 0) {
             noa_error_set(err, rc, "cannot start the file tailer: %s", noa_strerror(rc));

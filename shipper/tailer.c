@@ -307,6 +307,18 @@ static void *reader_main(void *arg)
             struct noa__tailer_tfile *f = noa__tailer_dequeue(t);
             if (!f)
                 break;
+            if (f->retrying && t->cb.can_read) {
+                /* A paused file is asked first: reading a chunk only to
+                 * have its first line refused again costs a copy of the
+                 * chunk per paused file per retry. */
+                struct noa_tailer_file fi;
+                noa__tailer_file_info(f, f->gens[0], &fi);
+                if (!t->cb.can_read(t->cb.ud, &fi)) {
+                    f->paused = 1;
+                    continue;
+                }
+            }
+            f->retrying = 0;
             int r = noa__tailer_read_gen(t, f, f->gens[0], now);
             if (r == NOA__TAILER_RD_MORE)
                 noa__tailer_enqueue(t, f);

@@ -126,6 +126,10 @@ struct noa_tailer_callbacks {
     void (*on_file_done)(void *ud, const struct noa_tailer_file *f);
     /* About every tick_period (100 ms). May be NULL. */
     void (*on_tick)(void *ud, int64_t now_ns);
+    /* Asked before a paused file is read again: 0 keeps it paused without
+     * reading (the reader would refuse its line anyway). A cheap check,
+     * e.g. whether the file's destination has room. May be NULL. */
+    int (*can_read)(void *ud, const struct noa_tailer_file *f);
     void *ud;
 };
 

@@ -887,6 +887,7 @@ void noa__tailer_unpause_all(struct noa_tailer *t)
         struct noa__tailer_tfile *f = t->files[i];
         if (f->paused) {
             f->paused = 0;
+            f->retrying = 1;
             noa__tailer_enqueue(t, f);
         }
     }

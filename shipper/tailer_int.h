@@ -63,6 +63,7 @@ struct noa__tailer_tfile {
     uint32_t mark; /* rescan number that last matched it */
     int gone;      /* no longer matched: drain and release */
     int paused;    /* on_line refused a line */
+    int retrying;  /* unpaused: ask can_read before reading again */
     int queued;    /* in the ready ring */
     struct noa__tailer_gen *gens[NOA_TAILER_MAX_GENS];
     int n_gens;

@@ -753,6 +753,49 @@ static void test_ack_order(void **state)
     srv_stop(&s);
 }
 
+/* Eight batches in flight at once, several needing retries: later batches
+ * finish first, yet acks come one per batch, in batch order, and every
+ * entry is sent once. */
+static void test_parallel_ack_order(void **state)
+{
+    (void)state;
+    struct srv s = {0};
+    s.script[1] = 500;
+    s.script[3] = 503;
+    s.script[6] = 500;
+    s.script[7] = 500;
+    srv_start(&s);
+    struct noa_client_config cfg;
+    struct acks k;
+    char url[128];
+    cfg_init(&cfg, url, sizeof(url), &s, &k);
+    cfg.batch_size = 20;
+    cfg.queue_bytes = 4000;
+    cfg.max_inflight = 8;
+    struct noa_client *c;
+    assert_int_equal(noa_client_new(&cfg, &c), 0);
+    uint64_t off = 0;
+    for (int i = 0; i < 60; i++) {
+        off += 11;
+        int rc;
+        while ((rc = add(c, NULL, "{job=\"p\"}", i, "0123456789", "f", off)) == NOA_ELIMIT)
+            sleep_ms(2);
+        assert_int_equal(rc, 0);
+    }
+    assert_int_equal(noa_client_stop(c, 10000), 0);
+    assert_int_equal(acks_n(&k), 30);
+    for (int i = 0; i < k.n; i++) {
+        assert_int_equal(k.status[i], 0);
+        assert_int_equal(k.offset[i], (uint64_t)(i + 1) * 22);
+    }
+    struct noa_client_stats st;
+    noa_client_stats(c, &st);
+    assert_int_equal(st.sent_entries, 60);
+    assert_int_equal(st.retries, 4);
+    noa_client_free(c);
+    srv_stop(&s);
+}
+
 static void test_new_invalid(void **state)
 {
     (void)state;
@@ -860,6 +903,7 @@ int main(void)
         cmocka_unit_test(test_tenant_isolation),
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_ack_order),
+        cmocka_unit_test(test_parallel_ack_order),
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_zstd_encoding),
     };
