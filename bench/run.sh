@@ -18,6 +18,9 @@ echo "   zstd -dc | grep -F yardstick; then the same with skipping off"
 $bin/bench_query --server $server --mb 2048 --streams 300
 echo "== pipeline: json / logfmt parsers and label filters in memory, one core (CPU time)"
 $bin/bench_pipeline --mb 256 --check
+echo "== shipper: 1 GiB of CRI lines in 100 files tailed into a running noa-server, then 1,000 files"
+$bin/bench_shipper --server $server --shipper $bin/noa-shipper --mb 1024 --files 100
+$bin/bench_shipper --server $server --shipper $bin/noa-shipper --mb 256 --files 1000
 echo "== metric queries: 2 GiB over two hours (logfmt and access lines), then JSON lines"
 $bin/bench_metric --server $server --mb 2048
 $bin/bench_metric --server $server --mb 2048 --json

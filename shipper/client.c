@@ -486,6 +486,20 @@ struct cl_sender {
  * off it, acknowledged and freed; a batch settled before an earlier one
  * waits for it. Runs without mu.
  */
+const double noa_client_latency_bounds[NOA_CLIENT_LATENCY_BUCKETS] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+static void observe_latency(struct noa_client *c, double secs)
+{
+    int i = 0;
+    while (i < NOA_CLIENT_LATENCY_BUCKETS && secs > noa_client_latency_bounds[i])
+        i++;
+    pthread_mutex_lock(&c->mu);
+    c->st.latency_buckets[i]++;
+    c->st.latency_sum += secs;
+    pthread_mutex_unlock(&c->mu);
+}
+
 static void settle(struct cl_tenant *t, struct cl_batch *b, int status)
 {
     struct noa_client *c = t->c;
@@ -577,7 +591,9 @@ static int send_batch(struct cl_tenant *t, struct cl_sender *s, struct cl_batch 
             .max_response_bytes = 1 << 20, /* only error messages come back */
         };
         struct noa_http_client_response resp = {0};
+        int64_t t0 = noa_clock_mono_ns();
         int rc = noa_http_client_do(s->http, &hr, &resp);
+        observe_latency(c, (double)(noa_clock_mono_ns() - t0) / 1e9);
         /* an answer whose body passed our limit still has a status: a huge
          * 400 message must not turn into endless retries */
         int status = rc == 0 || (rc == NOA_ETOOBIG && resp.status > 0) ? resp.status : 0;

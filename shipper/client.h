@@ -104,11 +104,20 @@ enum noa_client_drop_reason {
     NOA_CLIENT_DROP_N,
 };
 
+/* Upper bounds (seconds) of the request duration histogram: Prometheus's
+ * default buckets, as Promtail's promtail_request_duration_seconds. */
+#define NOA_CLIENT_LATENCY_BUCKETS 11
+extern const double noa_client_latency_bounds[NOA_CLIENT_LATENCY_BUCKETS];
+
 struct noa_client_stats {
     uint64_t sent_batches, sent_entries, sent_bytes; /* bytes: compressed bodies */
     uint64_t retries;
     uint64_t dropped_batches[NOA_CLIENT_DROP_N];
     uint64_t dropped_entries[NOA_CLIENT_DROP_N];
+    /* Every push request (any outcome): counts per bucket (not
+     * cumulative; the last slot counts those over every bound), sum. */
+    uint64_t latency_buckets[NOA_CLIENT_LATENCY_BUCKETS + 1];
+    double latency_sum;
     uint64_t queued_bytes; /* charged against queue_bytes, all tenants (entries
                             * count their line, labels, metadata + 64) */
 };

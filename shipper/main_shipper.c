@@ -176,6 +176,74 @@ STAT_FN(targets_active)
 STAT_FN(files_active)
 STAT_FN(positions_save_errors)
 
+static void put_path_sample(struct noa_buf *out, const char *name, const char *path, size_t len,
+                            uint64_t v)
+{
+    noa_buf_printf(out, "%s{path=\"", name);
+    for (size_t i = 0; i < len; i++) {
+        char c = path[i];
+        if (c == '\\' || c == '"')
+            noa_buf_putc(out, '\\');
+        if (c == '\n') {
+            noa_buf_printf(out, "\\n");
+            continue;
+        }
+        noa_buf_putc(out, c);
+    }
+    noa_buf_printf(out, "\"} %llu\n", (unsigned long long)v);
+}
+
+struct file_metric {
+    struct noa_buf *out;
+    int which; /* 0 size, 1 read offset, 2 lag */
+};
+
+static void file_sample(void *ud, const struct noa_tailer_file_state *f)
+{
+    struct file_metric *fm = ud;
+    static const char *const names[] = {"noa_shipper_file_size_bytes",
+                                        "noa_shipper_file_read_bytes",
+                                        "noa_shipper_file_lag_bytes"};
+    uint64_t v = fm->which == 0   ? f->size
+                 : fm->which == 1 ? f->offset
+                                  : (f->size > f->offset ? f->size - f->offset : 0);
+    put_path_sample(fm->out, names[fm->which], f->path, f->path_len, v);
+}
+
+#define FILE_COLLECTOR(n, which)                                                                   \
+    static void collect_##n(void *ctx, struct noa_buf *out)                                        \
+    {                                                                                              \
+        struct app *a = ctx;                                                                       \
+        struct file_metric fm = {out, which};                                                      \
+        if (a->shipper)                                                                            \
+            noa_shipper_files(a->shipper, file_sample, &fm);                                       \
+    }
+FILE_COLLECTOR(size, 0)
+FILE_COLLECTOR(read, 1)
+FILE_COLLECTOR(lag, 2)
+
+static void collect_latency(void *ctx, struct noa_buf *out)
+{
+    struct app *a = ctx;
+    struct noa_shipper_stats st;
+    if (!a->shipper)
+        return;
+    noa_shipper_stats(a->shipper, &st);
+    uint64_t cum = 0;
+    const char *name = "promtail_request_duration_seconds";
+    for (int i = 0; i < NOA_CLIENT_LATENCY_BUCKETS; i++) {
+        cum += st.latency_buckets[i];
+        noa_buf_printf(out, "%s_bucket{le=\"", name);
+        noa_metrics_format_double(out, noa_client_latency_bounds[i]);
+        noa_buf_printf(out, "\"} %llu\n", (unsigned long long)cum);
+    }
+    cum += st.latency_buckets[NOA_CLIENT_LATENCY_BUCKETS];
+    noa_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+    noa_buf_printf(out, "%s_sum ", name);
+    noa_metrics_format_double(out, st.latency_sum);
+    noa_buf_printf(out, "\n%s_count %llu\n", name, (unsigned long long)cum);
+}
+
 static void register_metrics(struct app *a)
 {
     struct noa_metrics *m = a->metrics;
@@ -207,6 +275,18 @@ static void register_metrics(struct app *a)
                            stat_targets_active, a);
     noa_metrics_gauge_func(m, "noa_shipper_files_active", "Files being tailed.",
                            stat_files_active, a);
+    noa_metrics_collector(m, "noa_shipper_file_size_bytes",
+                          "Size of each tailed file when last seen.", NOA_METRIC_GAUGE,
+                          collect_size, a);
+    noa_metrics_collector(m, "noa_shipper_file_read_bytes",
+                          "Bytes of each tailed file read so far.", NOA_METRIC_GAUGE,
+                          collect_read, a);
+    noa_metrics_collector(m, "noa_shipper_file_lag_bytes",
+                          "Bytes of each tailed file not read yet (size - read).",
+                          NOA_METRIC_GAUGE, collect_lag, a);
+    noa_metrics_collector(m, "promtail_request_duration_seconds",
+                          "Duration of push requests to the servers (all clients, any outcome).",
+                          NOA_METRIC_HISTOGRAM, collect_latency, a);
     noa_metrics_counter_func(m, "noa_shipper_positions_save_errors_total",
                              "Positions file saves that failed (retried at the next period).",
                              stat_positions_save_errors, a);

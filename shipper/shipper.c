@@ -824,8 +824,18 @@ void noa_shipper_stats(struct noa_shipper *s, struct noa_shipper_stats *out)
             out->retries += cs.retries;
             for (int k = 0; k < NOA_CLIENT_DROP_N; k++)
                 out->dropped_entries += cs.dropped_entries[k];
+            for (int k = 0; k <= NOA_CLIENT_LATENCY_BUCKETS; k++)
+                out->latency_buckets[k] += cs.latency_buckets[k];
+            out->latency_sum += cs.latency_sum;
         }
     }
+}
+
+void noa_shipper_files(struct noa_shipper *s,
+                       void (*cb)(void *ud, const struct noa_tailer_file_state *f), void *ud)
+{
+    if (s->tailer)
+        noa_tailer_foreach(s->tailer, cb, ud);
 }
 
 static void put_html(struct noa_buf *out, const char *p, size_t n)

@@ -31,6 +31,7 @@
 #include "common/err.h"
 #include "common/metrics.h"
 #include "shipper/shipper_config.h"
+#include "shipper/tailer.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +55,9 @@ struct noa_shipper_stats {
     uint64_t targets_active;           /* gauge: file targets from discovery */
     uint64_t files_active;             /* gauge: files being tailed */
     uint64_t positions_saves, positions_save_errors;
+    /* push request durations, all clients (see noa_client_latency_bounds) */
+    uint64_t latency_buckets[NOA_CLIENT_LATENCY_BUCKETS + 1];
+    double latency_sum;
 };
 
 struct noa_shipper;
@@ -92,5 +96,10 @@ int noa_shipper_ready(struct noa_shipper *s, char *why, size_t cap);
 void noa_shipper_targets(struct noa_shipper *s, int json, struct noa_buf *out);
 
 void noa_shipper_stats(struct noa_shipper *s, struct noa_shipper_stats *out);
+
+/* Every tailed file's size and read offset (noa_tailer_foreach); nothing
+ * without file targets. */
+void noa_shipper_files(struct noa_shipper *s,
+                       void (*cb)(void *ud, const struct noa_tailer_file_state *f), void *ud);
 
 #endif

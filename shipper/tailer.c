@@ -251,6 +251,55 @@ out:
 
 /* ---- the reader thread ------------------------------------------------------------------ */
 
+/* Copies every file's state for noa_tailer_foreach (reader thread). */
+static void snapshot(struct noa_tailer *t)
+{
+    struct noa_buf b = {0};
+    for (size_t i = 0; i < t->n_files; i++) {
+        const struct noa__tailer_tfile *f = t->files[i];
+        if (!f->n_gens)
+            continue;
+        const struct noa__tailer_gen *g = f->gens[0];
+        uint32_t len = (uint32_t)f->path_len, gens = (uint32_t)f->n_gens;
+        uint64_t size = g->size, off = g->off;
+        noa_buf_append(&b, &len, sizeof len);
+        noa_buf_append(&b, f->path, f->path_len);
+        noa_buf_append(&b, &size, sizeof size);
+        noa_buf_append(&b, &off, sizeof off);
+        noa_buf_append(&b, &gens, sizeof gens);
+    }
+    pthread_mutex_lock(&t->snap_mu);
+    struct noa_buf old = t->snap;
+    t->snap = b;
+    pthread_mutex_unlock(&t->snap_mu);
+    noa_buf_fini(&old);
+}
+
+void noa_tailer_foreach(struct noa_tailer *t,
+                        void (*cb)(void *ud, const struct noa_tailer_file_state *s), void *ud)
+{
+    pthread_mutex_lock(&t->snap_mu);
+    const char *p = t->snap.data, *end = p + t->snap.len;
+    while (p && p < end) {
+        struct noa_tailer_file_state st;
+        uint32_t len, gens;
+        memcpy(&len, p, sizeof len);
+        p += sizeof len;
+        st.path = p;
+        st.path_len = len;
+        p += len;
+        memcpy(&st.size, p, sizeof st.size);
+        p += sizeof st.size;
+        memcpy(&st.offset, p, sizeof st.offset);
+        p += sizeof st.offset;
+        memcpy(&gens, p, sizeof gens);
+        p += sizeof gens;
+        st.generations = (int)gens;
+        cb(ud, &st);
+    }
+    pthread_mutex_unlock(&t->snap_mu);
+}
+
 static void *reader_main(void *arg)
 {
     struct noa_tailer *t = arg;
@@ -300,6 +349,10 @@ static void *reader_main(void *arg)
                     i++;
             if (t->cb.on_tick)
                 t->cb.on_tick(t->cb.ud, noa_clock_mono_ns());
+            if (now >= t->next_snap) {
+                snapshot(t);
+                t->next_snap = now + 1000000000LL;
+            }
             t->next_tick = now + t->cfg.tick_period_ns;
         }
         /* one turn: every ready file gets one chunk */
@@ -387,6 +440,7 @@ int noa_tailer_new(const struct noa_tailer_config *cfg, const struct noa_tailer_
         t->cfg.max_files = NOA__TAILER_DEF_MAX_FILES;
     pthread_mutex_init(&t->mu, NULL);
     pthread_mutex_init(&t->cmu, NULL);
+    pthread_mutex_init(&t->snap_mu, NULL);
     /* one fd per tailed file: take the hard limit, as thousands of files
      * are normal on a Kubernetes node */
     struct rlimit rl;
@@ -504,5 +558,7 @@ void noa_tailer_free(struct noa_tailer *t)
         close(t->efd);
     pthread_mutex_destroy(&t->mu);
     pthread_mutex_destroy(&t->cmu);
+    pthread_mutex_destroy(&t->snap_mu);
+    noa_buf_fini(&t->snap);
     noa_free(t);
 }

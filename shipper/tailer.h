@@ -209,6 +209,21 @@ int noa_tailer_commit(struct noa_tailer *t, struct noa_str path, uint64_t voff);
 
 void noa_tailer_stats(struct noa_tailer *t, struct noa_tailer_stats *out);
 
+/* One tailed path as noa_tailer_foreach shows it (borrowed for the call). */
+struct noa_tailer_file_state {
+    const char *path; /* not NUL-terminated */
+    size_t path_len;
+    uint64_t size;    /* of the generation being read, when last seen */
+    uint64_t offset;  /* read up to here in that generation */
+    int generations;  /* 1, or more while rotated files are drained */
+};
+
+/* Calls cb for every tailed path, as of the reader's last snapshot (taken
+ * at most once a second); cb runs under a lock and must not call back into
+ * the tailer. Any thread (/metrics, /targets). */
+void noa_tailer_foreach(struct noa_tailer *t,
+                        void (*cb)(void *ud, const struct noa_tailer_file_state *s), void *ud);
+
 /* Stops if needed and frees; NULL is a no-op. */
 void noa_tailer_free(struct noa_tailer *t);
 

@@ -151,6 +151,13 @@ struct noa_tailer {
     size_t ccap, cn;
 
     struct noa_tailer_stats st;
+
+    /* What noa_tailer_foreach shows: every file's state, copied by the
+     * reader at most once a second (records: u32 path length, path, u64
+     * size, u64 offset, u32 generations). */
+    pthread_mutex_t snap_mu;
+    struct noa_buf snap;
+    int64_t next_snap;
 };
 
 #define NOA__TAILER_ST_ADD(t, f, v) __atomic_fetch_add(&(t)->st.f, (v), __ATOMIC_RELAXED)

@@ -560,7 +560,14 @@ def case_metrics(suite, server):
             return False
 
         H.wait_for(sent, 15, "promtail_sent_entries_total >= 10")
+        path = os.path.join(logs, "m.log")
+        want_lag = 'noa_shipper_file_lag_bytes{path="%s"} 0' % path
+        want_read = 'noa_shipper_file_read_bytes{path="%s"} %d' % (path, os.path.getsize(path))
+        H.wait_for(lambda: want_lag in sh.get("/metrics").text and want_read in sh.get("/metrics").text,
+                   10, "per-file read and lag gauges")
         text = sh.get("/metrics").body
+        count = [ln for ln in text.decode().splitlines() if ln.startswith("promtail_request_duration_seconds_count ")]
+        check(count and float(count[0].split()[1]) >= 1, "no request durations: %r", count)
         if shutil.which("promtool"):
             p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30)
             check(p.returncode == 0, "promtool check metrics: %s %s", p.stdout.decode(), p.stderr.decode())
