@@ -6,6 +6,7 @@
  * is taken as UTC. Pure functions; run on the executing thread.
  */
 #include "common/gotmpl_int.h"
+#include "common/clock.h"
 #include "common/mem.h"
 
 #include <ctype.h>
@@ -19,28 +20,7 @@
 
 /* ------------------------------------------------------- time and zones */
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
 
 static int64_t floordiv(int64_t a, int64_t b)
 {
@@ -177,10 +157,10 @@ void noa__gotmpl_time_format(const struct noa__gotmpl_val *v, const char *l, siz
     int64_t secs = local - days * 86400;
     int64_t year;
     int mon, day;
-    civil_from_days(days, &year, &mon, &day);
+    noa_civil_from_days(days, &year, &mon, &day);
     int hour = (int)(secs / 3600), min = (int)(secs / 60 % 60), sec = (int)(secs % 60);
     int wday = (int)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday */
-    int yday = (int)(days - days_from_civil(year, 1, 1)) + 1;
+    int yday = (int)(days - noa_days_from_civil(year, 1, 1)) + 1;
     int off = v->u.t.off;
     while (n > 0) {
         enum std s;
@@ -512,7 +492,7 @@ static int time_parse(const char *l, size_t ln, const char *s, size_t sn,
     if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 59)
         return -1;
     int64_t days =
-        yday > 0 ? days_from_civil(year, 1, 1) + yday - 1 : days_from_civil(year, mon, day);
+        yday > 0 ? noa_days_from_civil(year, 1, 1) + yday - 1 : noa_days_from_civil(year, mon, day);
     *out = noa__gotmpl_time_make(days * 86400 + hour * 3600 + min * 60 + sec - off, nsec);
     out->u.t.off = off;
     return 0;
@@ -567,7 +547,7 @@ static int f_date(NOA_GOTMPL_FN_ARGS)
 
 static struct noa__gotmpl_val zero_time(void)
 {
-    return noa__gotmpl_time_make(days_from_civil(1, 1, 1) * 86400, 0);
+    return noa__gotmpl_time_make(noa_days_from_civil(1, 1, 1) * 86400, 0);
 }
 
 static int f_toDate(NOA_GOTMPL_FN_ARGS)

@@ -2,6 +2,7 @@
  * limits_config checks of the query frontend and querier over the parsed
  * range, with Loki's messages. Pure; any thread. */
 #include "querier/params.h"
+#include "common/clock.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -50,17 +51,6 @@ static int parse_float(struct noa_str s, double *out)
         return -1;
     *out = v;
     return 0;
-}
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
 }
 
 static int digits(const char *p, int n, int *out)
@@ -120,7 +110,7 @@ static int parse_rfc3339(struct noa_str s, int64_t *out)
     }
     if (i != n)
         return -1;
-    int64_t secs = days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + m * 60 +
+    int64_t secs = noa_days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 +
                    sec - offset;
     *out = secs * 1000000000 + frac;
     return 0;

@@ -14,6 +14,7 @@
  * Zones and formats are immutable after construction; any thread.
  */
 #include "shipper/gotime.h"
+#include "common/clock.h"
 #include "common/buf.h"
 #include "common/mem.h"
 
@@ -40,36 +41,12 @@ static int days_in(int month, int64_t year)
     return month == 2 && is_leap(year) ? 29 : dm[month - 1];
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (month 1..12; day may
- * run past the month's end, which normalises as Go's Date does). */
-static int64_t days_from_civil(int64_t y, int m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int64_t floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
     return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
 
 /* ---- zones ----------------------------------------------------------------- */
 
@@ -243,7 +220,7 @@ static int64_t rule_time(int64_t year, const struct tz_rule *r, int32_t off)
         d = r->day;
         break;
     case RULE_MWD: {
-        int64_t first = days_from_civil(year, r->mon, 1);
+        int64_t first = noa_days_from_civil(year, r->mon, 1);
         int dow = (int)(((first % 7) + 7 + 4) % 7); /* 1970-01-01 was a Thursday */
         int md = r->day - dow;
         if (md < 0)
@@ -253,7 +230,7 @@ static int64_t rule_time(int64_t year, const struct tz_rule *r, int32_t off)
                 break;
             md += 7;
         }
-        d = first - days_from_civil(year, 1, 1) + md;
+        d = first - noa_days_from_civil(year, 1, 1) + md;
         break;
     }
     }
@@ -270,8 +247,8 @@ static void posix_lookup(const struct tz_posix *p, int64_t sec, int32_t *off, co
     int64_t y;
     int m, d;
     int64_t days = floor_div(sec, 86400);
-    civil_from_days(days, &y, &m, &d);
-    int64_t ystart = days_from_civil(y, 1, 1) * 86400;
+    noa_civil_from_days(days, &y, &m, &d);
+    int64_t ystart = noa_days_from_civil(y, 1, 1) * 86400;
     int64_t ysec = sec - ystart;
     int64_t start = rule_time(y, &p->start, p->std_off);
     int64_t end = rule_time(y, &p->end, p->dst_off);
@@ -1283,7 +1260,7 @@ static int fields_to_ns(struct fields *f, int64_t year, const struct noa_gotime_
     if (year < -300000 || year > 300000)
         return -1;
     int64_t wall =
-        days_from_civil(year, month, day) * 86400 + f->hour * 3600 + f->min * 60 + f->sec;
+        noa_days_from_civil(year, month, day) * 86400 + f->hour * 3600 + f->min * 60 + f->sec;
     int64_t utc;
     int32_t off;
     if (f->has_utc) {
@@ -1375,7 +1352,7 @@ static int fast_rfc3339(const char *v, size_t n, int64_t *out)
     }
     if (i != n)
         return -1;
-    int64_t sec = days_from_civil(year, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
+    int64_t sec = noa_days_from_civil(year, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
     if (sec > NS_MAX_SEC || sec < -NS_MAX_SEC - 1)
         return -1;
     int64_t t = sec * 1000000000;
@@ -1550,7 +1527,7 @@ int noa_gotime_parse(const struct noa_gotime_format *f, const char *value, size_
         return NOA_EINVAL;
     int64_t ny;
     int nm, nd;
-    civil_from_days(floor_div(now_ns, 86400 * (int64_t)1000000000), &ny, &nm, &nd);
+    noa_civil_from_days(floor_div(now_ns, 86400 * (int64_t)1000000000), &ny, &nm, &nd);
     int month = fl.month < 0 ? 1 : fl.month;
     int64_t year = ny;
     if (month == 12 && nm == 1)
