@@ -1,6 +1,7 @@
 /* Reference-counted sealed blocks (see block.h). Any thread. */
 #include "ingester/block.h"
 #include "common/mem.h"
+#include "ingester/blockcol.h"
 #include "ingester/blocksum.h"
 
 int noa_block_seal(const void *raw, size_t len, int level, struct noa_block **out,
@@ -30,14 +31,17 @@ int noa_block_from_compressed(const struct noa_chunk_block *meta, const void *da
     noa_buf_append(&b->cb.data, data, len);
     b->cb.crc = noa_crc32c(0, data, len);
     atomic_init(&b->refs, 1);
-    /* WAL snapshots carry no summary: rebuild it (replay runs once), or go
-     * without when the block does not decompress cleanly (it is then
-     * always read, and the read reports the damage). */
+    /* WAL snapshots carry no summary or column: rebuild them (replay runs
+     * once), or go without when the block does not decompress cleanly (it
+     * is then always read, and the read reports the damage). */
     if (meta->raw_len <= NOA_CHUNK_MAX_BLOCK_RAW) {
         struct noa_buf raw = {0};
-        if (noa_block_decompress(b, &raw, NULL) == 0 &&
-            noa_blocksum_build(raw.data, raw.len, &b->cb.sum) < 0)
-            b->cb.sum.len = 0;
+        if (noa_block_decompress(b, &raw, NULL) == 0) {
+            if (noa_blocksum_build(raw.data, raw.len, &b->cb.sum) < 0)
+                b->cb.sum.len = 0;
+            if (noa_blockcol_build(raw.data, raw.len, &b->cb.col) < 0)
+                b->cb.col.len = 0;
+        }
         noa_buf_fini(&raw);
     }
     *out = b;

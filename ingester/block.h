@@ -23,7 +23,7 @@ struct noa_block {
 int noa_block_seal(const void *raw, size_t len, int level, struct noa_block **out,
                    struct noa_error *err);
 /* Builds a block from already-compressed bytes (WAL snapshots); copies them,
- * computes their CRC, and rebuilds the block summary when the bytes
+ * computes their CRC, and rebuilds the block summary and column when the bytes
  * decompress to valid entries (else the block has none and is always
  * read). Returns 0 or NOA_ECORRUPT (no data or no entries). */
 int noa_block_from_compressed(const struct noa_chunk_block *meta, const void *data, size_t len,

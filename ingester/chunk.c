@@ -7,6 +7,7 @@
 #include "ingester/chunk.h"
 
 #include "common/mem.h"
+#include "ingester/blockcol.h"
 #include "ingester/blocksum.h"
 
 #include <inttypes.h>
@@ -278,6 +279,12 @@ int noa_chunk_block_seal(const void *raw, size_t len, int level, struct noa_chun
         noa_error_set(err, rc, "chunk block: summary failed");
         goto fail;
     }
+    /* The column follows the sealed (sorted) order. */
+    rc = noa_blockcol_build(src, len, &out->col);
+    if (rc < 0) {
+        noa_error_set(err, rc, "chunk block: column failed");
+        goto fail;
+    }
     out->n_entries = (uint32_t)n;
     out->raw_len = (uint32_t)len;
     out->crc = noa_crc32c(0, out->data.data, clen);
@@ -295,6 +302,7 @@ void noa_chunk_block_fini(struct noa_chunk_block *b)
 {
     noa_buf_fini(&b->data);
     noa_buf_fini(&b->sum);
+    noa_buf_fini(&b->col);
 }
 
 /* ---- encoding -------------------------------------------------------------- */
@@ -312,8 +320,8 @@ int noa_chunk_encode(const struct noa_chunk_block *blocks, size_t n, struct noa_
         const struct noa_chunk_block *b = &blocks[i];
         if (b->data.len == 0 || b->n_entries == 0 || b->min_ts > b->max_ts)
             return NOA_EINVAL;
-        need += b->data.len + 4 + 6 * 10 + 10 + b->sum.len;
-        any_sum |= b->sum.len != 0;
+        need += b->data.len + 4 + 6 * 10 + 20 + b->sum.len + b->col.len;
+        any_sum |= b->sum.len != 0 || b->col.len != 0;
     }
     noa_buf_reserve(out, need);
 
@@ -328,11 +336,13 @@ int noa_chunk_encode(const struct noa_chunk_block *blocks, size_t n, struct noa_
     size_t extra_off = 0, extra_len = 0;
     if (any_sum) {
         extra_off = out->len - base;
-        noa_buf_putc(out, (char)NOA_CHUNK_EXTRA_SUMMARIES);
+        noa_buf_putc(out, (char)NOA_CHUNK_EXTRA_SUMCOL);
         noa_buf_put_uvarint(out, n);
         for (size_t i = 0; i < n; i++) {
             noa_buf_put_uvarint(out, blocks[i].sum.len);
             noa_buf_append(out, blocks[i].sum.data, blocks[i].sum.len);
+            noa_buf_put_uvarint(out, blocks[i].col.len);
+            noa_buf_append(out, blocks[i].col.data, blocks[i].col.len);
         }
         size_t body = out->len - base - extra_off;
         noa_buf_put_be32(out, noa_crc32c(0, out->data + base + extra_off, body));
@@ -466,7 +476,8 @@ static int read_metas(struct noa_chunk_reader *r, uint64_t off, uint64_t mlen,
 }
 
 /* Reads the extra section [off, off+len): checks its CRC, then attaches
- * the block summaries of a kind-1 section to the block metas. */
+ * the block summaries of a kind-1 section, or the summaries and columns of
+ * a kind-2 section, to the block metas. */
 static int read_extra(struct noa_chunk_reader *r, uint64_t off, uint64_t len,
                       struct noa_error *err)
 {
@@ -476,8 +487,9 @@ static int read_extra(struct noa_chunk_reader *r, uint64_t off, uint64_t len,
     size_t body = (size_t)len - 4;
     if (noa_crc32c(0, p, body) != noa_get_be32(p + body))
         return corrupt(err, "extra section checksum mismatch", off);
-    if (p[0] != NOA_CHUNK_EXTRA_SUMMARIES)
+    if (p[0] != NOA_CHUNK_EXTRA_SUMMARIES && p[0] != NOA_CHUNK_EXTRA_SUMCOL)
         return 0; /* a later table this version does not read */
+    int cols = p[0] == NOA_CHUNK_EXTRA_SUMCOL;
     struct metas_cur c = {p, body, 1, 0};
     uint64_t n = cur_uvarint(&c);
     if (c.bad || n != r->n_blocks)
@@ -491,6 +503,14 @@ static int read_extra(struct noa_chunk_reader *r, uint64_t off, uint64_t len,
         r->blocks[i].sum = slen ? p + c.off : NULL;
         r->blocks[i].sum_len = (size_t)slen;
         c.off += (size_t)slen;
+        if (!cols)
+            continue;
+        uint64_t clen = cur_uvarint(&c);
+        if (c.bad || clen > body - c.off)
+            return corrupt(err, "truncated block column", off + c.off);
+        r->blocks[i].col = clen ? p + c.off : NULL;
+        r->blocks[i].col_len = (size_t)clen;
+        c.off += (size_t)clen;
     }
     if (c.off != body)
         return corrupt(err, "trailing bytes after block summaries", off + c.off);

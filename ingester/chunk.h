@@ -78,8 +78,23 @@
  *   |   bytes, a summary in blocksum.h's serialized form                 |
  *   | 4        | CRC32C of every byte above, big-endian                   |
  *
+ * Kind 2, block summaries and entry columns (written since the columns
+ * exist; kind 1 chunks stay readable, their blocks simply have no column):
+ *
+ *   | size     | meaning                                                  |
+ *   |----------|----------------------------------------------------------|
+ *   | 1        | kind = 2                                                 |
+ *   | uvarint  | n_blocks, equal to the metas' count                      |
+ *   | per block, in metas order: uvarint len (0 = no summary), then len  |
+ *   |   bytes of summary (blocksum.h); uvarint clen (0 = no column),     |
+ *   |   then clen bytes, the block's entry column (blockcol.h)           |
+ *   | 4        | CRC32C of every byte above, big-endian                   |
+ *
  * A malformed section of a known kind (bad CRC, count, length or summary)
- * makes the whole chunk corrupt. A block without a summary is always read.
+ * makes the whole chunk corrupt. A block without a summary is always read;
+ * a column is checked against its block meta only when it is read (a bad
+ * one fails that query with NOA_ECORRUPT). A block without a column is
+ * decompressed by every query.
  *
  * 3. Object key: "<tenant>/<fp, 16 hex>/<from ms hex>:<through ms hex>:<CRC32C 8 hex>"
  * (Loki's v12+ key shape), from = first entry floored to ms, through = last
@@ -106,6 +121,8 @@
 #define NOA_CHUNK_FOOTER_SIZE 32
 /* Kind byte of the extra section that holds block summaries. */
 #define NOA_CHUNK_EXTRA_SUMMARIES 1
+/* Kind byte of the extra section that holds summaries and entry columns. */
+#define NOA_CHUNK_EXTRA_SUMCOL 2
 /* Default zstd level for sealing: measured best speed/ratio trade-off for logs. */
 #define NOA_CHUNK_ZSTD_LEVEL 1
 /* Largest raw block a reader accepts (a block is cut at ~256 KiB, plus one line). */
@@ -139,6 +156,7 @@ struct noa_chunk_block {
     uint32_t crc;        /* CRC32C of data */
     struct noa_buf data; /* owned: the zstd frame */
     struct noa_buf sum;  /* owned: block summary (ingester/blocksum.h); empty = none */
+    struct noa_buf col;  /* owned: entry column (ingester/blockcol.h); empty = none */
 };
 
 /* What noa_chunk_encode produced. */
@@ -162,6 +180,8 @@ struct noa_chunk_block_meta {
     uint64_t compressed_len; /* bytes, CRC excluded */
     const unsigned char *sum; /* block summary, borrowed from the chunk data; NULL = none */
     size_t sum_len;           /* bytes */
+    const unsigned char *col; /* entry column, borrowed from the chunk data; NULL = none */
+    size_t col_len;           /* bytes */
 };
 
 /* An opened chunk. data is borrowed; blocks is owned (noa_chunk_reader_fini). */
@@ -215,8 +235,9 @@ int noa_chunk_block_check(const void *raw, size_t len, uint64_t n_entries, int64
 /*
  * Seals raw[0..len) into *out: validates every entry, sorts entries by
  * timestamp (stable) when they are not already in order, compresses with
- * zstd at `level` (0 = NOA_CHUNK_ZSTD_LEVEL), computes the CRC32C and the
- * block summary (ingester/blocksum.h).
+ * zstd at `level` (0 = NOA_CHUNK_ZSTD_LEVEL), computes the CRC32C, the
+ * block summary (ingester/blocksum.h) and the entry column
+ * (ingester/blockcol.h; none when an entry has metadata).
  * *out is initialised here (its previous contents are not freed).
  * Returns 0; NOA_EINVAL for an empty or malformed raw block; NOA_ETOOBIG
  * when len > NOA_CHUNK_MAX_BLOCK_RAW; NOA_ENOMEM; NOA_EINTERNAL if zstd
@@ -225,13 +246,14 @@ int noa_chunk_block_check(const void *raw, size_t len, uint64_t n_entries, int64
 int noa_chunk_block_seal(const void *raw, size_t len, int level, struct noa_chunk_block *out,
                          struct noa_error *err);
 
-/* Releases a sealed block's data and summary; the struct may be reused. */
+/* Releases a sealed block's data, summary and column; the struct may be reused. */
 void noa_chunk_block_fini(struct noa_chunk_block *b);
 
 /*
  * Appends a chunk file made of blocks[0..n) (in the given order) to out;
  * offsets are relative to the chunk's first byte, i.e. out->len on entry.
- * When any block has a summary, the chunk gets a summaries section.
+ * When any block has a summary or a column, the chunk gets a summaries-
+ * and-columns section (kind 2).
  * Fills *sum when non-NULL. Returns 0, or NOA_EINVAL when n == 0 or a block
  * is empty or inconsistent (out is then left as it was).
  */
@@ -243,8 +265,8 @@ int noa_chunk_encode(const struct noa_chunk_block *blocks, size_t n, struct noa_
 /*
  * Opens a chunk file held in data[0..len) (borrowed; must outlive r):
  * checks magic, version, codec, footer, every offset and length, the metas
- * CRC and the extra section (block summaries: each block meta's sum then
- * points into data), without ever reading outside [0, len). A block's own
+ * CRC and the extra section (block summaries and columns: each block
+ * meta's sum and col then point into data), without ever reading outside [0, len). A block's own
  * CRC is checked when it is decompressed, so that blocks a query skips
  * cost nothing.
  * Returns 0; NOA_ECORRUPT (err names the field and offset); NOA_EUNSUPP

@@ -67,6 +67,51 @@ static uint64_t meta_hash(const struct noa_label *meta, uint32_t n)
     return h;
 }
 
+/* Up to the first 8 bytes of s, as a number (0-padded). */
+static inline uint64_t load8(struct noa_str s)
+{
+    uint64_t v = 0;
+    if (s.len)
+        memcpy(&v, s.p, s.len < 8 ? s.len : 8);
+    return v;
+}
+
+/* The metadata cache's key: lengths plus the first and last 8 bytes of
+ * every name and value, mixed. Cheap (no byte loop, it runs per entry)
+ * and only a filter: meta_cache_find compares the pairs themselves. */
+static uint64_t meta_key(const struct noa_label *meta, uint32_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    for (uint32_t i = 0; i < n; i++) {
+        struct noa_str a = meta[i].name, b = meta[i].value;
+        uint64_t x = load8(a) ^ (load8(b) * 0xff51afd7ed558ccdull) ^
+                     ((uint64_t)a.len << 32 | (uint32_t)b.len);
+        if (b.len > 8)
+            x ^= load8((struct noa_str){b.p + b.len - 8, 8}) * 0xc4ceb9fe1a85ec53ull;
+        if (a.len > 8)
+            x += load8((struct noa_str){a.p + a.len - 8, 8});
+        h = (h ^ x) * 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+/* noa_str_eq without a library call for the short names and values
+ * metadata has (two overlapping 8-byte loads up to 16 bytes). */
+static inline int short_eq(struct noa_str a, struct noa_str b)
+{
+    if (a.len != b.len)
+        return 0;
+    if (a.len < 8 || a.len > 16)
+        return noa_str_eq(a, b);
+    uint64_t x0, y0, x1, y1;
+    memcpy(&x0, a.p, 8);
+    memcpy(&y0, b.p, 8);
+    memcpy(&x1, a.p + a.len - 8, 8);
+    memcpy(&y1, b.p + b.len - 8, 8);
+    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+}
+
 static int meta_cache_find(const struct meta_cache *c, uint64_t h, const struct noa_label *meta,
                            uint32_t n, uint32_t *idx)
 {
@@ -75,8 +120,8 @@ static int meta_cache_find(const struct meta_cache *c, uint64_t h, const struct 
         if (e->n != n || e->h != h)
             continue;
         uint32_t k = 0;
-        while (k < n && noa_str_eq(e->v[k].name, meta[k].name) &&
-               noa_str_eq(e->v[k].value, meta[k].value))
+        while (k < n && short_eq(e->v[k].name, meta[k].name) &&
+               short_eq(e->v[k].value, meta[k].value))
             k++;
         if (k == n) {
             *idx = e->idx;
@@ -137,6 +182,7 @@ struct reval {
     uint32_t scratch_cap;
     uint32_t cached; /* series index + 1 of the current stream (fast path), 0 none */
     int fast;        /* filters only: labels are the stream's plus the metadata */
+    int lens_only;   /* counting over an empty pipeline: lines are never read */
     struct meta_cache mc; /* fast path with metadata: series by metadata, this stream */
     struct meta_cache byc; /* `by` grouping: series by the grouped labels' values */
     uint64_t samples;
@@ -378,14 +424,14 @@ static int stream_cb(void *arg, const struct noa_labels *stream)
 static int entry_fast(struct reval *r, int64_t ts, struct noa_str line, const struct noa_label *meta,
                       uint32_t n_meta, uint32_t lo, uint32_t hi)
 {
-    struct noa_str out;
-    if (!noa_pipeline_run(r->pipe, &r->st, ts, line, &out))
+    struct noa_str out = line; /* lens_only: the pipeline is empty */
+    if (!r->lens_only && !noa_pipeline_run(r->pipe, &r->st, ts, line, &out))
         return 0;
     double v = r->bytes ? (double)out.len : 1;
     uint32_t idx;
     uint64_t h = 0;
     int hit = n_meta == 0 ? r->cached != 0
-                          : meta_cache_find(&r->mc, h = meta_hash(meta, n_meta), meta, n_meta, &idx);
+                          : meta_cache_find(&r->mc, h = meta_key(meta, n_meta), meta, n_meta, &idx);
     if (n_meta == 0 && hit)
         idx = r->cached - 1;
     if (!hit) {
@@ -625,6 +671,24 @@ static int new_pipeline(struct reval *r, struct noa_error *err)
     return rc;
 }
 
+/* 1 when the log expression has no stage but `| drop __error__,
+ * __error_details__` without matchers, which is a no-op when nothing
+ * before it can set an error (common/pipeline.c compiles it to nothing):
+ * then a counting aggregation needs only each entry's time and length. */
+static int pipeline_is_empty(const struct noa_logql_expr *log)
+{
+    for (unsigned i = 0; i < log->n_stages; i++) {
+        const struct noa_logql_stage *st = &log->stages[i];
+        if (st->kind != NOA_LOGQL_STAGE_DROP)
+            return 0;
+        for (unsigned k = 0; k < st->n_names; k++)
+            if (st->names[k].has_matcher || (strcmp(st->names[k].name, NOA_LB_ERROR) != 0 &&
+                                             strcmp(st->names[k].name, NOA_LB_ERROR_DETAILS) != 0))
+                return 0;
+    }
+    return 1;
+}
+
 static int setup(struct reval *r, struct noa_error *err)
 {
     const struct noa_logql_expr *e = r->e;
@@ -656,6 +720,7 @@ static int setup(struct reval *r, struct noa_error *err)
     if (rc < 0)
         return rc;
     r->fast = noa_pipeline_filters_only(r->pipe) && !e->has_unwrap;
+    r->lens_only = r->fast && r->counting && !e->n_post_filters && pipeline_is_empty(e->log);
     if (e->n_post_filters) {
         r->post_stages = noa_xcalloc(e->n_post_filters, sizeof(*r->post_stages));
         for (unsigned i = 0; i < e->n_post_filters; i++) {
@@ -877,7 +942,7 @@ static int run_parallel(struct reval *r, const struct noa_metric_psource *par, u
         noa_pipeline_state_init(&pv[k].st);
         if (rc == 0)
             rc = setup(&pv[k], &errs[k]);
-        sinks[k] = (struct noa_metric_psink){pstream_cb, pentry_cb, &pv[k]};
+        sinks[k] = (struct noa_metric_psink){pstream_cb, pentry_cb, &pv[k], pv[k].lens_only};
     }
     if (rc == 0) {
         int64_t from, through;
@@ -928,7 +993,8 @@ int noa_metric_range_eval(const struct noa_logql_expr *e, const struct noa_metri
     }
     int64_t from, through;
     read_range(e, &o->grid, &from, &through);
-    struct noa_metric_sink sink = {.stream_cb = stream_cb, .entry_cb = entry_cb, .arg = &r};
+    struct noa_metric_sink sink = {
+        .stream_cb = stream_cb, .entry_cb = entry_cb, .arg = &r, .lens_only = r.lens_only};
     rc = src->each_stream(src->ctx, e->log, from, through, &sink);
     if (r.rc < 0)
         rc = r.rc;

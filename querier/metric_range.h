@@ -34,6 +34,7 @@ struct noa_metric_psink {
     int (*entry_cb)(void *arg, int64_t ts_ns, struct noa_str line, const struct noa_label *meta,
                     uint32_t n_meta);
     void *arg;
+    int lens_only; /* as struct noa_metric_sink's; the same in every sink of a call */
 };
 
 /*

@@ -35,6 +35,10 @@ struct noa_metric_sink {
     int (*entry_cb)(void *arg, int64_t ts_ns, struct noa_str line, const struct noa_label *meta,
                     uint32_t n_meta);
     void *arg;
+    /* 1: entry_cb reads only ts_ns and line.len (a count-type aggregation
+     * over an empty pipeline), so the source may deliver line.p == NULL
+     * (entries read from ingester/blockcol.h columns). */
+    int lens_only;
 };
 
 struct noa_metric_psink; /* querier/metric_range.h */

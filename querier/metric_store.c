@@ -36,6 +36,7 @@ struct walk {
     const struct noa_metric_sink *sink;
     const char *tenant;
     const struct noa_streamread_required *req; /* lines the pipeline may keep */
+    int lens_only;                             /* the sinks read no line bytes */
     const struct noa_labels *labels;           /* what stream_cb gets */
     int started;                               /* stream_cb called for this stream */
     struct mstream *v;
@@ -226,6 +227,7 @@ static int one_tenant(struct walk *w, const struct noa_logql_expr *log, int64_t 
                                          .through_ns = through,
                                          .deadline_ns = s->deadline_ns,
                                          .req = w->req,
+                                         .lens_only = w->lens_only,
                                          .entry_cb = entry_cb,
                                          .arg = w};
         rc = noa_streamread_run(&q, &s->st, &s->err);
@@ -240,7 +242,7 @@ static int each_stream(void *ctx, const struct noa_logql_expr *log, int64_t from
 {
     struct noa_metric_store *s = ctx;
     const unsigned char *on = NULL;
-    struct walk w = {.s = s, .sink = sink};
+    struct walk w = {.s = s, .sink = sink, .lens_only = sink->lens_only};
     struct noa_pipeline *pipe = NULL;
     struct noa_streamread_required req;
     int rc = 0;
@@ -333,6 +335,7 @@ static void *pworker_run(void *arg)
                                          .through_ns = p->through,
                                          .deadline_ns = p->s->deadline_ns,
                                          .req = p->req,
+                                         .lens_only = p->list->lens_only,
                                          .entry_cb = pentry_cb,
                                          .arg = p};
         p->rc = noa_streamread_run(&q, &p->st, &p->err);
@@ -407,7 +410,7 @@ static int each_stream_par(void *ctx, const struct noa_logql_expr *log, int64_t 
 {
     struct noa_metric_store *s = ctx;
     const unsigned char *on = NULL;
-    struct walk w = {.s = s};
+    struct walk w = {.s = s, .lens_only = n && sinks[0].lens_only};
     struct noa_pipeline *pipe = NULL;
     struct noa_streamread_required req;
     struct pworker *pw = noa_xcalloc(n ? n : 1, sizeof(*pw));

@@ -12,12 +12,20 @@
  * Exact duplicates have the same timestamp, so only the entries of the
  * current timestamp are remembered (by reference: a cursor exhausted at
  * that timestamp keeps its block until the timestamp changes).
+ *
+ * lens_only reads take blocks that have an entry column (ingester/
+ * blockcol.h) from the column instead of decompressing them, and remember
+ * the current timestamp's entries by hash: a column stores the hash of
+ * every entry that shares its time with a neighbour, and a column entry
+ * that meets another block's entry at its time makes its cursor
+ * decompress the block (cursor_inflate) to hash its line.
  */
 #include "querier/streamread.h"
 #include "common/clock.h"
 #include "common/mem.h"
 #include "common/pipeline.h"
 #include "ingester/block.h"
+#include "ingester/blockcol.h"
 #include "ingester/blocksum.h"
 #include "ingester/chunk.h"
 #include "ingester/chunkstore.h"
@@ -54,6 +62,25 @@ struct cursor {
     struct noa_chunk_iter it;
     int64_t chunk; /* chunk it came from; -1 = none */
     int head;
+    /* lens_only: a block read from its entry column (e.line.p is NULL) */
+    int col;
+    struct noa_blockcol_iter ci;
+    struct noa_blockcol_entry ce; /* the current entry's column fields */
+    uint64_t k;                   /* the current entry's index in the block */
+    struct item src;              /* the block, should its lines be needed */
+    uint64_t gen;                 /* changes whenever the cursor's bytes may */
+    /* One required literal: its first occurrence at or after the current
+     * line's start in the rest of the block (NULL: none), valid once
+     * occ_set; found by one search per occurrence instead of one per line. */
+    const char *occ;
+    int occ_set;
+    /* lens_only column cursors: each metadata set decoded once per
+     * generation, at lab + lab_off[set] (valid when lab_gen[set] == gen) */
+    struct noa_label *lab;
+    uint32_t lab_used, lab_cap;
+    uint64_t lab_used_gen;
+    uint32_t lab_off[NOA_BLOCKCOL_MAX_SETS];
+    uint64_t lab_gen[NOA_BLOCKCOL_MAX_SETS];
 };
 
 /* An entry of the current timestamp, remembered for deduplication. */
@@ -62,6 +89,7 @@ struct seen {
     uint32_t n_meta;
     uint32_t slot; /* in the hash table, once hashed */
     uint64_t h;
+    int known; /* lens_only: h was computed (else no other entry had this time) */
 };
 
 /* Position of a head entry: the head's bytes are sorted by time except
@@ -98,6 +126,14 @@ struct sr {
     uint32_t tcap;          /* power of two */
     struct noa_label *meta; /* decoded metadata of the entry being delivered */
     uint32_t cap_meta;
+    /* lens_only: whose encoded metadata s->meta holds (a column's entries
+     * share a few sets: equal bytes at the same place in the same cursor
+     * generation are not decoded again) */
+    uint64_t gen_next;
+    const struct cursor *m_cur;
+    uint64_t m_gen;
+    struct noa_str m_enc;
+    uint32_t m_n, m_decoded;
 };
 
 #define GROW(p, n, cap)                                                                            \
@@ -245,6 +281,7 @@ static struct cursor *cursor_get(struct sr *s)
     struct cursor *c = s->n_pool ? s->pool[--s->n_pool] : noa_xcalloc(1, sizeof(*c));
     c->chunk = -1;
     c->head = 0;
+    c->col = 0;
     c->raw.len = 0;
     return c;
 }
@@ -282,6 +319,18 @@ static void cursor_retire(struct sr *s, struct cursor *c)
 static int cursor_next(struct sr *s, struct cursor *c)
 {
     int rc;
+    if (c->col) {
+        rc = noa_blockcol_next(&c->ci, &c->ce, s->err);
+        if (rc <= 0)
+            return rc;
+        c->k++;
+        s->st->column_entries++;
+        c->e.ts_ns = c->ce.ts_ns;
+        c->e.line = (struct noa_str){NULL, (size_t)c->ce.line_len};
+        c->e.n_meta = c->ce.n_meta;
+        c->e.meta = c->ce.meta;
+        return c->e.ts_ns < s->q->through_ns;
+    }
     if (c->head) {
         const struct noa_buf *h = &s->q->mem->head;
         if (s->hnext >= s->n_hidx)
@@ -304,7 +353,10 @@ static int cursor_next(struct sr *s, struct cursor *c)
 static int cursor_start(struct sr *s, struct cursor *c)
 {
     int rc;
-    noa_chunk_iter_init(&c->it, c->raw.data, c->raw.len);
+    c->gen = ++s->gen_next;
+    c->occ_set = 0;
+    if (!c->col)
+        noa_chunk_iter_init(&c->it, c->raw.data, c->raw.len);
     while ((rc = cursor_next(s, c)) > 0 && c->e.ts_ns < s->q->from_ns)
         ;
     if (rc > 0) {
@@ -360,6 +412,77 @@ static int open_chunk(struct sr *s, uint32_t idx)
     return 0;
 }
 
+/* lens_only: points c at the block's entry column. 1 when it has one, 0
+ * when it must be decompressed, or an error (c then released). */
+static int open_column(struct sr *s, struct cursor *c, struct item it)
+{
+    const unsigned char *col;
+    size_t len;
+    uint64_t n;
+    int64_t min_ts, max_ts;
+    if (it.kind == ITEM_MEMBLOCK) {
+        const struct noa_chunk_block *cb = &s->q->mem->blocks[it.idx]->cb;
+        col = (const unsigned char *)cb->col.data;
+        len = cb->col.len;
+        n = cb->n_entries;
+        min_ts = cb->min_ts;
+        max_ts = cb->max_ts;
+    } else {
+        const struct noa_chunk_block_meta *bm = &s->chunks[it.idx].rd.blocks[it.blk];
+        col = bm->col;
+        len = bm->col_len;
+        n = bm->n_entries;
+        min_ts = bm->min_ts;
+        max_ts = bm->max_ts;
+    }
+    if (!len)
+        return 0;
+    if (it.kind == ITEM_CHUNKBLOCK)
+        c->chunk = it.idx;
+    int rc = noa_blockcol_iter_init(&c->ci, col, len, n, min_ts, max_ts, s->err);
+    if (rc < 0) {
+        cursor_put(s, c);
+        return rc;
+    }
+    c->col = 1;
+    c->k = UINT64_MAX; /* the first entry read makes it 0 */
+    c->src = it;
+    return 1;
+}
+
+/* Turns a column cursor into one over the decompressed block, on the same
+ * entry: its line is needed after all (another block has an entry at the
+ * same time, which may be its duplicate). */
+static int cursor_inflate(struct sr *s, struct cursor *c)
+{
+    struct noa_chunk_entry e = {0};
+    int rc;
+    if (c->src.kind == ITEM_MEMBLOCK)
+        rc = noa_block_inflate(s->q->mem->blocks[c->src.idx], &c->raw, s->err);
+    else
+        rc = noa_chunk_block_inflate(&s->chunks[c->src.idx].rd, c->src.blk, &c->raw, s->err);
+    if (rc < 0)
+        return rc;
+    s->st->decompressed_bytes += c->raw.len;
+    s->st->column_blocks_inflated++;
+    noa_chunk_iter_init(&c->it, c->raw.data, c->raw.len);
+    for (uint64_t i = 0; i <= c->k; i++) {
+        rc = noa_chunk_iter_next(&c->it, &e, s->err);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            break;
+        s->st->decompressed_lines++;
+    }
+    if (rc == 0 || e.ts_ns != c->e.ts_ns || e.line.len != c->e.line.len ||
+        e.n_meta != c->e.n_meta || !noa_str_eq(e.meta, c->e.meta))
+        return noa_error_set(s->err, NOA_ECORRUPT, "block column disagrees with its block");
+    c->e = e;
+    c->col = 0;
+    c->gen = ++s->gen_next;
+    return 0;
+}
+
 static int open_item(struct sr *s, struct item it)
 {
     int rc = check_deadline(s);
@@ -371,6 +494,8 @@ static int open_item(struct sr *s, struct item it)
     if (it.kind == ITEM_CHUNK)
         return open_chunk(s, it.idx);
     struct cursor *c = cursor_get(s);
+    if (s->q->lens_only && (rc = open_column(s, c, it)) != 0)
+        return rc < 0 ? rc : cursor_start(s, c);
     if (it.kind == ITEM_MEMBLOCK) {
         rc = noa_block_inflate(s->q->mem->blocks[it.idx], &c->raw, s->err);
     } else {
@@ -425,6 +550,7 @@ static int open_head(struct sr *s)
     struct cursor *c = noa_xcalloc(1, sizeof(*c));
     c->head = 1;
     c->chunk = -1;
+    c->gen = ++s->gen_next;
     s->head = c;
     rc = cursor_next(s, c);
     if (rc > 0)
@@ -508,7 +634,7 @@ static int seen_dup(struct sr *s, const struct noa_chunk_entry *e)
     }
     GROW(s->seen, s->n_seen, s->cap_seen);
     struct seen *x = &s->seen[s->n_seen];
-    *x = (struct seen){e->line, e->meta, e->n_meta, 0, 0};
+    *x = (struct seen){e->line, e->meta, e->n_meta, 0, 0, 1};
     if (s->n_seen == 0) {
         s->n_seen = 1;
         return 0;
@@ -532,15 +658,156 @@ static int seen_dup(struct sr *s, const struct noa_chunk_entry *e)
     return 0;
 }
 
+/* lens_only: 1 when the hashed entry (h, len, n_meta) repeats one of the
+ * current timestamp's (the caller reset the set at a new timestamp);
+ * otherwise remembers it. known = 0: no hash, which only the first entry
+ * of a timestamp may lack (no other entry has that time, see
+ * deliver_lens); a second one then is a logic error. */
+static int seen_dup_hashed(struct sr *s, uint64_t h, size_t len, uint32_t n_meta, int known)
+{
+    GROW(s->seen, s->n_seen, s->cap_seen);
+    struct seen *x = &s->seen[s->n_seen];
+    *x = (struct seen){{NULL, len}, {NULL, 0}, n_meta, 0, h, known};
+    if (s->n_seen == 0) {
+        s->n_seen = 1;
+        return 0;
+    }
+    if (!known || !s->seen[0].known)
+        return noa_error_set(s->err, NOA_EINTERNAL, "streamread: unhashed entry at a shared time");
+    if (!s->hashed) {
+        table_reserve(s, 1);
+        table_insert(s, 0);
+        s->hashed = 1;
+    }
+    uint32_t mask = s->tcap - 1;
+    for (uint32_t i = (uint32_t)h & mask; s->table[i]; i = (i + 1) & mask) {
+        const struct seen *y = &s->seen[s->table[i] - 1];
+        if (y->h == h && y->line.len == len && y->n_meta == n_meta)
+            return 1;
+    }
+    s->n_seen++;
+    table_reserve(s, s->n_seen);
+    table_insert(s, (uint32_t)(s->n_seen - 1));
+    return 0;
+}
+
+/* 1 when an open cursor other than the top (c) is at time t: the top's
+ * smallest rival is one of its two children. */
+static int peer_at(const struct sr *s, int64_t t)
+{
+    return (s->n_open > 1 && s->open[1]->e.ts_ns == t) ||
+           (s->n_open > 2 && s->open[2]->e.ts_ns == t);
+}
+
+/* Hands a column entry to the callback with its metadata set decoded
+ * once per cursor generation (sets alternate entry by entry). */
+static int deliver_col_meta(struct sr *s, struct cursor *c)
+{
+    const struct noa_chunk_entry *e = &c->e;
+    uint32_t set = c->ce.set;
+    if (c->lab_used_gen != c->gen) {
+        c->lab_used = 0;
+        c->lab_used_gen = c->gen;
+    }
+    if (c->lab_gen[set] != c->gen) {
+        if (c->lab_used + e->n_meta > c->lab_cap) {
+            c->lab_cap = (c->lab_used + e->n_meta) * 2;
+            c->lab = noa_xrealloc(c->lab, c->lab_cap * sizeof(*c->lab));
+        }
+        uint32_t n = 0;
+        size_t pos = 0;
+        while (n < e->n_meta && noa_chunk_meta_next(e, &pos, &c->lab[c->lab_used + n]))
+            n++;
+        c->lab_off[set] = c->lab_used;
+        c->lab_gen[set] = c->gen;
+        c->lab_used += e->n_meta;
+    }
+    /* iter_init validated every set: all n_meta pairs decode */
+    return s->q->entry_cb(s->q->arg, e->ts_ns, e->line, c->lab + c->lab_off[set], e->n_meta);
+}
+
+/* deliver for lens_only reads. Everything that may hold an entry at c's
+ * time is open (merge opens what is pending up to the top's time), so a
+ * column entry with no neighbour at its time in its own block (no stored
+ * hash), no other cursor at that time and nothing delivered at that time
+ * can have no duplicate: it needs no hash. Otherwise a column entry
+ * without a stored hash makes its cursor decompress the block. */
+static int deliver_lens(struct sr *s, struct cursor *c)
+{
+    int rc;
+    int64_t t = c->e.ts_ns;
+    s->st->entries++;
+    s->st->bytes += c->e.line.len;
+    if (!s->n_seen || t != s->cur_ts) {
+        seen_reset(s);
+        s->cur_ts = t;
+    }
+    int need = !c->col || s->n_seen || c->ce.has_hash || peer_at(s, t);
+    uint64_t h = 0;
+    if (need) {
+        if (c->col && !c->ce.has_hash && (rc = cursor_inflate(s, c)) < 0)
+            return rc;
+        h = c->col ? c->ce.hash : noa_blockcol_hash(c->e.line, c->e.meta, c->e.n_meta);
+    }
+    rc = seen_dup_hashed(s, h, c->e.line.len, c->e.n_meta, need);
+    if (rc < 0)
+        return rc;
+    if (rc) {
+        s->st->duplicates++;
+        return 0;
+    }
+    const struct noa_chunk_entry *e = &c->e;
+    if (c->col)
+        return deliver_col_meta(s, c);
+    if (s->m_cur != c || s->m_gen != c->gen || s->m_enc.p != e->meta.p ||
+        s->m_enc.len != e->meta.len || s->m_n != e->n_meta) {
+        if (e->n_meta > s->cap_meta) {
+            s->cap_meta = e->n_meta;
+            s->meta = noa_xrealloc(s->meta, s->cap_meta * sizeof(*s->meta));
+        }
+        uint32_t n = 0;
+        size_t pos = 0;
+        while (n < e->n_meta && noa_chunk_meta_next(e, &pos, &s->meta[n]))
+            n++;
+        s->m_cur = c;
+        s->m_gen = c->gen;
+        s->m_enc = e->meta;
+        s->m_n = e->n_meta;
+        s->m_decoded = n;
+    }
+    return s->q->entry_cb(s->q->arg, e->ts_ns, e->line, s->meta, s->m_decoded);
+}
+
 /* ---- the merge ----------------------------------------------------------------------- */
 
-static int deliver(struct sr *s, const struct noa_chunk_entry *e)
+/* line_may_pass for the current entry of c. With a single required
+ * literal and a decompressed block, the block is searched from the line's
+ * start to the literal's next occurrence, which then answers for every
+ * line before it: one search per occurrence (entry headers and metadata
+ * between lines are searched too, and occurrences there are passed over). */
+static int cursor_may_pass(struct sr *s, struct cursor *c)
 {
+    const struct noa_chunk_entry *e = &c->e;
+    const struct noa_linefilter_literal *lit = &s->req->lits[0];
+    if (s->req->n_groups != 1 || s->req->groups[0].n != 1 || c->head || c->col ||
+        lit->s.len == 0)
+        return line_may_pass(s->req, e->line);
+    if (!c->occ_set || (c->occ && c->occ < e->line.p)) {
+        const char *end = c->raw.data + c->raw.len;
+        c->occ = noa_linefilter_find(lit, e->line.p, (size_t)(end - e->line.p));
+        c->occ_set = 1;
+    }
+    return c->occ && (size_t)(c->occ - e->line.p) + lit->s.len <= e->line.len;
+}
+
+static int deliver(struct sr *s, struct cursor *c)
+{
+    const struct noa_chunk_entry *e = &c->e;
     s->st->entries++;
     s->st->bytes += e->line.len;
     /* A line the pipeline must drop never reaches the engine (its
      * duplicates would be dropped too, so it need not be remembered). */
-    if (s->req && !line_may_pass(s->req, e->line))
+    if (s->req && !cursor_may_pass(s, c))
         return 0;
     if (seen_dup(s, e)) {
         s->st->duplicates++;
@@ -568,7 +835,8 @@ static int merge(struct sr *s)
         if (!s->n_open)
             return 0;
         struct cursor *c = s->open[0];
-        if ((rc = deliver(s, &c->e)) != 0)
+        rc = s->q->lens_only ? deliver_lens(s, c) : deliver(s, c);
+        if (rc != 0)
             return rc;
         rc = cursor_next(s, c);
         if (rc < 0)
@@ -586,6 +854,7 @@ static void cursor_free(struct cursor *c)
 {
     if (!c)
         return;
+    noa_free(c->lab);
     noa_buf_fini(&c->raw);
     noa_free(c);
 }

@@ -31,6 +31,8 @@ struct noa_streamread_stats {
     uint64_t entries, bytes; /* entries read in the range (before the literal
                               * check) and their line bytes */
     uint64_t blocks_skipped; /* never decompressed: their summary excluded them */
+    uint64_t column_entries; /* read from a block's entry column (lens_only) */
+    uint64_t column_blocks_inflated; /* column blocks decompressed after all (dedup) */
 };
 
 /* Literals every line a pipeline keeps contains (noa_pipeline_required_
@@ -65,6 +67,14 @@ struct noa_streamread_query {
     int64_t through_ns;                        /* exclusive */
     int64_t deadline_ns;                       /* CLOCK_MONOTONIC ns; 0 = none */
     const struct noa_streamread_required *req; /* NULL or no groups: every entry */
+    /* 1: the callback reads only the timestamp and line.len of an entry
+     * (count-type metric queries with an empty pipeline). Blocks with an
+     * entry column (ingester/blockcol.h) are then read from the column
+     * without decompressing: their entries come with line.p == NULL (and
+     * their metadata from the column). Duplicates are
+     * still removed (by hash: equal 64-bit hashes and lengths count as
+     * equal entries). */
+    int lens_only;
     /* Called once per entry in time order (entries lacking a required
      * literal left out); a non-zero return stops the read and is returned.
      * line and meta are borrowed for the call. */

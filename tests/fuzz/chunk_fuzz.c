@@ -1,11 +1,13 @@
 /*
  * Fuzz target for ingester/chunk. The first input byte picks the mode:
- * even = the rest is a chunk file (open, check every block summary,
- * decompress every small block, iterate every entry and its metadata); odd =
- * the rest is a raw block (iterate it, and when it is well-formed seal,
- * encode, reopen and check that the round trip returns the same entries in
- * timestamp order, with a summary that reports none of them absent).
+ * even = the rest is a chunk file (open, check every block summary, walk
+ * every entry column, decompress every small block, iterate every entry
+ * and its metadata); odd = the rest is a raw block (iterate it, and when
+ * it is well-formed seal, encode, reopen and check that the round trip
+ * returns the same entries in timestamp order, with a summary that reports
+ * none of them absent and a column that agrees with every entry).
  */
+#include "ingester/blockcol.h"
 #include "ingester/blocksum.h"
 #include "ingester/chunk.h"
 
@@ -56,6 +58,42 @@ static uint64_t walk(const void *raw, size_t len, int64_t *last_ts)
     return n;
 }
 
+/* Walks a column; with raw (a block noa sealed itself) every entry must
+ * agree with it. Returns the entries read, or UINT64_MAX on a refusal. */
+static uint64_t walk_col(const unsigned char *col, size_t col_len, uint64_t n_entries,
+                         int64_t min_ts, int64_t max_ts, const void *raw, size_t len)
+{
+    struct noa_blockcol_iter ci;
+    struct noa_blockcol_entry ce;
+    struct noa_chunk_iter it;
+    struct noa_chunk_entry e;
+    uint64_t n = 0;
+    int rc;
+    if (noa_blockcol_iter_init(&ci, col, col_len, n_entries, min_ts, max_ts, NULL) != 0)
+        return UINT64_MAX;
+    if (raw)
+        noa_chunk_iter_init(&it, raw, len);
+    while ((rc = noa_blockcol_next(&ci, &ce, NULL)) == 1) {
+        struct noa_chunk_entry me = {.meta = ce.meta, .n_meta = ce.n_meta};
+        struct noa_label l;
+        size_t pos = 0;
+        uint32_t pairs = 0;
+        while (noa_chunk_meta_next(&me, &pos, &l) == 1)
+            pairs++;
+        if (pairs != ce.n_meta || ce.ts_ns < min_ts || ce.ts_ns > max_ts)
+            abort();
+        if (raw) {
+            if (noa_chunk_iter_next(&it, &e, NULL) != 1 || e.ts_ns != ce.ts_ns ||
+                e.line.len != ce.line_len || e.n_meta != ce.n_meta ||
+                !noa_str_eq(e.meta, ce.meta) ||
+                (ce.has_hash && ce.hash != noa_blockcol_hash(e.line, e.meta, e.n_meta)))
+                abort();
+        }
+        n++;
+    }
+    return rc == 0 ? n : UINT64_MAX;
+}
+
 static void fuzz_chunk(const uint8_t *data, size_t size)
 {
     struct noa_chunk_reader r;
@@ -68,6 +106,12 @@ static void fuzz_chunk(const uint8_t *data, size_t size)
         if (r.blocks[i].raw_len > FUZZ_MAX_RAW)
             continue;
         if (r.blocks[i].sum && noa_blocksum_check(r.blocks[i].sum, r.blocks[i].sum_len) != 0)
+            abort();
+        uint64_t nc = r.blocks[i].col ? walk_col(r.blocks[i].col, r.blocks[i].col_len,
+                                                 r.blocks[i].n_entries, r.blocks[i].min_ts,
+                                                 r.blocks[i].max_ts, NULL, 0)
+                                      : UINT64_MAX;
+        if (nc != UINT64_MAX && nc != r.blocks[i].n_entries)
             abort();
         if (noa_chunk_block_decompress(&r, i, &raw, NULL) != 0)
             continue;
@@ -101,6 +145,10 @@ static void fuzz_raw(const uint8_t *data, size_t size)
     if (!r.blocks[0].sum || r.blocks[0].sum_len != b.sum.len)
         abort();
     check_summary(r.blocks[0].sum, r.blocks[0].sum_len, back.data, back.len);
+    if (r.blocks[0].col_len != b.col.len ||
+        (b.col.len && walk_col(r.blocks[0].col, r.blocks[0].col_len, n, b.min_ts, b.max_ts,
+                               back.data, back.len) != n))
+        abort();
     int64_t last = 0;
     if (walk(back.data, back.len, &last) != n || last != b.max_ts)
         abort();

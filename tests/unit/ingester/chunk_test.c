@@ -6,6 +6,7 @@
 #include "ingester/chunk.h"
 
 #include "common/mem.h"
+#include "ingester/blockcol.h"
 #include "ingester/blocksum.h"
 
 #include <setjmp.h>
@@ -276,7 +277,7 @@ static void test_encode_layout(void **state)
     uint64_t mlen = noa_get_be64(c + len - 16), moff = noa_get_be64(c + len - 8);
     uint64_t xlen = noa_get_be64(c + len - 32), xoff = noa_get_be64(c + len - 24);
     assert_int_equal(xoff + xlen, moff);
-    assert_int_equal(c[xoff], NOA_CHUNK_EXTRA_SUMMARIES);
+    assert_int_equal(c[xoff], NOA_CHUNK_EXTRA_SUMCOL);
     assert_int_equal(noa_get_be32(c + xoff + xlen - 4), noa_crc32c(0, c + xoff, xlen - 4));
     assert_int_equal(moff + mlen + 4 + 32, len);
     assert_int_equal(noa_get_be32(c + moff + mlen), noa_crc32c(0, c + moff, mlen));
@@ -342,18 +343,20 @@ static void test_open_rejects_corruption(void **state)
     noa_buf_fini(&raw);
 }
 
-/* Encodes blocks b0 (with its summary when keep0) and b1 (with its
- * summary when keep1); the summaries are put back afterwards. */
+/* Encodes blocks b0 (with its summary and column when keep0) and b1
+ * (with its summary and column when keep1); they are put back afterwards. */
 static void encode_pair(struct noa_chunk_block *b, int keep0, int keep1, struct noa_buf *out)
 {
-    struct noa_buf s0 = b[0].sum, s1 = b[1].sum;
+    struct noa_buf s0 = b[0].sum, s1 = b[1].sum, c0 = b[0].col, c1 = b[1].col;
     if (!keep0)
-        b[0].sum = (struct noa_buf){0};
+        b[0].sum = b[0].col = (struct noa_buf){0};
     if (!keep1)
-        b[1].sum = (struct noa_buf){0};
+        b[1].sum = b[1].col = (struct noa_buf){0};
     assert_int_equal(noa_chunk_encode(b, 2, out, NULL), 0);
     b[0].sum = s0;
     b[1].sum = s1;
+    b[0].col = c0;
+    b[1].col = c1;
 }
 
 /* Chunks without summaries (written before they existed) and with some
@@ -425,7 +428,8 @@ static void test_summaries_malformed(void **state)
     unsigned char *c = (unsigned char *)out.data;
     uint64_t xlen = noa_get_be64(c + out.len - 32), xoff = noa_get_be64(c + out.len - 24);
     size_t body = (size_t)xlen - 4;
-    /* the layout: kind, count 2, len0, sum0, len1, sum1 */
+    /* the layout: kind, count 2, len0, sum0, clen0, col0, len1, sum1,
+     * clen1, col1 */
     assert_int_equal(c[xoff + 1], 2);
     size_t s0 = xoff + 2, l0 = c[s0]; /* summaries here are < 128 bytes */
     assert_int_equal(l0, b[0].sum.len);
@@ -457,7 +461,7 @@ static void test_summaries_malformed(void **state)
     assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), 0);
     assert_null(r.blocks[0].sum);
     noa_chunk_reader_fini(&r);
-    c[xoff] = NOA_CHUNK_EXTRA_SUMMARIES;
+    c[xoff] = NOA_CHUNK_EXTRA_SUMCOL;
 
     reseal_extra(&out, body);
     assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), 0);
@@ -470,6 +474,125 @@ static void test_summaries_malformed(void **state)
     for (int i = 0; i < 2; i++)
         noa_chunk_block_fini(&b[i]);
     noa_buf_fini(&raw);
+    noa_buf_fini(&out);
+}
+
+/* Blocks without metadata: n entries at base + i * step. */
+static void seal_plain(struct noa_chunk_block *b, int n, int64_t base, int64_t step)
+{
+    struct noa_buf raw = {0};
+    char line[48];
+    for (int i = 0; i < n; i++) {
+        int k = snprintf(line, sizeof(line), "GET /api/%d 200", i * 7);
+        noa_chunk_block_append(&raw, base + i * step, (struct noa_str){line, (size_t)k}, NULL, 0);
+    }
+    assert_int_equal(noa_chunk_block_seal(raw.data, raw.len, 0, b, NULL), 0);
+    noa_buf_fini(&raw);
+}
+
+/* The layout chunks had before columns: a kind-1 summaries section. */
+static void encode_kind1(const struct noa_chunk_block *b, size_t n, struct noa_buf *out)
+{
+    noa_buf_put_be32(out, NOA_CHUNK_MAGIC);
+    noa_buf_putc(out, (char)NOA_CHUNK_FORMAT_V1);
+    noa_buf_putc(out, (char)NOA_CHUNK_CODEC_ZSTD);
+    for (size_t i = 0; i < n; i++) {
+        noa_buf_append(out, b[i].data.data, b[i].data.len);
+        noa_buf_put_be32(out, b[i].crc);
+    }
+    size_t xoff = out->len;
+    noa_buf_putc(out, (char)NOA_CHUNK_EXTRA_SUMMARIES);
+    noa_buf_put_uvarint(out, n);
+    for (size_t i = 0; i < n; i++) {
+        noa_buf_put_uvarint(out, b[i].sum.len);
+        noa_buf_append(out, b[i].sum.data, b[i].sum.len);
+    }
+    noa_buf_put_be32(out, noa_crc32c(0, out->data + xoff, out->len - xoff));
+    size_t xlen = out->len - xoff, moff = out->len, off = NOA_CHUNK_HEADER_SIZE;
+    noa_buf_put_uvarint(out, n);
+    for (size_t i = 0; i < n; i++) {
+        noa_buf_put_uvarint(out, b[i].n_entries);
+        noa_buf_put_varint(out, b[i].min_ts);
+        noa_buf_put_varint(out, b[i].max_ts);
+        noa_buf_put_uvarint(out, off);
+        noa_buf_put_uvarint(out, b[i].raw_len);
+        noa_buf_put_uvarint(out, b[i].data.len);
+        off += b[i].data.len + 4;
+    }
+    size_t mlen = out->len - moff;
+    noa_buf_put_be32(out, noa_crc32c(0, out->data + moff, mlen));
+    noa_buf_put_be64(out, xlen);
+    noa_buf_put_be64(out, xoff);
+    noa_buf_put_be64(out, mlen);
+    noa_buf_put_be64(out, moff);
+}
+
+/* Columns travel through the chunk file (kind-2 section) and read back as
+ * sealed; chunks written before columns (kind 1) open with summaries and
+ * no columns; a column length running past the section is corrupt. */
+static void test_columns(void **state)
+{
+    (void)state;
+    struct noa_chunk_block b[2];
+    struct noa_buf out = {0};
+    struct noa_chunk_reader r;
+    struct noa_error err = {0};
+    seal_plain(&b[0], 300, 1700000000000000000LL, 1000000);
+    seal_plain(&b[1], 5, 1700000001000000000LL, 3);
+    for (int i = 0; i < 2; i++)
+        assert_true(b[i].col.len > 0);
+    assert_int_equal(noa_chunk_encode(b, 2, &out, NULL), 0);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(r.blocks[i].col_len, b[i].col.len);
+        assert_memory_equal(r.blocks[i].col, b[i].col.data, b[i].col.len);
+        assert_memory_equal(r.blocks[i].sum, b[i].sum.data, b[i].sum.len);
+        /* the column agrees with the decompressed block */
+        struct noa_buf raw = {0};
+        struct noa_chunk_iter it;
+        struct noa_chunk_entry e;
+        struct noa_blockcol_iter ci;
+        struct noa_blockcol_entry ce;
+        assert_int_equal(noa_chunk_block_decompress(&r, (size_t)i, &raw, NULL), 0);
+        assert_int_equal(noa_blockcol_iter_init(&ci, r.blocks[i].col, r.blocks[i].col_len,
+                                                r.blocks[i].n_entries, r.blocks[i].min_ts,
+                                                r.blocks[i].max_ts, NULL),
+                         0);
+        noa_chunk_iter_init(&it, raw.data, raw.len);
+        while (noa_chunk_iter_next(&it, &e, NULL) == 1) {
+            assert_int_equal(noa_blockcol_next(&ci, &ce, NULL), 1);
+            assert_int_equal(ce.ts_ns, e.ts_ns);
+            assert_int_equal(ce.line_len, e.line.len);
+        }
+        assert_int_equal(noa_blockcol_next(&ci, &ce, NULL), 0);
+        noa_buf_fini(&raw);
+    }
+    noa_chunk_reader_fini(&r);
+
+    /* kind 1: summaries, no columns */
+    noa_buf_reset(&out);
+    encode_kind1(b, 2, &out);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_null(r.blocks[i].col);
+        assert_int_equal(r.blocks[i].col_len, 0);
+        assert_memory_equal(r.blocks[i].sum, b[i].sum.data, b[i].sum.len);
+    }
+    noa_chunk_reader_fini(&r);
+
+    /* kind 2 with the last column's length one past the section */
+    noa_buf_reset(&out);
+    assert_int_equal(noa_chunk_encode(b, 2, &out, NULL), 0);
+    unsigned char *c = (unsigned char *)out.data;
+    uint64_t xlen = noa_get_be64(c + out.len - 32), xoff = noa_get_be64(c + out.len - 24);
+    size_t body = (size_t)xlen - 4, at = (size_t)xoff + body - b[1].col.len - 1;
+    assert_int_equal(c[at], b[1].col.len); /* a one-byte length */
+    c[at]++;
+    reseal_extra(&out, body);
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), NOA_ECORRUPT);
+    assert_non_null(strstr(err.msg, "column"));
+    noa_chunk_block_fini(&b[0]);
+    noa_chunk_block_fini(&b[1]);
     noa_buf_fini(&out);
 }
 
@@ -643,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_open_rejects_corruption),
         cmocka_unit_test(test_summaries_optional),
         cmocka_unit_test(test_summaries_malformed),
+        cmocka_unit_test(test_columns),
         cmocka_unit_test(test_block_crc_lazy),
         cmocka_unit_test(test_open_versions),
         cmocka_unit_test(test_open_lying_meta),
