@@ -21,6 +21,8 @@ $bin/bench_pipeline --mb 256 --check
 echo "== shipper: 1 GiB of CRI lines in 100 files tailed into a running noa-server, then 1,000 files"
 $bin/bench_shipper --server $server --shipper $bin/noa-shipper --mb 1024 --files 100
 $bin/bench_shipper --server $server --shipper $bin/noa-shipper --mb 256 --files 1000
+echo "== ruler: a group of 100 rules over 200 MB of recent lines in memory"
+$bin/bench_ruler --server $server --rules 100 --mb 200
 echo "== metric queries: 2 GiB over two hours (logfmt and access lines), then JSON lines"
 $bin/bench_metric --server $server --mb 2048
 $bin/bench_metric --server $server --mb 2048 --json
