@@ -27,6 +27,8 @@
 /* Rough per-entry bookkeeping charged against queue_bytes, so a flood of
  * empty lines is bounded too. */
 #define ENTRY_OVERHEAD 64
+/* Canonical label forms remembered (see noa_client.lc). */
+#define LABEL_MEMO 8
 /* Sender threads (batches in flight) per tenant, at most. */
 #define MAX_INFLIGHT 16
 /* Longest Retry-After honoured as given (longer ones wait this long). */
@@ -43,7 +45,7 @@ struct cl_batch {
     struct cl_batch *next;
     struct noa_arena arena; /* lines, labels, metadata, source keys */
     struct cl_stream *streams;
-    uint32_t n_streams, cap_streams, last_stream;
+    uint32_t n_streams, cap_streams, last_stream, prev_stream;
     struct noa_client_ack *acks;
     size_t n_acks, cap_acks;
     size_t line_bytes; /* what batch_size compares against */
@@ -84,10 +86,14 @@ struct noa_client {
     int abandon;  /* senders quit now, even mid-retry */
     int stopped;
     struct noa_client_stats st;
-    /* The last label text added and its canonical form (under mu): lines
-     * come in runs from one file, so most adds skip parsing labels. */
-    struct noa_buf lc_in, lc_out;
-    int lc_rc, lc_valid;
+    /* Recent label texts added and their canonical forms (under mu): lines
+     * come in runs from one file, each with one or two label sets (stream
+     * stdout/stderr), so most adds skip parsing labels. */
+    struct cl_lcache {
+        struct noa_buf in, out;
+        int rc, valid;
+    } lc[LABEL_MEMO];
+    unsigned lc_last, lc_next;
 };
 
 static void batch_free(struct cl_batch *b)
@@ -263,6 +269,35 @@ done:
     return rc;
 }
 
+static int lcache_is(const struct cl_lcache *lc, struct noa_str labels)
+{
+    return lc->valid && noa_str_eq(labels, (struct noa_str){lc->in.data, lc->in.len});
+}
+
+/* The canonical form of a label text, from the recent ones or computed
+ * into the oldest slot. Caller holds mu. */
+static struct cl_lcache *lcache_get(struct noa_client *c, struct noa_str labels)
+{
+    if (lcache_is(&c->lc[c->lc_last], labels))
+        return &c->lc[c->lc_last];
+    for (unsigned i = 0; i < LABEL_MEMO; i++) {
+        if (i != c->lc_last && lcache_is(&c->lc[i], labels)) {
+            c->lc_last = i;
+            return &c->lc[i];
+        }
+    }
+    unsigned k = c->lc_next;
+    c->lc_next = (k + 1) % LABEL_MEMO;
+    struct cl_lcache *lc = &c->lc[k];
+    noa_buf_reset(&lc->in);
+    noa_buf_reset(&lc->out);
+    noa_buf_append_str(&lc->in, labels);
+    lc->rc = canonical_labels(c, labels, &lc->out);
+    lc->valid = 1;
+    c->lc_last = k;
+    return lc;
+}
+
 static uint64_t str_hash(struct noa_str s)
 {
     return XXH3_64bits(s.p, s.len);
@@ -331,16 +366,21 @@ static size_t entry_size(const struct noa_client_entry *e)
 
 static void batch_add(struct cl_batch *b, struct noa_str labels, const struct noa_client_entry *e)
 {
-    uint64_t h = str_hash(labels);
     struct cl_stream *s = NULL;
-    /* consecutive entries usually come from the same file: try that stream
-     * before the linear search */
-    if (b->n_streams && b->streams[b->last_stream].hash == h &&
-        noa_str_eq(b->streams[b->last_stream].labels, labels))
+    uint64_t h = 0;
+    /* consecutive entries usually come from the same file, whose lines
+     * alternate between one or two streams (stdout/stderr): try the last
+     * two streams (by content, without hashing) before the search */
+    if (b->n_streams && noa_str_eq(b->streams[b->last_stream].labels, labels)) {
         s = &b->streams[b->last_stream];
-    for (uint32_t i = 0; !s && i < b->n_streams; i++)
-        if (b->streams[i].hash == h && noa_str_eq(b->streams[i].labels, labels))
-            s = &b->streams[i];
+    } else if (b->n_streams > 1 && noa_str_eq(b->streams[b->prev_stream].labels, labels)) {
+        s = &b->streams[b->prev_stream];
+    } else {
+        h = str_hash(labels);
+        for (uint32_t i = 0; !s && i < b->n_streams; i++)
+            if (b->streams[i].hash == h && noa_str_eq(b->streams[i].labels, labels))
+                s = &b->streams[i];
+    }
     if (!s) {
         if (b->n_streams == b->cap_streams) {
             b->cap_streams = b->cap_streams ? 2 * b->cap_streams : 8;
@@ -351,7 +391,11 @@ static void batch_add(struct cl_batch *b, struct noa_str labels, const struct no
         s->labels = noa_arena_str(&b->arena, labels);
         s->hash = h;
     }
-    b->last_stream = (uint32_t)(s - b->streams);
+    uint32_t si = (uint32_t)(s - b->streams);
+    if (si != b->last_stream) {
+        b->prev_stream = b->last_stream;
+        b->last_stream = si;
+    }
     if (s->n == s->cap) {
         s->cap = s->cap ? 2 * s->cap : 16;
         s->entries = noa_xrealloc(s->entries, s->cap * sizeof(*s->entries));
@@ -398,20 +442,14 @@ int noa_client_add(struct noa_client *c, const struct noa_client_entry *e)
         return NOA_EINVAL;
     pthread_mutex_lock(&c->mu);
     int rc = 0;
-    if (!c->lc_valid || !noa_str_eq(e->labels, (struct noa_str){c->lc_in.data, c->lc_in.len})) {
-        noa_buf_reset(&c->lc_in);
-        noa_buf_reset(&c->lc_out);
-        noa_buf_append_str(&c->lc_in, e->labels);
-        c->lc_rc = canonical_labels(c, e->labels, &c->lc_out);
-        c->lc_valid = 1;
-    }
-    struct noa_str lbl = {c->lc_out.data, c->lc_out.len};
+    struct cl_lcache *lc = lcache_get(c, e->labels);
+    struct noa_str lbl = {lc->out.data, lc->out.len};
     size_t mem = e->line.len + lbl.len + e->source.len + ENTRY_OVERHEAD;
     for (uint32_t i = 0; i < e->n_meta; i++)
         mem += e->meta[i].name.len + e->meta[i].value.len + sizeof(struct noa_label);
     struct cl_tenant *t = NULL;
-    if (c->lc_rc) {
-        rc = c->lc_rc;
+    if (lc->rc) {
+        rc = lc->rc;
     } else if (mem > c->cfg.queue_bytes) {
         rc = NOA_ETOOBIG;
     } else if (c->stopping) {
@@ -805,8 +843,10 @@ void noa_client_free(struct noa_client *c)
     }
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
-    noa_buf_fini(&c->lc_in);
-    noa_buf_fini(&c->lc_out);
+    for (unsigned i = 0; i < LABEL_MEMO; i++) {
+        noa_buf_fini(&c->lc[i].in);
+        noa_buf_fini(&c->lc[i].out);
+    }
     noa_free(c->url);
     noa_free(c->tenant_id);
     noa_free(c->user_agent);

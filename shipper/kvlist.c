@@ -27,20 +27,12 @@ void noa_kvlist_reset(struct noa_kvlist *l)
     noa_buf_reset(&l->store);
 }
 
-struct noa_str noa_kvlist_name(const struct noa_kvlist *l, uint32_t i)
-{
-    return (struct noa_str){l->store.data + l->v[i].name_off, l->v[i].name_len};
-}
-
-struct noa_str noa_kvlist_value(const struct noa_kvlist *l, uint32_t i)
-{
-    return (struct noa_str){l->store.data + l->v[i].value_off, l->v[i].value_len};
-}
-
 static int64_t find(const struct noa_kvlist *l, struct noa_str name)
 {
+    /* lengths first: most names differ in length, and memcmp is a call */
     for (uint32_t i = 0; i < l->n; i++)
-        if (noa_str_eq(noa_kvlist_name(l, i), name))
+        if (l->v[i].name_len == name.len &&
+            (name.len == 0 || memcmp(l->store.data + l->v[i].name_off, name.p, name.len) == 0))
             return i;
     return -1;
 }
@@ -60,13 +52,20 @@ static struct src src_of(const struct noa_kvlist *l, struct noa_str s)
     return (struct src){s, -1};
 }
 
-/* Appends the bytes and returns their offset in the store. */
+/* Room for n more bytes (noa_buf_reserve only when it must grow). */
+static inline void store_room(struct noa_kvlist *l, size_t n)
+{
+    if (l->store.cap - l->store.len <= n)
+        noa_buf_reserve(&l->store, n);
+}
+
+/* Appends the bytes (room already made) and returns their offset in the
+ * store. */
 static size_t store_put(struct noa_kvlist *l, struct src x)
 {
     size_t off = l->store.len;
     if (x.s.len == 0)
         return off;
-    noa_buf_reserve(&l->store, x.s.len);
     const char *from = x.off >= 0 ? l->store.data + x.off : x.s.p;
     memcpy(l->store.data + off, from, x.s.len);
     l->store.len += x.s.len;
@@ -85,7 +84,9 @@ void noa_kvlist_set(struct noa_kvlist *l, struct noa_str name, struct noa_str va
             kv->value_len = value.len;
             return;
         }
-        size_t off = store_put(l, src_of(l, value));
+        struct src vs = src_of(l, value);
+        store_room(l, value.len);
+        size_t off = store_put(l, vs);
         l->v[i].value_off = off;
         l->v[i].value_len = value.len;
         return;
@@ -101,6 +102,7 @@ void noa_kvlist_append(struct noa_kvlist *l, struct noa_str name, struct noa_str
         l->cap = cap;
     }
     struct src n = src_of(l, name), v = src_of(l, value);
+    store_room(l, name.len + value.len); /* once for both */
     size_t noff = store_put(l, n);
     size_t voff = store_put(l, v);
     l->v[l->n++] = (struct noa_kv){noff, name.len, voff, value.len};

@@ -55,9 +55,17 @@ int noa_kvlist_get(const struct noa_kvlist *l, struct noa_str name, struct noa_s
 /* Removes name; 1 when it was present. */
 int noa_kvlist_del(struct noa_kvlist *l, struct noa_str name);
 
-/* The i-th pair in insertion order (i < l->n), borrowed until the list changes. */
-struct noa_str noa_kvlist_name(const struct noa_kvlist *l, uint32_t i);
-struct noa_str noa_kvlist_value(const struct noa_kvlist *l, uint32_t i);
+/* The i-th pair in insertion order (i < l->n), borrowed until the list
+ * changes. Inline: every stage and the router read pairs per line. */
+static inline struct noa_str noa_kvlist_name(const struct noa_kvlist *l, uint32_t i)
+{
+    return (struct noa_str){l->store.data + l->v[i].name_off, l->v[i].name_len};
+}
+
+static inline struct noa_str noa_kvlist_value(const struct noa_kvlist *l, uint32_t i)
+{
+    return (struct noa_str){l->store.data + l->v[i].value_off, l->v[i].value_len};
+}
 
 /* The pairs as a label set sorted by name (borrowed until the list changes). */
 void noa_kvlist_labels(struct noa_kvlist *l, struct noa_labels *out);

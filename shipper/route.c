@@ -13,6 +13,7 @@
 #include "common/mem.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <xxhash.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -20,6 +21,11 @@
 
 #define DEF_LABEL_CACHE 4096
 #define MAX_TENANT 150
+/* Label sets remembered in their entry's own (unsorted) order: a reader
+ * feeds runs of lines from one file, and a file's lines carry one or two
+ * sets (stream stdout/stderr), so a few slots answer almost every line
+ * without sorting or hashing. */
+#define LABEL_MEMO 8
 
 struct chan {
     uint16_t client;
@@ -65,6 +71,17 @@ struct cache_ent {
     int used;
 };
 
+/* One remembered label set: the pairs in insertion order, encoded as
+ * (name_len, value_len, name, value) runs, and the cache text they map to
+ * (borrowed from the cache: every memo is forgotten when the cache is
+ * cleared). */
+struct label_memo {
+    uint32_t n; /* pairs; 0: unused slot */
+    struct noa_buf raw;
+    const char *text;
+    size_t text_len;
+};
+
 struct client_slot {
     struct noa_route *r;
     uint16_t idx;
@@ -92,6 +109,17 @@ struct noa_route {
     struct cache_ent *cache;
     size_t cache_cap, cache_n;
 
+    struct label_memo memo[LABEL_MEMO];
+    unsigned memo_last, memo_next; /* last hit; slot replaced next */
+
+    /* The source of the last lookup: a reader asks about the same file
+     * three times per line (blocked, add, line_done). Cleared when the
+     * source is freed. */
+    struct source *last_src;
+    /* Stashed entries over all sources, so noa_route_blocked answers
+     * without the lock in the usual case (written under mu). */
+    atomic_size_t n_stashed;
+
     struct noa_label *meta; /* scratch */
     uint32_t meta_cap;
     struct noa_buf fmt; /* scratch */
@@ -100,7 +128,7 @@ struct noa_route {
     struct noa_route_stats st;
 };
 
-/* Three lookups per line (blocked, add, line_done): XXH3, not a byte loop. */
+/* Lookups that miss the last-source memo hash the key: XXH3, not a byte loop. */
 static uint64_t hash_key(const char *p, size_t n)
 {
     return XXH3_64bits(p, n);
@@ -110,12 +138,17 @@ static uint64_t hash_key(const char *p, size_t n)
 
 static struct source *src_find(struct noa_route *r, const char *p, size_t n)
 {
+    struct source *last = r->last_src;
+    if (last && last->len == n && memcmp(last->key, p, n) == 0)
+        return last;
     if (!r->scap)
         return NULL;
     uint64_t h = hash_key(p, n);
     for (struct source *s = r->stab[h & (r->scap - 1)]; s; s = s->next)
-        if (s->hash == h && s->len == n && memcmp(s->key, p, n) == 0)
+        if (s->hash == h && s->len == n && memcmp(s->key, p, n) == 0) {
+            r->last_src = s;
             return s;
+        }
     return NULL;
 }
 
@@ -147,11 +180,15 @@ static struct source *src_get(struct noa_route *r, const char *p, size_t n)
     s->next = r->stab[s->hash & (r->scap - 1)];
     r->stab[s->hash & (r->scap - 1)] = s;
     r->sn++;
+    r->last_src = s;
     return s;
 }
 
-static void src_free(struct source *s)
+static void src_free(struct noa_route *r, struct source *s)
 {
+    if (r->last_src == s)
+        r->last_src = NULL;
+    atomic_fetch_sub_explicit(&r->n_stashed, s->n_stash, memory_order_relaxed);
     for (uint32_t i = 0; i < s->n_stash; i++)
         noa_entry_fini(&s->stash[i].e);
     noa_free(s->stash);
@@ -237,9 +274,64 @@ static int src_settled(const struct source *s)
 
 /* ---- labels ---------------------------------------------------------------------- */
 
+/* 1 when m holds exactly l's pairs in l's order. */
+static int memo_eq(const struct label_memo *m, const struct noa_kvlist *l)
+{
+    if (m->n == 0 || m->n != l->n)
+        return 0;
+    const char *p = m->raw.data;
+    for (uint32_t i = 0; i < l->n; i++) {
+        struct noa_str nm = noa_kvlist_name(l, i), v = noa_kvlist_value(l, i);
+        size_t lens[2];
+        memcpy(lens, p, sizeof lens);
+        p += sizeof lens;
+        if (lens[0] != nm.len || lens[1] != v.len || memcmp(p, nm.p, nm.len) != 0 ||
+            memcmp(p + nm.len, v.p, v.len) != 0)
+            return 0;
+        p += nm.len + v.len;
+    }
+    return 1;
+}
+
+static void memo_put(struct noa_route *r, const struct noa_kvlist *l, struct noa_str text)
+{
+    if (l->n == 0)
+        return; /* n 0 marks a free slot; an empty set is cheap anyway */
+    unsigned k = r->memo_next;
+    r->memo_next = (k + 1) % LABEL_MEMO;
+    struct label_memo *m = &r->memo[k];
+    noa_buf_reset(&m->raw);
+    for (uint32_t i = 0; i < l->n; i++) {
+        struct noa_str nm = noa_kvlist_name(l, i), v = noa_kvlist_value(l, i);
+        size_t lens[2] = {nm.len, v.len};
+        noa_buf_append(&m->raw, lens, sizeof lens);
+        noa_buf_append(&m->raw, nm.p, nm.len);
+        noa_buf_append(&m->raw, v.p, v.len);
+    }
+    m->n = l->n;
+    m->text = text.p;
+    m->text_len = text.len;
+    r->memo_last = k;
+}
+
+static void memo_clear(struct noa_route *r)
+{
+    for (unsigned k = 0; k < LABEL_MEMO; k++)
+        r->memo[k].n = 0;
+}
+
 /* The formatted label set of e (borrowed until the next call). */
 static struct noa_str labels_text(struct noa_route *r, struct noa_entry *e)
 {
+    /* the usual case: a set seen a few lines ago, in the same order */
+    if (memo_eq(&r->memo[r->memo_last], &e->labels))
+        return (struct noa_str){r->memo[r->memo_last].text, r->memo[r->memo_last].text_len};
+    for (unsigned k = 0; k < LABEL_MEMO; k++) {
+        if (k != r->memo_last && memo_eq(&r->memo[k], &e->labels)) {
+            r->memo_last = k;
+            return (struct noa_str){r->memo[k].text, r->memo[k].text_len};
+        }
+    }
     struct noa_labels ls;
     noa_kvlist_labels(&e->labels, &ls);
     uint64_t h = noa_labels_hash(&ls);
@@ -247,13 +339,17 @@ static struct noa_str labels_text(struct noa_route *r, struct noa_entry *e)
     size_t k = h & (cap - 1);
     for (size_t probes = 0; probes < cap && r->cache[k].used; probes++) {
         struct cache_ent *c = &r->cache[k];
-        if (c->hash == h && noa_labels_cmp(&c->ls, &ls) == 0)
-            return (struct noa_str){c->text, c->text_len};
+        if (c->hash == h && noa_labels_cmp(&c->ls, &ls) == 0) {
+            struct noa_str t = {c->text, c->text_len};
+            memo_put(r, &e->labels, t);
+            return t;
+        }
         k = (k + 1) & (cap - 1);
     }
     if (r->cache_n * 4 >= cap * 3) {
         /* full: start over (a label set churn this large is rare, and the
          * cost is one formatting per set) */
+        memo_clear(r); /* the memos borrow the texts freed here */
         for (size_t i = 0; i < cap; i++) {
             if (!r->cache[i].used)
                 continue;
@@ -273,7 +369,9 @@ static struct noa_str labels_text(struct noa_route *r, struct noa_entry *e)
     c->text = noa_xstrndup(r->fmt.data ? r->fmt.data : "", r->fmt.len);
     c->text_len = r->fmt.len;
     r->cache_n++;
-    return (struct noa_str){c->text, c->text_len};
+    struct noa_str t = {c->text, c->text_len};
+    memo_put(r, &e->labels, t);
+    return t;
 }
 
 /* ---- adding --------------------------------------------------------------------- */
@@ -333,6 +431,7 @@ static void stash_retry(struct noa_route *r, struct source *s)
     for (uint32_t k = 0; k < s->n_stash; k++) {
         if (s->stash[k].mask == 0) {
             noa_entry_fini(&s->stash[k].e);
+            atomic_fetch_sub_explicit(&r->n_stashed, 1, memory_order_relaxed);
             continue;
         }
         if (w != k)
@@ -388,6 +487,7 @@ int noa_route_add(struct noa_route *r, struct noa_entry *e)
         snprintf(it->tenant, sizeof it->tenant, "%s", tenant);
         it->mask = refused;
         it->floor_valid = src_floor(s, &it->floor);
+        atomic_fetch_add_explicit(&r->n_stashed, 1, memory_order_relaxed);
         r->st.stashed++;
         rc = NOA_ELIMIT;
     }
@@ -454,6 +554,11 @@ void noa_route_refresh_holds(struct noa_route *r, int (*holding)(void *ud, struc
 
 int noa_route_blocked(struct noa_route *r, struct noa_str source)
 {
+    /* Nothing stashed anywhere: nothing to retry, nothing blocked. A
+     * source is stashed into only by the reader that feeds it, which is
+     * the caller, so a stale zero cannot hide its own stash. */
+    if (atomic_load_explicit(&r->n_stashed, memory_order_relaxed) == 0)
+        return 0;
     pthread_mutex_lock(&r->mu);
     struct source *s = src_find(r, source.p ? source.p : "", source.len);
     int blocked = 0;
@@ -538,7 +643,7 @@ static void commit_all(struct noa_route *r, int retry_stash)
             s->dirty = 0;
             if (s->ended && src_settled(s)) {
                 *pp = s->next;
-                src_free(s);
+                src_free(r, s);
                 r->sn--;
                 continue;
             }
@@ -666,7 +771,7 @@ void noa_route_free(struct noa_route *r)
         struct source *s = r->stab[b];
         while (s) {
             struct source *nx = s->next;
-            src_free(s);
+            src_free(r, s);
             s = nx;
         }
     }
@@ -681,6 +786,8 @@ void noa_route_free(struct noa_route *r)
         noa_free(r->cache[i].text);
     }
     noa_free(r->cache);
+    for (unsigned k = 0; k < LABEL_MEMO; k++)
+        noa_buf_fini(&r->memo[k].raw);
     noa_free(r->meta);
     noa_buf_fini(&r->fmt);
     pthread_mutex_destroy(&r->mu);

@@ -42,8 +42,12 @@
  *
  * Per line (noa_route_add): the __tenant_id__ label is removed and names
  * the tenant; the label set is formatted once per distinct set (cache
- * keyed by its hash, compared in full) and the client copies the entry;
- * nothing is allocated once the caches are warm.
+ * keyed by its hash, compared in full; in front of it a few recent sets
+ * in their unsorted order, so a run of lines from one file is neither
+ * sorted nor hashed) and the client copies the entry; nothing is
+ * allocated once the caches are warm. The last source looked up is
+ * remembered (a line asks about its source up to three times), and
+ * noa_route_blocked answers without the lock while nothing is stashed.
  *
  * Wiring a reader to the router (what shipper.c does per input line):
  *   on_line:       if (noa_route_blocked(r, src)) return NOA_ELIMIT;

@@ -79,6 +79,10 @@ struct noa_shipper {
     struct noa_stages_sink *sink;
     pthread_mutex_t dry_mu;
     struct noa_entry tail_entry; /* the tailer thread's entry */
+    /* The labels of the file read last, as a list (tailer thread): lines
+     * come in runs per file, so most lines copy this list in one go
+     * instead of appending each label. */
+    struct noa_kvlist tail_labels;
     struct ratelimit rl;
     int rate_enabled;
     /* controller */
@@ -187,6 +191,20 @@ static int rate_check(struct noa_shipper *s, int64_t now_ns)
 
 /* ---- the tailer's callbacks (reader thread) ------------------------------------ */
 
+/* 1 when l holds exactly the labels v[0..n) in that order. Compared by
+ * content, not by the file's pointer: a released file's memory may be
+ * reused by another file. */
+static int labels_same(const struct noa_kvlist *l, const struct noa_label *v, uint32_t n)
+{
+    if (l->n != n)
+        return 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!noa_str_eq(noa_kvlist_name(l, i), v[i].name) ||
+            !noa_str_eq(noa_kvlist_value(l, i), v[i].value))
+            return 0;
+    return 1;
+}
+
 static int tail_on_line(void *ud, const struct noa_tailer_file *f, struct noa_str line,
                         uint64_t offset, int64_t read_ns)
 {
@@ -198,8 +216,13 @@ static int tail_on_line(void *ud, const struct noa_tailer_file *f, struct noa_st
     int rc = rate_check(s, read_ns);
     if (rc == NOA_ELIMIT)
         return rc;
-    atomic_fetch_add_explicit(&s->read_lines, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->read_bytes, line.len, memory_order_relaxed);
+    /* one writer (the tailer thread): no locked add per line */
+    atomic_store_explicit(&s->read_lines,
+                          atomic_load_explicit(&s->read_lines, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&s->read_bytes,
+                          atomic_load_explicit(&s->read_bytes, memory_order_relaxed) + line.len,
+                          memory_order_relaxed);
     if (rc == 1) {
         if (s->route)
             noa_route_line_done(s->route, src, offset, noa_stages_holding(rd->stages, f->path));
@@ -207,8 +230,12 @@ static int tail_on_line(void *ud, const struct noa_tailer_file *f, struct noa_st
     }
     struct noa_entry *e = &s->tail_entry;
     noa_entry_reset(e);
-    for (uint32_t i = 0; i < f->n_labels; i++)
-        noa_kvlist_append(&e->labels, f->labels[i].name, f->labels[i].value);
+    if (!labels_same(&s->tail_labels, f->labels, f->n_labels)) {
+        noa_kvlist_reset(&s->tail_labels);
+        for (uint32_t i = 0; i < f->n_labels; i++)
+            noa_kvlist_append(&s->tail_labels, f->labels[i].name, f->labels[i].value);
+    }
+    noa_kvlist_copy(&e->labels, &s->tail_labels);
     if (line.len)
         noa_buf_append(&e->line, line.p, line.len);
     noa_buf_append(&e->source, f->path, f->path_len);
@@ -617,6 +644,7 @@ int noa_shipper_new(const struct noa_shipper_options *opts, struct noa_shipper *
     pthread_mutex_init(&s->dry_mu, NULL);
     pthread_mutex_init(&s->rl.mu, NULL);
     noa_entry_init(&s->tail_entry);
+    noa_kvlist_init(&s->tail_labels);
     const struct noa_shipper_config *cfg = s->cfg;
     if (cfg->limits.readline_rate_enabled) {
         s->rate_enabled = 1;
@@ -771,6 +799,7 @@ void noa_shipper_free(struct noa_shipper *s)
     noa_free(s->rt);
     noa_positions_free(s->pos);
     noa_entry_fini(&s->tail_entry);
+    noa_kvlist_fini(&s->tail_labels);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->dry_mu);

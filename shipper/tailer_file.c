@@ -352,11 +352,18 @@ void noa__tailer_file_remove(struct noa_tailer *t, struct noa__tailer_tfile *f)
 
 /* ---- reading ------------------------------------------------------------------------ */
 
+/* Per-line counters have one writer, the tailer thread: a relaxed load and
+ * store (readers still see whole values) instead of a locked add, which
+ * costs more than the rest of the line's bookkeeping. */
+#define ST_ADD_1W(t, f, v)                                                                         \
+    __atomic_store_n(&(t)->st.f, __atomic_load_n(&(t)->st.f, __ATOMIC_RELAXED) + (v),             \
+                     __ATOMIC_RELAXED)
+
 /* Offers one line (n bytes; total: its length in the file, which is larger
- * than n for a long line kept in part). end: file offset past it. Returns
- * 0 or NOA_ELIMIT. */
+ * than n for a long line kept in part). end: file offset past it. real:
+ * the line's read time (wall clock). Returns 0 or NOA_ELIMIT. */
 static int emit(struct noa_tailer *t, struct noa__tailer_tfile *f, struct noa__tailer_gen *g,
-                const char *p, size_t n, uint64_t total, uint64_t end, int64_t now)
+                const char *p, size_t n, uint64_t total, uint64_t end, int64_t real)
 {
     size_t max = t->cfg.max_line_size;
     if (total > max) {
@@ -369,15 +376,13 @@ static int emit(struct noa_tailer *t, struct noa__tailer_tfile *f, struct noa__t
     }
     struct noa_tailer_file fi;
     noa__tailer_file_info(f, g, &fi);
-    int64_t real = noa_clock_real_ns();
-    (void)now;
     int rc = t->cb.on_line(t->cb.ud, &fi, (struct noa_str){p, n}, g->base + end, real);
     if (rc == NOA_ELIMIT)
         return rc;
     if (total > max)
-        NOA__TAILER_ST_ADD(t, truncated_lines, 1);
-    NOA__TAILER_ST_ADD(t, lines, 1);
-    NOA__TAILER_ST_ADD(t, bytes, end - g->off);
+        ST_ADD_1W(t, truncated_lines, 1);
+    ST_ADD_1W(t, lines, 1);
+    ST_ADD_1W(t, bytes, end - g->off);
     return 0;
 }
 
@@ -420,6 +425,12 @@ int noa__tailer_read_gen(struct noa_tailer *t, struct noa__tailer_tfile *f,
         g->change_ns = now;
     }
     const char *buf = t->rbuf, *p = buf, *end = buf + n;
+    /* The lines of one read were read at one instant: one clock call per
+     * chunk, not per line. Each line still gets its own nanosecond (the
+     * read time plus its index), so identical lines of a file without a
+     * timestamp stage never share a timestamp (Loki would drop all but
+     * one as duplicates). */
+    int64_t real = noa_clock_real_ns();
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl)
@@ -430,7 +441,7 @@ int noa__tailer_read_gen(struct noa_tailer *t, struct noa__tailer_tfile *f,
             size_t keep = g->longbuf.len;
             uint64_t keep_total = g->long_len;
             long_append(t, g, p, (size_t)(nl - p));
-            rc = emit(t, f, g, g->longbuf.data, g->longbuf.len, g->long_len, line_end, now);
+            rc = emit(t, f, g, g->longbuf.data, g->longbuf.len, g->long_len, line_end, real++);
             if (rc == NOA_ELIMIT) {
                 g->longbuf.len = keep;
                 g->long_len = keep_total;
@@ -438,7 +449,7 @@ int noa__tailer_read_gen(struct noa_tailer *t, struct noa__tailer_tfile *f,
             }
             long_reset(g);
         } else {
-            rc = emit(t, f, g, p, (size_t)(nl - p), (size_t)(nl - p), line_end, now);
+            rc = emit(t, f, g, p, (size_t)(nl - p), (size_t)(nl - p), line_end, real++);
             if (rc == NOA_ELIMIT) {
                 g->scan = g->off;
                 return NOA__TAILER_RD_PAUSED;
@@ -480,7 +491,7 @@ static int flush_partial(struct noa_tailer *t, struct noa__tailer_tfile *f,
             g->scan += (uint64_t)n;
         }
         end = g->scan;
-        rc = emit(t, f, g, g->longbuf.data, g->longbuf.len, g->long_len, end, now);
+        rc = emit(t, f, g, g->longbuf.data, g->longbuf.len, g->long_len, end, noa_clock_real_ns());
         if (rc == NOA_ELIMIT)
             return rc;
         long_reset(g);
@@ -494,7 +505,7 @@ static int flush_partial(struct noa_tailer *t, struct noa__tailer_tfile *f,
         if (memchr(t->rbuf, '\n', (size_t)n))
             return 0; /* a newline arrived meanwhile: the reader takes it */
         end = g->off + (uint64_t)n;
-        rc = emit(t, f, g, t->rbuf, (size_t)n, (size_t)n, end, now);
+        rc = emit(t, f, g, t->rbuf, (size_t)n, (size_t)n, end, noa_clock_real_ns());
         if (rc == NOA_ELIMIT)
             return rc;
     }

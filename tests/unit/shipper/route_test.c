@@ -332,6 +332,80 @@ static void test_acks_advance_after_accept(void **state)
     srv_stop(&s);
 }
 
+/* The label memo (recent sets in entry order) in front of the hash cache:
+ * sets that alternate, the same set in another order, a set whose value
+ * is a prefix of another's, and more sets than the cache keeps (it is
+ * cleared and the memos must forget the texts it freed). Every line must
+ * arrive with exactly its own labels. */
+static void test_label_memo(void **state)
+{
+    (void)state;
+    struct srv s;
+    struct commits c;
+    srv_start(&s);
+    static char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/loki/api/v1/push", s.port);
+    struct noa_client_config cc = {
+        .url = url, .batch_wait_ms = 20, .min_backoff_ms = 20, .max_backoff_ms = 100};
+    struct noa_route_config rc = {.clients = &cc,
+                                  .n_clients = 1,
+                                  .commit = on_commit,
+                                  .commit_ud = &c,
+                                  .label_cache = 16};
+    memset(&c, 0, sizeof(c));
+    pthread_mutex_init(&c.mu, NULL);
+    struct noa_route *r;
+    assert_int_equal(noa_route_new(&rc, &r), 0);
+    const char *streams[] = {"stdout", "stderr", "std", ""};
+    uint64_t off = 0;
+    int n = 0;
+    for (int round = 0; round < 2; round++) {
+        for (int set = 0; set < 40; set++) {
+            for (int k = 0; k < 4; k++) {
+                struct noa_entry e;
+                noa_entry_init(&e);
+                char job[16];
+                snprintf(job, sizeof job, "j%d", set);
+                if ((k + round) & 1) {
+                    noa_kvlist_append(&e.labels, noa_str_c("stream"), noa_str_c(streams[k]));
+                    noa_kvlist_append(&e.labels, noa_str_c("job"), noa_str_c(job));
+                } else {
+                    noa_kvlist_append(&e.labels, noa_str_c("job"), noa_str_c(job));
+                    noa_kvlist_append(&e.labels, noa_str_c("stream"), noa_str_c(streams[k]));
+                }
+                char line[64];
+                snprintf(line, sizeof line, "r%d s%d k%d", round, set, k);
+                noa_buf_append(&e.line, line, strlen(line));
+                noa_buf_append(&e.source, "/m.log", 6);
+                off += 10;
+                e.offset = off;
+                e.ts_ns = 1700000000000000000LL + (int64_t)off;
+                assert_int_equal(noa_route_add(r, &e), 0);
+                noa_route_line_done(r, noa_str_c("/m.log"), off, 0);
+                noa_entry_fini(&e);
+                n++;
+            }
+        }
+    }
+    wait_commit(r, &c, "/m.log", off);
+    assert_int_equal(srv_lines(&s), n);
+    for (int round = 0; round < 2; round++) {
+        for (int set = 0; set < 40; set++) {
+            for (int k = 0; k < 4; k++) {
+                char rec[160];
+                if (streams[k][0])
+                    snprintf(rec, sizeof rec, "|{job=\"j%d\", stream=\"%s\"}|r%d s%d k%d", set,
+                             streams[k], round, set, k);
+                else /* an empty value is no label */
+                    snprintf(rec, sizeof rec, "|{job=\"j%d\"}|r%d s%d k%d", set, round, set, k);
+                assert_int_equal(srv_count(&s, rec), 1);
+            }
+        }
+    }
+    noa_route_free(r);
+    srv_stop(&s);
+}
+
 static void test_500_holds_back(void **state)
 {
     (void)state;
@@ -667,6 +741,7 @@ int main(void)
     noa_log_set_level(NOA_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_acks_advance_after_accept),
+        cmocka_unit_test(test_label_memo),
         cmocka_unit_test(test_500_holds_back),
         cmocka_unit_test(test_two_tenants),
         cmocka_unit_test(test_held_entries_cap_position),

@@ -34,6 +34,7 @@ struct rec {
     char *path;
     char *line;
     uint64_t off;
+    int64_t read_ns;
 };
 
 struct coll {
@@ -53,7 +54,6 @@ static int on_line(void *ud, const struct noa_tailer_file *f, struct noa_str lin
                    int64_t read_ns)
 {
     struct coll *c = ud;
-    (void)read_ns;
     pthread_mutex_lock(&c->mu);
     if (c->refuse) {
         pthread_mutex_unlock(&c->mu);
@@ -66,6 +66,7 @@ static int on_line(void *ud, const struct noa_tailer_file *f, struct noa_str lin
     c->v[c->n].path = strndup(f->path, f->path_len);
     c->v[c->n].line = strndup(line.p, line.len);
     c->v[c->n].off = offset;
+    c->v[c->n].read_ns = read_ns;
     c->n++;
     for (uint32_t i = 0; i < f->n_labels; i++) {
         if (noa_str_eq_c(f->labels[i].name, "job"))
@@ -276,6 +277,11 @@ static void test_append(void **state)
     assert_string_equal(c.last_label_filename, p);
     /* the first path's virtual offsets start at 0: the last is the size */
     assert_int_equal(c.v[9].off, 10 * 8);
+    /* lines read in one chunk share one clock reading, yet each has its
+     * own read time (identical lines must not collide in Loki) */
+    for (int i = 1; i < 10; i++)
+        assert_true(c.v[i].read_ns > c.v[i - 1].read_ns);
+    assert_true(c.v[0].read_ns > 1600000000000000000LL); /* wall clock */
     noa_tailer_free(t);
     assert_true(c.done_calls >= 1);
     assert_true(c.ticks >= 1);
