@@ -249,6 +249,13 @@ static void conn_close(struct noa__http_conn *c)
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->tcp, on_conn_close);
     uv_close((uv_handle_t *)&c->timer, on_conn_close);
+    struct noa_http_request *r = c->req;
+    if (r && r->upgraded && !r->gone_notified) {
+        /* The owner ends the request; the connection is freed after that
+         * and after both handles closed, whichever comes last. */
+        r->gone_notified = 1;
+        r->upgrade.gone_cb(r, r->upgrade.ctx);
+    }
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -434,6 +441,21 @@ static void conn_after_input(struct noa__http_conn *c)
     conn_read_start(c);
 }
 
+/* Hands bytes read past an upgraded request to its owner. */
+static void upgraded_drain(struct noa__http_conn *c)
+{
+    struct noa_http_request *r = c->req;
+    if (!r || !r->upgraded || c->closing || c->lingering || c->in_process ||
+        c->in_off >= c->inbuf.len)
+        return;
+    struct noa_buf b = c->inbuf;
+    size_t off = c->in_off;
+    memset(&c->inbuf, 0, sizeof(c->inbuf));
+    c->in_off = 0;
+    r->upgrade.data_cb(r, b.data + off, b.len - off, r->upgrade.ctx);
+    noa_buf_fini(&b);
+}
+
 /* Processes buffered input when no request is in flight. */
 static void conn_resume(struct noa__http_conn *c)
 {
@@ -456,6 +478,7 @@ static void conn_resume(struct noa__http_conn *c)
         c->in_off = 0;
     }
     c->in_process = 0;
+    upgraded_drain(c);
     conn_after_input(c);
 }
 
@@ -466,7 +489,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread < 0) {
         conn_read_stop(c);
-        if (nread != UV_EOF || c->lingering) {
+        if (nread != UV_EOF || c->lingering || (c->req && c->req->upgraded)) {
             conn_close(c);
             return;
         }
@@ -477,6 +500,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (c->lingering)
         return; /* draining: the bytes are dropped */
     size_t n = (size_t)nread;
+    if (c->req && c->req->upgraded) {
+        upgraded_drain(c);
+        if (c->req && c->req->upgraded && !c->closing && !c->lingering)
+            c->req->upgrade.data_cb(c->req, buf->base, n, c->req->upgrade.ctx);
+        return;
+    }
     if (c->req || c->in_off < c->inbuf.len) {
         noa_buf_append(&c->inbuf, buf->base, n);
         if (c->inbuf.len - c->in_off > MAX_PENDING_INPUT)
@@ -497,6 +526,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         conn_resume(c);
     else
         conn_arm_timer(c);
+    upgraded_drain(c);
 }
 
 static void on_connection(uv_stream_t *l, int status)
@@ -728,7 +758,7 @@ void noa_http_reply_start(struct noa_http_request *req, int status, const char *
 static void chunk_common(struct noa_http_request *req, char *data, size_t len, int owned)
 {
     assert(req->state == REQ_STREAMING);
-    int nobody = no_body_status(req->status) || req->method == NOA_HTTP_HEAD;
+    int nobody = !req->upgraded && (no_body_status(req->status) || req->method == NOA_HTTP_HEAD);
     if (req->state != REQ_STREAMING || req_gone(req) || nobody || !len) {
         if (owned)
             noa_free(data);
@@ -784,6 +814,44 @@ void noa_http_reply_end(struct noa_http_request *req)
         conn_write(req->conn, &part, 1);
     }
     finish(req);
+}
+
+void noa_http_reply_upgrade(struct noa_http_request *req, const struct noa_http_upgrade *up)
+{
+    assert(on_loop_thread(req->conn->srv));
+    assert(req->state == REQ_NEW);
+    struct noa__http_conn *c = req->conn;
+    req->state = REQ_STREAMING;
+    req->status = 101;
+    req->upgraded = 1;
+    req->upgrade = *up;
+    req->chunked_out = 0;
+    req->close_after = 1; /* the byte stream ends with the connection */
+    if (req_gone(req))
+        return;
+    struct noa_buf head = {0};
+    put_lit(&head, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: ");
+    put_lit(&head, up->protocol);
+    put_lit(&head, "\r\nConnection: Upgrade\r\n");
+    noa_buf_append(&head, req->reply_headers.data, req->reply_headers.len);
+    put_lit(&head, "\r\n");
+    conn_write_buf(c, &head);
+    conn_set_timer(c, TIMER_NONE);
+    conn_read_start(c);
+}
+
+void noa_http_reply_abort(struct noa_http_request *req)
+{
+    assert(on_loop_thread(req->conn->srv));
+    assert(req->state == REQ_STREAMING);
+    struct noa__http_conn *c = req->conn;
+    if (c->closing) { /* already closing: finish may free c */
+        finish(req);
+        return;
+    }
+    req->close_after = 1;
+    finish(req);
+    conn_close(c); /* pending writes are cancelled; c goes with its handles */
 }
 
 size_t noa_http_reply_queued(const struct noa_http_request *req)

@@ -42,6 +42,21 @@
 struct noa_http_server;
 struct noa__http_conn;
 
+struct noa_http_request;
+
+/* A protocol upgrade's callbacks (see noa_http_reply_upgrade). */
+struct noa_http_upgrade {
+    const char *protocol; /* the Upgrade header's value, e.g. "websocket" */
+    /* Bytes the client sent after the request; data is borrowed for the
+     * call only. May call noa_http_reply_end. */
+    void (*data_cb)(struct noa_http_request *req, const char *data, size_t len, void *ctx);
+    /* The connection ended from the client's side or failed; runs at most
+     * once. The request must still be ended with noa_http_reply_end (here
+     * or later). */
+    void (*gone_cb)(struct noa_http_request *req, void *ctx);
+    void *ctx;
+};
+
 struct noa_http_param {
     struct noa_str name;  /* from the route pattern */
     struct noa_str value; /* %-decoded path segment */
@@ -74,6 +89,8 @@ struct noa_http_request {
     int close_after; /* close the connection after this response */
     int chunked_out; /* streaming with chunked encoding */
     uint64_t start_ns;
+    struct noa_http_upgrade upgrade; /* valid when upgraded */
+    int upgraded, gone_notified;
 };
 
 /*
@@ -131,6 +148,26 @@ void noa_http_reply_end(struct noa_http_request *req);
 /* Bytes written but not yet taken by the kernel on the request's
  * connection, for streaming back-pressure (0 when gone). */
 size_t noa_http_reply_queued(const struct noa_http_request *req);
+
+/*
+ * Protocol upgrade (the websocket handshake's answer): sends
+ * "HTTP/1.1 101 Switching Protocols" with "Upgrade: <protocol>",
+ * "Connection: Upgrade" and the headers added by noa_http_reply_header (no
+ * Date or Content-Length), then the connection carries raw bytes until the
+ * request ends: up->data_cb gets every byte the client sends after the
+ * request (bytes already read first), noa_http_reply_chunk/_chunk_buf write
+ * raw bytes (no chunk framing), noa_http_reply_queued tells what waits, and
+ * noa_http_reply_end flushes and closes the connection. up->gone_cb runs if
+ * the client leaves first (not when the client had already gone before this
+ * call: check noa_http_request_gone after it). No timeouts apply meanwhile.
+ * The server's close waits for upgraded requests as for streams.
+ */
+void noa_http_reply_upgrade(struct noa_http_request *req, const struct noa_http_upgrade *up);
+
+/* Ends a streamed or upgraded request and drops its connection at once,
+ * discarding what the client has not taken yet (a peer that stopped
+ * reading must not hold up a shutdown). gone_cb does not run. */
+void noa_http_reply_abort(struct noa_http_request *req);
 
 struct noa_http_server_options {
     const char *host;         /* NULL or "" = every interface (dual-stack when possible) */

@@ -42,6 +42,7 @@ struct noa_ingester {
     void (*close_cb)(void *ctx);
     void *close_ctx;
     struct noa_ingester_stats st;
+    struct noa_ingester_tail_hook tail; /* append_cb NULL: nobody ever tailed */
 };
 
 
@@ -152,13 +153,16 @@ static void seal_full_head(struct noa_ingester *ing, struct noa_stream *s)
     }
 }
 
+/* appended (NULL: not wanted) gets 1 per entry stored, for live tails. */
 static void apply_entries(struct noa_ingester *ing, struct noa_stream *s,
                           const struct noa_push_entry *e, uint32_t n, uint64_t seq,
-                          uint32_t segment, int64_t now)
+                          uint32_t segment, int64_t now, uint8_t *appended)
 {
     for (uint32_t i = 0; i < n; i++) {
         int rc = noa_stream_append(s, ing->ready ? &ing->sopts : &ing->replay_sopts, &e[i], seq,
                                    segment, now);
+        if (appended)
+            appended[i] = rc == 1;
         if (rc == 1) {
             ing->st.lines_appended++;
             ing->st.bytes_appended += e[i].line.len;
@@ -190,14 +194,45 @@ static void push_apply(struct noa_ingester *ing, const char *tenant, const struc
                        uint64_t seq, uint32_t segment)
 {
     int64_t now = noa_clock_real_ns();
+    /* Live tails: which entries were stored, told after the lock is
+     * released (followers run pipelines and write to sockets). */
+    uint8_t *appended = NULL;
+    size_t off = 0;
+    if (ing->tail.append_cb && ing->tail.wants_cb(tenant, ing->tail.ctx)) {
+        size_t total = 1;
+        for (uint32_t i = 0; i < v->n; i++)
+            total += v->streams[i].n_entries;
+        appended = noa_xmalloc(total);
+    }
     noa_instance_wrlock(&ing->inst);
     struct noa_tenant *t = noa_instance_tenant_get(&ing->inst, tenant);
     for (uint32_t i = 0; i < v->n; i++) {
         const struct noa_valid_stream *vs = &v->streams[i];
         struct noa_stream *s = stream_get(ing, t, vs->fp, &vs->labels, vs->canonical);
-        apply_entries(ing, s, vs->entries, vs->n_entries, seq, segment, now);
+        apply_entries(ing, s, vs->entries, vs->n_entries, seq, segment, now,
+                      appended ? appended + off : NULL);
+        off += vs->n_entries;
     }
     noa_instance_unlock(&ing->inst);
+    if (!appended)
+        return;
+    off = 0;
+    for (uint32_t i = 0; i < v->n; i++) {
+        const struct noa_valid_stream *vs = &v->streams[i];
+        ing->tail.append_cb(tenant, &vs->labels, vs->entries, appended + off, vs->n_entries,
+                            ing->tail.ctx);
+        off += vs->n_entries;
+    }
+    noa_free(appended);
+}
+
+void noa_ingester_set_tail_hook(struct noa_ingester *ing,
+                                const struct noa_ingester_tail_hook *hook)
+{
+    if (hook)
+        ing->tail = *hook;
+    else
+        memset(&ing->tail, 0, sizeof(ing->tail));
 }
 
 static void push_durable_cb(int status, uint32_t segment, void *arg)
@@ -808,7 +843,7 @@ static int replay_push(struct replay_ctx *rc, struct noa_walrec_reader *r, uint6
                 continue;
             struct noa_label meta[128];
             struct noa_push_entry e = stored_entry(&ce, meta);
-            apply_entries(ing, s, &e, 1, seq, segment, now);
+            apply_entries(ing, s, &e, 1, seq, segment, now, NULL);
         }
         r->pos += it.off;
         if (skip)

@@ -79,6 +79,27 @@ void noa_ingester_push(struct noa_ingester *ing, const char *tenant,
                        struct noa_validated *v, struct noa_buf *wal_record,
                        void (*done_cb)(int status, const char *msg, void *ctx), void *ctx);
 
+/*
+ * Live tail (querier/tail_api.h). Once a hook is set, after a push's
+ * entries were appended to the stream heads (on the loop thread, before the
+ * push is acknowledged) append_cb gets, per stream of the push, its sorted
+ * labels and entries, with appended[i] = 1 for those stored (0 for exact
+ * duplicates) — but only when wants_cb(tenant) says someone follows the
+ * tenant, so pushes cost one call when nobody tails. Everything passed is
+ * borrowed for the call. Replayed entries are never passed. Loop thread.
+ */
+struct noa_ingester_tail_hook {
+    int (*wants_cb)(const char *tenant, void *ctx);
+    void (*append_cb)(const char *tenant, const struct noa_labels *labels,
+                      const struct noa_push_entry *entries, const uint8_t *appended, uint32_t n,
+                      void *ctx);
+    void *ctx;
+};
+
+/* Sets (or with NULL clears) the tail hook; copied. Loop thread. */
+void noa_ingester_set_tail_hook(struct noa_ingester *ing,
+                                const struct noa_ingester_tail_hook *hook);
+
 /* Cuts every stream's open chunk and flushes it now (POST /flush). */
 void noa_ingester_flush_all(struct noa_ingester *ing);
 

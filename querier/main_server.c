@@ -14,6 +14,7 @@
 #include "ingester/push_api.h"
 #include "querier/detected_api.h"
 #include "querier/query_api.h"
+#include "querier/tail_api.h"
 #include "querier/ruler_store.h"
 #include "querier/server_config.h"
 #include "common/status_api.h"
@@ -36,6 +37,7 @@ struct server {
     struct noa_push_api *push;
     struct noa_read_api_context read_ctx; /* shared by the query, detected and volume APIs */
     struct noa_query_api *query;
+    struct noa_tail_api *tail;
     struct noa_detected_api *detected;
     struct noa_volume_api *volume;
     struct noa_status_api *status;
@@ -219,6 +221,9 @@ static void signal_cb(uv_signal_t *h, int signum)
         return;
     s->stopping = 1;
     noa_log(NOA_LOG_INFO, "server", "msg=\"shutting down\" signal=%d", signum);
+    /* Live tails never end on their own: close them so the server's
+     * close, which waits for every request, can finish. */
+    noa_tail_api_shutdown(s->tail);
     noa_http_server_close(s->http, http_closed_cb, s);
 }
 
@@ -249,6 +254,7 @@ static int start(struct server *s)
     if ((rc = noa_status_api_new(s->http, &so, &s->status)) < 0 ||
         (rc = noa_push_api_new(s->http, &po, &s->push)) < 0 ||
         (rc = noa_query_api_new(s->http, &s->read_ctx, &s->query)) < 0 ||
+        (rc = noa_tail_api_new(s->http, &s->read_ctx, &s->tail)) < 0 ||
         (rc = noa_detected_api_new(s->http, &s->read_ctx, &s->detected)) < 0 ||
         (rc = noa_volume_api_new(s->http, &s->read_ctx, &s->volume)) < 0 ||
         (rc = noa_ruler_store_new(c, s->http, &s->ruler)) < 0 ||
@@ -357,6 +363,7 @@ int main(int argc, char **argv)
     uv_run(s.loop, UV_RUN_DEFAULT);
     noa_push_api_free(s.push);
     noa_query_api_free(s.query);
+    noa_tail_api_free(s.tail);
     noa_detected_api_free(s.detected);
     noa_volume_api_free(s.volume);
     noa_status_api_free(s.status);
