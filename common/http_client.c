@@ -209,6 +209,21 @@ int noa_http_client_do(struct noa_http_client *c, const struct noa_http_client_r
         curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
         curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
     }
+    const struct noa_http_client_tls *tls = req->tls;
+    if (tls) {
+        if (tls->ca_file && *tls->ca_file)
+            curl_easy_setopt(h, CURLOPT_CAINFO, tls->ca_file);
+        if (tls->cert_file && *tls->cert_file)
+            curl_easy_setopt(h, CURLOPT_SSLCERT, tls->cert_file);
+        if (tls->key_file && *tls->key_file)
+            curl_easy_setopt(h, CURLOPT_SSLKEY, tls->key_file);
+        if (tls->insecure_skip_verify) {
+            curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+            curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+        if (tls->proxy_url && *tls->proxy_url)
+            curl_easy_setopt(h, CURLOPT_PROXY, tls->proxy_url);
+    }
     set_method(h, req);
     for (size_t i = 0; i < req->n_headers; i++) {
         struct curl_slist *n = curl_slist_append(hdrs, req->headers[i]);

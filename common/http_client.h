@@ -16,6 +16,17 @@
 
 struct noa_http_client;
 
+/* TLS and proxy settings of a request (Prometheus's tls_config keys).
+ * NULL fields keep libcurl's defaults: the system CA store, no client
+ * certificate, full verification, proxies from the environment. */
+struct noa_http_client_tls {
+    const char *ca_file;      /* PEM bundle the server certificate must chain to */
+    const char *cert_file;    /* client certificate (PEM) */
+    const char *key_file;     /* its private key (PEM) */
+    int insecure_skip_verify; /* 1: accept any certificate and host name */
+    const char *proxy_url;    /* http(s)://host:port of a proxy */
+};
+
 struct noa_http_client_request {
     const char *method;         /* NULL: GET, or POST when there is a body */
     const char *url;            /* http://host:port/path?query */
@@ -30,6 +41,7 @@ struct noa_http_client_request {
                                 * bodies over 1 KiB (default off: it costs a
                                 * round trip per request) */
     int follow_redirects;      /* 1: follow 3xx Location (at most 5) */
+    const struct noa_http_client_tls *tls; /* NULL: defaults */
 };
 
 struct noa_http_client_response {

@@ -25,6 +25,8 @@ struct noa_cli_http {
     int64_t retries;
     int64_t min_backoff_s, max_backoff_s; /* seconds, as logcli's flags */
     int quiet;
+    struct noa_http_client_tls tls; /* --ca-cert, --cert, --key, --tls-skip-verify,
+                                     * --proxy-url (borrowed from the flags) */
 };
 
 void noa_cli_http_escape(struct noa_buf *out, const char *s)
@@ -299,12 +301,11 @@ int noa_cli_http_new(const struct noa_cli_flags *f, struct noa_cli_http **out,
         noa_buf_append(&b, f->headers.v[i], strlen(f->headers.v[i]));
         add_header(h, &b);
     }
-    /* libcurl takes its proxy from the environment; there is no knob on
-     * common/http_client.h, so --proxy-url is applied through it. */
-    if (f->proxy_url && *f->proxy_url) {
-        setenv("http_proxy", f->proxy_url, 1);
-        setenv("HTTPS_PROXY", f->proxy_url, 1);
-    }
+    h->tls = (struct noa_http_client_tls){.ca_file = f->ca_cert,
+                                          .cert_file = f->cert,
+                                          .key_file = f->key,
+                                          .insecure_skip_verify = f->tls_skip_verify,
+                                          .proxy_url = f->proxy_url};
     if ((rc = noa_http_client_new(&h->client)) < 0) {
         noa_buf_printf(err, "%s", noa_strerror(rc));
         goto fail;
@@ -364,6 +365,7 @@ int noa_cli_http_get(struct noa_cli_http *h, const char *path, struct noa_cli_ht
             .headers = (const char *const *)h->headers,
             .n_headers = h->n_headers,
             .connect_timeout_ms = 10000,
+            .tls = &h->tls,
         };
         noa_http_client_response_fini(&resp);
         int r = noa_http_client_do(h->client, &req, &resp);

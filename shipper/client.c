@@ -74,6 +74,7 @@ struct cl_tenant {
 struct noa_client {
     struct noa_client_config cfg; /* strings below are owned copies */
     char *url, *tenant_id, *user_agent, *auth_header;
+    char *tls_strs[4]; /* ca, cert, key, proxy (owned copies) */
     char **headers; /* extra header lines, owned */
     size_t n_headers;
     struct noa_label *ext;
@@ -191,6 +192,16 @@ int noa_client_new(const struct noa_client_config *cfg, struct noa_client **out)
     if (!c->cfg.queue_bytes)
         c->cfg.queue_bytes = (size_t)(c->cfg.max_inflight + 2) * c->cfg.batch_size;
     c->url = noa_xstrdup(cfg->url);
+    /* TLS strings are copied: the caller's config may go away */
+    c->tls_strs[0] = cfg->tls.ca_file ? noa_xstrdup(cfg->tls.ca_file) : NULL;
+    c->tls_strs[1] = cfg->tls.cert_file ? noa_xstrdup(cfg->tls.cert_file) : NULL;
+    c->tls_strs[2] = cfg->tls.key_file ? noa_xstrdup(cfg->tls.key_file) : NULL;
+    c->tls_strs[3] = cfg->tls.proxy_url ? noa_xstrdup(cfg->tls.proxy_url) : NULL;
+    c->cfg.tls = (struct noa_http_client_tls){.ca_file = c->tls_strs[0],
+                                              .cert_file = c->tls_strs[1],
+                                              .key_file = c->tls_strs[2],
+                                              .insecure_skip_verify = cfg->tls.insecure_skip_verify,
+                                              .proxy_url = c->tls_strs[3]};
     c->tenant_id = noa_xstrdup(cfg->tenant_id ? cfg->tenant_id : "");
     c->user_agent = noa_xstrdup(cfg->user_agent ? cfg->user_agent : "noa-shipper/1.0");
     struct noa_buf h = {0};
@@ -627,6 +638,7 @@ static int send_batch(struct cl_tenant *t, struct cl_sender *s, struct cl_batch 
             .body_len = s->body.len,
             .timeout_ms = (long)c->cfg.timeout_ms,
             .max_response_bytes = 1 << 20, /* only error messages come back */
+            .tls = &c->cfg.tls,
         };
         struct noa_http_client_response resp = {0};
         int64_t t0 = noa_clock_mono_ns();
@@ -847,6 +859,8 @@ void noa_client_free(struct noa_client *c)
         noa_buf_fini(&c->lc[i].in);
         noa_buf_fini(&c->lc[i].out);
     }
+    for (int i = 0; i < 4; i++)
+        noa_free(c->tls_strs[i]);
     noa_free(c->url);
     noa_free(c->tenant_id);
     noa_free(c->user_agent);

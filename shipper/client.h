@@ -24,6 +24,7 @@
 #define NOA_SHIPPER_CLIENT_H
 
 #include "common/buf.h"
+#include "common/http_client.h"
 #include "common/labels.h"
 
 #include <stddef.h>
@@ -67,6 +68,7 @@ struct noa_client_config {
                             * order. (Promtail sends one at a time: with the
                             * server's fsync per push, one connection caps
                             * throughput at a batch per round trip.) */
+    struct noa_http_client_tls tls; /* tls_config and proxy_url (strings copied) */
     int zstd;              /* 1: bodies are zstd-compressed protobuf with
                             * Content-Encoding: zstd (noa's server accepts it;
                             * smaller and cheaper than snappy); 0: Loki's

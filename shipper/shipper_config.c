@@ -372,21 +372,18 @@ static const struct noa_config_entry client_entries[] = {
      .offset = COFF(authorization_credentials_file),
      .desc = "File holding the credentials."},
     RAW("oauth2", "OAuth 2 (refused)."),
-    BLOCK("tls_config", "config.TLSConfig", "TLS settings (kept, not applied)."),
+    BLOCK("tls_config", "config.TLSConfig", "TLS settings of the push requests."),
     {.path = "tls_config.ca_file",
      .type = NOA_CONFIG_STRING,
      .offset = COFF(tls_ca_file),
-     .flags = NOA_CONFIG_UNENFORCED,
      .desc = "CA file."},
     {.path = "tls_config.cert_file",
      .type = NOA_CONFIG_STRING,
      .offset = COFF(tls_cert_file),
-     .flags = NOA_CONFIG_UNENFORCED,
      .desc = "Client certificate."},
     {.path = "tls_config.key_file",
      .type = NOA_CONFIG_STRING,
      .offset = COFF(tls_key_file),
-     .flags = NOA_CONFIG_UNENFORCED,
      .desc = "Client key."},
     {.path = "tls_config.server_name",
      .type = NOA_CONFIG_STRING,
@@ -397,7 +394,6 @@ static const struct noa_config_entry client_entries[] = {
      .type = NOA_CONFIG_BOOL,
      .def = "false",
      .offset = COFF(tls_insecure_skip_verify),
-     .flags = NOA_CONFIG_UNENFORCED,
      .desc = "Skip verification."},
     ACCEPT("tls_config.ca", NOA_CONFIG_STRING),
     ACCEPT("tls_config.cert", NOA_CONFIG_STRING),
@@ -407,9 +403,7 @@ static const struct noa_config_entry client_entries[] = {
     {.path = "proxy_url",
      .type = NOA_CONFIG_STRING,
      .offset = COFF(proxy_url),
-     .flags = NOA_CONFIG_UNENFORCED,
-     .desc = "HTTP proxy (not applied; libcurl reads the "
-             "proxy environment variables)."},
+     .desc = "Proxy for the push requests (default: the proxy environment variables)."},
     ACCEPT("no_proxy", NOA_CONFIG_STRING),
     ACCEPT("proxy_from_environment", NOA_CONFIG_BOOL),
     RAW("proxy_connect_header", "Accepted, not used."),
@@ -836,11 +830,10 @@ static int warn_unenforced_client(const struct noa_shipper_client_config *c,
                                   const struct noa_yaml_node *m)
 {
     (void)m;
-    if (str_set(c->tls_ca_file) || str_set(c->tls_cert_file) || str_set(c->tls_key_file) ||
-        str_set(c->tls_server_name) || c->tls_insecure_skip_verify || str_set(c->proxy_url))
+    if (str_set(c->tls_server_name))
         noa_log(NOA_LOG_WARN, "config",
-                "msg=\"client tls_config and proxy_url are not applied: https uses the system CA "
-                "store, proxies come from the environment\" url=%s file=%s line=%d",
+                "msg=\"client tls_config.server_name is not applied: the URL's host name is "
+                "verified\" url=%s file=%s line=%d",
                 c->url, m->file, m->line);
     return 0;
 }
@@ -1310,6 +1303,11 @@ void noa_shipper_config_client(const struct noa_shipper_config *cfg, uint32_t i,
     out->headers = (const char *const *)c->header_lines;
     out->n_headers = c->n_header_lines;
     out->drop_rate_limited = c->drop_rate_limited_batches;
+    out->tls = (struct noa_http_client_tls){.ca_file = c->tls_ca_file,
+                                            .cert_file = c->tls_cert_file,
+                                            .key_file = c->tls_key_file,
+                                            .insecure_skip_verify = c->tls_insecure_skip_verify,
+                                            .proxy_url = c->proxy_url};
 }
 
 int noa_shipper_config_check_tables(struct noa_error *err)

@@ -10,9 +10,9 @@
  *
  * Accepted and not acted on (type-checked, warned once at load where a user
  * would expect an effect): the gRPC and most dskit server keys, tracing,
- * wal, client tls_config / proxy_url / oauth2-free HTTP client knobs (TLS
- * goes through libcurl with the system CA store; tls_config is kept in the
- * struct but not applied), kubernetes_sd_configs' api_server / kubeconfig /
+ * wal, client tls_config.server_name and the other HTTP client knobs
+ * (tls_config ca_file, cert_file, key_file, insecure_skip_verify and
+ * proxy_url are applied through libcurl), kubernetes_sd_configs' api_server / kubeconfig /
  * selectors / auth (noa discovers pods from the kubelet's log directory,
  * see shipper/discovery.h). Refused with "not supported by noa-shipper":
  * receivers and SD mechanisms noa does not implement (syslog, gcplog,
@@ -112,7 +112,7 @@ struct noa_shipper_client_config {
     char *authorization_credentials_file;
     char *resolved_password; /* basic_auth password or its file's content */
     char *resolved_token;    /* bearer_token / authorization credentials or file */
-    /* Accepted, kept, not enforced (see the file comment). */
+    /* tls_config (server_name kept, not applied) and proxy_url. */
     char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_server_name;
     int tls_insecure_skip_verify;
     char *proxy_url;
