@@ -4,8 +4,10 @@
  * noa_logql_parse() turns query text into a tree of struct noa_logql_expr
  * that owns everything below it (strings, matchers, compiled regexes);
  * noa_logql_free() releases it. noa_logql_format() prints the text Loki's
- * syntax.Expr.String() prints (what /loki/api/v1/format_query returns), so
- * parse -> format -> parse gives the same tree. Evaluation lives elsewhere.
+ * syntax.Expr.String() prints, so parse -> format -> parse gives the same
+ * tree; noa_logql_pretty() prints what syntax.Prettify() does (the one-line
+ * text, split and indented past 100 characters), which is what
+ * /loki/api/v1/format_query and logcli's fmt return. Evaluation lives elsewhere.
  * Errors use Loki's wording: "parse error at line L, col C: syntax error:
  * unexpected X, expecting Y" for grammar errors and "parse error : <msg>"
  * (line and col 0) for the checks done after a construct is recognised.
@@ -290,6 +292,17 @@ void noa_logql_free(struct noa_logql_expr *e);
 
 /* Appends Loki's canonical text of e (syntax.Expr.String()). */
 void noa_logql_format(const struct noa_logql_expr *e, struct noa_buf *out);
+
+/* Loki's maxCharsPerLine: longer expressions are split by the prettifier. */
+#define NOA_LOGQL_PRETTY_WIDTH 100
+
+/*
+ * Appends Loki's syntax.Prettify(e) (common/logql_pretty.c): the canonical
+ * text when it fits in NOA_LOGQL_PRETTY_WIDTH bytes, else split over
+ * indented lines. No trailing newline. _width takes the limit (tests).
+ */
+void noa_logql_pretty(const struct noa_logql_expr *e, struct noa_buf *out);
+void noa_logql_pretty_width(const struct noa_logql_expr *e, size_t width, struct noa_buf *out);
 
 /* 1 when e is a log query (selector + pipeline), 0 for a metric query. */
 int noa_logql_is_log(const struct noa_logql_expr *e);

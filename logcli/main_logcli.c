@@ -442,7 +442,7 @@ static int cmd_fmt(void)
     }
     if (noa_logql_parse(in.data ? in.data : "", in.len, &e, &err) < 0)
         fatal("failed to parse the query: ", err.msg);
-    noa_logql_format(e, &out);
+    noa_logql_pretty(e, &out); /* logcli fmt prints syntax.Prettify() */
     noa_buf_putc(&out, '\n');
     write_all(stdout, &out);
     noa_logql_free(e);

@@ -871,8 +871,10 @@ static void stats_handler(struct noa_http_request *req, void *ctx)
     labels_like_handler(req, ctx, JOB_STATS);
 }
 
-/* GET|POST /loki/api/v1/format_query: Loki's canonical text of a query.
- * Not tenant-scoped; parsing is quick, so it runs on the loop thread. */
+/* GET|POST /loki/api/v1/format_query: the query as Loki's
+ * syntax.Prettify() prints it (the canonical one-line text, split over
+ * indented lines when longer than 100 bytes). Not tenant-scoped; parsing
+ * is quick, so it runs on the loop thread. */
 static void format_query_handler(struct noa_http_request *req, void *ctx)
 {
     (void)ctx;
@@ -886,7 +888,7 @@ static void format_query_handler(struct noa_http_request *req, void *ctx)
     struct noa_str text = q ? *q : (struct noa_str){"", 0};
     if (noa_logql_parse(text.p, text.len, &e, &err) == 0) {
         struct noa_buf f = {0};
-        noa_logql_format(e, &f);
+        noa_logql_pretty(e, &f);
         noa_buf_append_str(&out, NOA_STR("{\"status\":\"success\",\"data\":"));
         noa_buf_put_json_str(&out, f.data, f.len);
         noa_buf_fini(&f);

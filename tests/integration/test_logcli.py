@@ -232,6 +232,14 @@ def metadata_cases(suite, srv, d):
     with suite.case("fmt"):
         out, _ = ok(srv, "fmt", stdin='{job="app"}|="x"   | logfmt')
         check(out == '{job="app"} |= "x" | logfmt\n', "fmt %r", out)
+        # longer than 100 bytes: split as Loki's syntax.Prettify does
+        out, _ = ok(srv, "fmt", stdin='{job="app", namespace="production", container="api-gateway"}'
+                    '|= "error" != "timeout" | json | status >= 500 | line_format "{{.msg}}"')
+        check(out == '{job="app", namespace="production", container="api-gateway"}\n'
+              '  |= "error" != "timeout"\n'
+              '  | json\n'
+              '  | status>=500\n'
+              '  | line_format "{{.msg}}"\n', "fmt long %r", out)
         rc, out, err = run(srv, "fmt", stdin="{job=")
         check(rc == 1 and out == "" and "failed to parse the query: parse error" in err[-1],
               "bad fmt %d %r", rc, err)

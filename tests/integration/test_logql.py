@@ -162,6 +162,17 @@ def body(suite):
         check(j["status"] == "success", "%r", j)
         check(j["data"] == 'sum by (a)(rate({app="x"} |= "b"[5m]))', "data %r", j["data"])
 
+    with suite.case("format_query prettifies a long query (syntax.Prettify)"):
+        q = ('sum by (namespace, cluster) (count_over_time({namespace="loki-prod", '
+             'container="ingester"} |= "level=error" | logfmt [5m]))')
+        r = srv.get("/loki/api/v1/format_query", params={"query": q})
+        check(r.status == 200, "status %d", r.status)
+        want = ('sum by (namespace, cluster)(\n'
+                '  count_over_time({namespace="loki-prod", container="ingester"} '
+                '|= "level=error" | logfmt[5m])\n'
+                ')')
+        check(r.json()["data"] == want, "data %r", r.json()["data"])
+
     with suite.case("format_query reports an invalid query as JSON"):
         r = srv.get("/loki/api/v1/format_query", params={"query": '{app='})
         check(r.status == 400, "status %d", r.status)
