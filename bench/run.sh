@@ -26,3 +26,5 @@ $bin/bench_ruler --server $server --rules 100 --mb 200
 echo "== metric queries: 2 GiB over two hours (logfmt and access lines), then JSON lines"
 $bin/bench_metric --server $server --mb 2048
 $bin/bench_metric --server $server --mb 2048 --json
+echo "== live tail: 200 idle followers plus one following every line"
+NOA_BIN=$bin /usr/bin/python3 bench/tail_followers.py --lines 200000 --followers 200
