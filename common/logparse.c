@@ -322,6 +322,17 @@ static void run(const struct noa_logparse *p, struct noa_str *line, struct noa_l
                                   .line = &sc[4],     .line_out = &sc[5],  .misc = &sc[7]};
     if (want && want->stop_early)
         r.all = want->n == 64 ? ~0ull : (1ull << want->n) - 1;
+    /* A parsed label named __error__ or __error_details__ is never read
+     * back by name (the builder answers those from the error pair), so
+     * only the other names decide when json may stop extracting. */
+    if (want && want->n <= 64)
+        for (unsigned i = 0; i < want->n; i++) {
+            if (noa_str_eq_c(want->names[i], NOA_LB_ERROR) ||
+                noa_str_eq_c(want->names[i], NOA_LB_ERROR_DETAILS))
+                r.err_wanted = 1;
+            else
+                r.rest_all |= 1ull << i;
+        }
     /* unpack writes its new line into whichever buffer the current line
      * does not live in (| unpack | unpack reads one while writing). */
     if (line->p && sc[5].data && line->p >= sc[5].data && line->p <= sc[5].data + sc[5].len)

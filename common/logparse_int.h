@@ -38,6 +38,11 @@ struct noa__logparse_run {
     const struct noa_logparse *cfg;
     const struct noa_logparse_want *want; /* NULL: every label */
     uint64_t found, all; /* want->stop_early: bits of the names extracted, of all */
+    /* Bits of the wanted names other than __error__/__error_details__
+     * (0: not tracked). Once all are found, json only validates the rest
+     * of the line, except (err_wanted) where an error name may follow. */
+    uint64_t rest_all;
+    int err_wanted;
     struct noa_buf *key, *val, *name, *tmp, *line;
     struct noa_buf *line_out; /* unpack's new line: not the one being read */
     struct noa_buf *misc;     /* ex_done flags / regex groups */

@@ -6,7 +6,9 @@
  * that need no unescaping are handed to the label builder straight from
  * the line. Flattened names are built in one reused buffer; with a want
  * set (filter first), objects that cannot hold a wanted name are only
- * validated. Runs on the caller's thread with the caller's builder.
+ * validated, and once every wanted name is found the rest of the line is
+ * only validated (jrest_fast, else the walk). Runs on the caller's thread
+ * with the caller's builder.
  */
 #include "common/logparse_int.h"
 #include "common/mem.h"
@@ -225,12 +227,153 @@ int noa__logparse_jobject(struct noa__logparse_jscan *s,
     return jobject_walk(s, member, ctx, depth);
 }
 
+/* ---- fast acceptance of a line's rest ---- */
+
+/* The first '"' or '\\' in p[i, n), or n (find_quote without the UTF-8
+ * flag, for validation only). */
+static inline __attribute__((always_inline)) size_t skip_to_quote(const char *p, size_t i,
+                                                                  size_t n)
+{
+#if defined(__SSE2__)
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)));
+        if (m)
+            return i + (unsigned)__builtin_ctz(m);
+    }
+#endif
+    for (; i < n; i++)
+        if (p[i] == '"' || p[i] == '\\')
+            return i;
+    return n;
+}
+
+/* 1 for the bytes that end a literal (jdelim) and for whitespace. */
+static const uint8_t delim_bytes[256] = {[','] = 1, ['}'] = 1, [']'] = 1, [' '] = 1,
+                                         ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
+
+#define JREST_MAX_OPEN 64 /* deeper lines are left to the walk */
+
+static inline int alnum_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/*
+ * With the cursor just after a member's value inside `open` nested
+ * objects (open - 1 is that object's depth): 1 when the rest closes them
+ * as valid JSON as the walk reads it, with the cursor past the outermost
+ * '}'; 0 when unsure, cursor unchanged. It never accepts what the walk
+ * (jobject_walk, jflat_member in validation mode, jskip) rejects, but
+ * leaves some valid input to it: keys holding a backslash (the walk
+ * unescapes those), nesting deeper than JREST_MAX_OPEN, and with
+ * alnum_keys (an error name still wanted, open == 1) keys of the top
+ * object that do not start with [A-Za-z0-9].
+ */
+static int jrest_fast(struct noa__logparse_jscan *s, unsigned open, int alnum_keys)
+{
+    const char *p = s->p;
+    size_t n = s->n, i = s->i;
+    uint64_t arr = 0; /* bit d: the container at level d (from 1) is an array */
+    unsigned d = open;
+    int next = 0; /* 0: after a value, 1: a member (key, ':', value), 2: a value */
+    if (open == 0 || open >= JREST_MAX_OPEN)
+        return 0;
+    for (;;) {
+        while (i < n && (unsigned char)p[i] <= ' ' && delim_bytes[(unsigned char)p[i]])
+            i++;
+        if (i >= n)
+            return 0;
+        if (next == 0) {
+            /* ',' then the next member or element, or a close. */
+            int in_arr = (int)(arr >> d & 1);
+            if (p[i] == (in_arr ? ']' : '}')) {
+                i++;
+                if (--d == 0)
+                    break;
+                continue;
+            }
+            if (p[i] != ',')
+                return 0;
+            i++;
+            next = in_arr ? 2 : 1;
+            continue;
+        }
+        if (next == 1) {
+            /* A key without backslash (the walk would unescape it). */
+            if (p[i] != '"')
+                return 0;
+            if (alnum_keys && d == 1 && (i + 1 >= n || !alnum_byte((unsigned char)p[i + 1])))
+                return 0;
+            size_t q = skip_to_quote(p, i + 1, n);
+            if (q >= n || p[q] != '"')
+                return 0;
+            i = q + 1;
+            while (i < n && (unsigned char)p[i] <= ' ' && delim_bytes[(unsigned char)p[i]])
+                i++;
+            if (i >= n || p[i] != ':')
+                return 0;
+            i++;
+            next = 2;
+            continue;
+        }
+        char c = p[i];
+        next = 0;
+        if (c == '"') {
+            size_t q = i + 1;
+            for (;;) {
+                q = skip_to_quote(p, q, n);
+                if (q >= n)
+                    return 0;
+                if (p[q] == '"')
+                    break;
+                q += 2; /* a backslash escapes the next byte, whatever it is */
+            }
+            i = q + 1;
+        } else if (c == '{' || c == '[') {
+            char close = c == '{' ? '}' : ']';
+            i++;
+            while (i < n && (unsigned char)p[i] <= ' ' && delim_bytes[(unsigned char)p[i]])
+                i++;
+            if (i < n && p[i] == close) {
+                i++;
+                continue;
+            }
+            if (d + 1 >= JREST_MAX_OPEN)
+                return 0;
+            d++;
+            if (c == '[')
+                arr |= 1ull << d;
+            else
+                arr &= ~(1ull << d);
+            next = c == '{' ? 1 : 2;
+        } else {
+            if (n - i >= 4 && (!memcmp(p + i, "true", 4) || !memcmp(p + i, "null", 4)))
+                i += 4;
+            else if (n - i >= 5 && !memcmp(p + i, "false", 5))
+                i += 5;
+            else if (c == '-' || (c >= '0' && c <= '9'))
+                for (i++; i < n && !delim_bytes[(unsigned char)p[i]];)
+                    i++;
+            else
+                return 0;
+            if (i < n && !delim_bytes[(unsigned char)p[i]])
+                return 0;
+        }
+    }
+    s->i = i;
+    return 1;
+}
+
 /* ---- | json (no arguments): flatten ---- */
 
 struct jflat {
     struct noa__logparse_run *r;
     struct noa_lbuilder *lb;
     int emit; /* 0: the current object holds no wanted name, only validate */
+    int rest; /* 1: every wanted name was extracted, the rest is only validated */
 };
 
 /* 1 when some wanted name is prefix itself or starts with prefix + '_':
@@ -263,6 +406,50 @@ static struct noa_str string_value(struct noa__logparse_run *r, struct noa_str r
 
 static int jflat_object(struct jflat *f, struct noa__logparse_jscan *s, int depth);
 
+/* After a wanted label was added. Once every wanted name has been
+ * extracted, later members cannot add anything (the first extraction of
+ * a name wins): with stop_early the scan ends, else the rest of the line
+ * is only validated so that the error pair stays exact. */
+static int jrest_fast(struct noa__logparse_jscan *s, unsigned open, int alnum_keys);
+
+static int wanted_added(struct jflat *f, struct noa__logparse_jscan *s, struct noa_str name,
+                        int depth)
+{
+    struct noa__logparse_run *r = f->r;
+    if (!r->rest_all)
+        return 0;
+    int all = noa__logparse_want_mark(r, name);
+    if (r->want->stop_early)
+        return all ? noa__logparse_jfail(s, noa__logparse_jdone) : 0;
+    if ((r->found & r->rest_all) != r->rest_all)
+        return 0;
+    f->rest = 1;
+    /* The usual line is valid: accept the rest in one tight pass and end
+     * the walk. When that pass is unsure, the walk goes on in rest mode
+     * from here and decides (and words any error) itself. An error name
+     * still wanted is only ruled out from the top object. */
+    if (r->err_wanted && depth != 0)
+        return 0;
+    if (jrest_fast(s, (unsigned)depth + 1, r->err_wanted))
+        return noa__logparse_jfail(s, noa__logparse_jdone);
+    return 0;
+}
+
+/* In rest mode: 1 when the member being read cannot add a label (only
+ * validate it). With an error name still wanted, a member is skipped
+ * only at the top of the name (nothing flattened before it) with a key
+ * whose first byte is alphanumeric: every name at or below it then
+ * starts with that byte (or '_' and a digit), never with "__". */
+static int rest_skip(const struct jflat *f, struct noa_str key)
+{
+    if (!f->r->err_wanted)
+        return 1;
+    if (f->r->name->len || !key.len)
+        return 0;
+    unsigned char c = (unsigned char)key.p[0];
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 static int jflat_member(struct jflat *f, struct noa__logparse_jscan *s, struct noa_str key,
                         int esc, int depth)
 {
@@ -277,7 +464,7 @@ static int jflat_member(struct jflat *f, struct noa__logparse_jscan *s, struct n
             return noa__logparse_jfail(s, NOA__JERR_OBJ);
         key = noa__logparse_bstr(r->tmp);
     }
-    if (!f->emit) {
+    if (!f->emit || (f->rest && rest_skip(f, key))) {
         /* Validation only, with exactly the checks (and errors) below. */
         if (c == '{')
             return jflat_object(f, s, depth + 1);
@@ -307,15 +494,13 @@ static int jflat_member(struct jflat *f, struct noa__logparse_jscan *s, struct n
         rc = jstring(s, &raw, &fl);
         if (!rc && noa__logparse_wanted(r->want, name)) {
             noa_lbuilder_add_parsed(f->lb, name, string_value(r, raw, fl));
-            if (noa__logparse_want_done(r, name))
-                rc = noa__logparse_jfail(s, noa__logparse_jdone);
+            rc = wanted_added(f, s, name, depth);
         }
     } else {
         rc = jliteral(s, &raw);
         if (!rc && !noa_str_eq_c(raw, "null") && noa__logparse_wanted(r->want, name)) {
             noa_lbuilder_add_parsed(f->lb, name, raw);
-            if (noa__logparse_want_done(r, name))
-                rc = noa__logparse_jfail(s, noa__logparse_jdone);
+            rc = wanted_added(f, s, name, depth);
         }
     }
     r->name->len = saved;
@@ -337,7 +522,7 @@ void noa__logparse_json_run(struct noa__logparse_run *r, struct noa_str line,
                             struct noa_lbuilder *lb)
 {
     struct noa__logparse_jscan s = {line.p, line.len, 0, NULL};
-    struct jflat f = {r, lb, 1};
+    struct jflat f = {r, lb, 1, 0};
     noa_buf_reset(r->name);
     noa__logparse_jws(&s);
     if (s.i >= s.n || s.p[s.i] != '{')

@@ -278,9 +278,11 @@ static void plan_prune(struct noa_pipeline *p, const struct noa_str *names, unsi
             return;
         }
     }
-    /* stop_early 0: the whole line is scanned, so the error pair is exact. */
+    /* The whole line is scanned, so the error pair is exact; a non-strict
+     * logfmt never sets one, so it may stop once the names are found. */
+    int stop_early = st->ast->kind == NOA_LOGQL_STAGE_LOGFMT && !st->ast->strict;
     noa_logparse_want_init(&st->prune, (const struct noa_str *)(const void *)w.names.data,
-                           (unsigned)(w.names.len / sizeof(struct noa_str)), 0);
+                           (unsigned)(w.names.len / sizeof(struct noa_str)), stop_early);
     st->pruned = 1;
     p->pruned = 1;
     noa_buf_fini(&w.names);

@@ -77,6 +77,23 @@ static void check_want(const struct noa_logparse *p, struct noa_str line,
         noa_lbuilder_fini(&lb);
         noa_logparse_want_fini(&w);
     }
+    /* What a metric query's pruning asks: one grouped name, with and
+     * without the error name a filter reads (json then validates the
+     * rest of the line once the name is found). */
+    static const struct noa_str few[] = {{"level", 5}, {NOA_LB_ERROR, sizeof(NOA_LB_ERROR) - 1}};
+    for (unsigned k = 1; k <= 2; k++) {
+        struct noa_logparse_want w;
+        struct noa_lbuilder lb;
+        noa_logparse_want_init(&w, few, k, 0);
+        noa_lbuilder_init(&lb);
+        noa_lbuilder_reset_stream(&lb, stream);
+        noa_logparse_run_want(p, line, &lb, &w);
+        same_or_abort(full, &lb, NOA_STR("level_extracted"));
+        same_or_abort(full, &lb, NOA_STR(NOA_LB_ERROR));
+        same_or_abort(full, &lb, NOA_STR(NOA_LB_ERROR_DETAILS));
+        noa_lbuilder_fini(&lb);
+        noa_logparse_want_fini(&w);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

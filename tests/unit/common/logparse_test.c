@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -556,6 +557,59 @@ static void test_want(void **state)
     noa_logparse_free(p);
 }
 
+/* Once every wanted name is found, json only validates the rest of the
+ * line (a fast pass, else the walk): the labels and the error pair must be
+ * those of a run whose want set never completes (a name absent from every
+ * line), which reads the whole line the old way. */
+static void test_want_rest(void **state)
+{
+    (void)state;
+    struct noa_logparse_opts json = {.kind = NOA_LOGPARSE_JSON};
+    const char *deep = "{\"level\":\"d\",\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                       "[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+                       "]]]]]]]]]]]]]]]]]]]]]]]]]}";
+    const char *lines[] = {
+        "{\"level\":\"i\", \"a\" : [1, {\"k\\q\":2}, \"x\\\"y\"], \"b\":{\"c\":null,\"d\":[[]]},"
+        " \"t\":true, \"f\":false, \"e\":{}}",
+        "{\"level\":\"e\",\"k\\q\":1}",
+        "{\"level\":\"e\",\"k\\n\":1}",
+        "{\"level\":\"e\",\"m\":\"abc",
+        "{\"level\":\"e\",\"m\":\"abc\"",
+        "{\"level\":\"e\",\"m\":\"abc\",}",
+        "{\"level\":\"e\"} xyz",
+        "{\"level\":\"e\",\"n\":nullx}",
+        "{\"level\":\"e\",\"n\":-abc,\"o\":0.5e3}",
+        "{\"level\":\"e\",\"n\":tru}",
+        "{\"level\":\"e\",\"a\":[1,]}",
+        "{\"level\":\"e\",\"a\":[1 2]}",
+        "{\"level\":\"e\",\"a\":{\"b\":1]}",
+        "{\"level\":\"e\",\"__error__\":\"x\",\"__error_details__\":\"y\"}",
+        "{\"level\":\"e\",\" __error__\":\"x\"}",
+        "{\"level\":\"e\",\"..error__\":\"x\"}",
+        "{\"level\":\"e\",\"\":{\"__error__\":\"x\"}}",
+        "{\"level\":\"e\",\"_\":{\"error__\":\"x\"}}",
+        "{\"x\":{\"level\":\"n\",\"q\":[}},\"level\":\"t\"}",
+        "{\"\":{\"level\":\"n\",\"z\":1},\"k\":\"v\"}",
+        "{\"level\":\"e\",\"s\":\"caf\xc3\xa9 \\u00e9\"}",
+        deep,
+    };
+    const char *one[] = {"level"}, *one_never[] = {"level", "never_there"};
+    const char *err[] = {"level", "__error__"},
+               *err_never[] = {"level", "__error__", "never_there"};
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        char want[1024];
+        snprintf(want, sizeof(want), "%s", run_want(&json, "{}", lines[i], one_never, 2, 0));
+        assert_string_equal(run_want(&json, "{}", lines[i], one, 1, 0), want);
+        snprintf(want, sizeof(want), "%s", run_want(&json, "{}", lines[i], err_never, 3, 0));
+        assert_string_equal(run_want(&json, "{}", lines[i], err, 2, 0), want);
+    }
+    /* and what the old walk gives, spelled out for two of them */
+    assert_string_equal(run_want(&json, "{}", lines[0], one, 1, 0), "{level=\"i\"}");
+    assert_string_equal(run_want(&json, "{}", lines[1], one, 1, 0),
+                        "{__error__=\"JSONParserErr\", __error_details__=\"Value looks like "
+                        "object, but can't find closing '}' symbol\", level=\"e\"}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -567,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_sanitize),         cmocka_unit_test(test_chain_first_wins),
         cmocka_unit_test(test_unpack_twice_and_no_alloc),
         cmocka_unit_test(test_want),
+        cmocka_unit_test(test_want_rest),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     noa_buf_fini(&outbuf);

@@ -62,6 +62,7 @@ static const char *const json_lines[] = {
     /* errors after every wanted name: filters that read the error pair */
     "{\"addr\":\"8.8.8.8\",\"x\":tru}",
     "{\"__error__\":\"x\",\"level\":\"error\",\"y\":tru}",
+    "{\"__error_details__\":\"x\",\"y\":tru}",
 };
 
 static const char *const logfmt_lines[] = {
@@ -90,6 +91,7 @@ static const char *const json_queries[] = {
     "{app=\"api\"} | json%s | __error__=\"\"",
     "{app=\"api\"} | json%s | __error__!=\"\"",
     "{app=\"api\"} | json%s | __error_details__=\"\"",
+    "{app=\"api\"} | json%s | __error_details__!=\"\"",
     "{app=\"api\"} | json%s | level=\"error\" or status>=500",
     "{app=\"api\"} | json%s | status >= 500 | level=~\"e.*\"",
     "{app=\"api\"} | json%s | status >= 500, level=\"error\"",
