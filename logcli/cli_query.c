@@ -176,8 +176,22 @@ int noa_cli_query_parse_tail(const char *msg, size_t len, struct noa_cli_query_r
     out->n_dropped = json_array_size(dropped);
     if (out->n_dropped) {
         out->dropped = noa_xcalloc(out->n_dropped, sizeof(*out->dropped));
+        out->owned = noa_xcalloc(out->n_dropped, sizeof(*out->owned));
         json_array_foreach(dropped, i, d) {
-            out->dropped[i].labels = json_string_value(json_object_get(d, "labels"));
+            json_t *lv = json_object_get(d, "labels");
+            out->dropped[i].labels = json_string_value(lv);
+            struct noa_cli_labels ls = {0};
+            if (json_is_object(lv) && parse_labels(lv, &ls) == 0) {
+                /* Loki's DroppedEntry carries a label set: print it as
+                 * logcli does, {a="b"}. */
+                struct noa_buf b = {0};
+                noa_cli_output_labels(&b, &ls);
+                noa_buf_cstr(&b);
+                out->owned[i] = noa_buf_steal(&b, NULL);
+                out->dropped[i].labels = out->owned[i];
+            }
+            noa_free(ls.names);
+            noa_free(ls.values);
             if (parse_ts(json_string_value(json_object_get(d, "timestamp")), &out->dropped[i].ts_ns) < 0)
                 out->dropped[i].ts_ns = 0;
         }
@@ -295,6 +309,9 @@ void noa_cli_query_result_fini(struct noa_cli_query_result *r)
     }
     noa_free(r->streams);
     noa_free(r->entries);
+    for (size_t i = 0; r->owned && i < r->n_dropped; i++)
+        noa_free(r->owned[i]);
+    noa_free(r->owned);
     noa_free(r->dropped);
     free(r->result_json); /* jansson's allocation */
     if (r->priv)

@@ -32,7 +32,9 @@ struct noa_cli_query_entry {
 /* One entry a tail follower missed (labels borrowed from the result). */
 struct noa_cli_query_dropped {
     int64_t ts_ns;
-    const char *labels; /* "{a=\"b\"}" as the server sent it; may be NULL */
+    const char *labels; /* "{a=\"b\"}": as the server sent it when a string
+                         * (the legacy form), formatted from the label
+                         * object otherwise; NULL when absent */
 };
 
 /* One decoded response. All strings live in the result (private arena). */
@@ -46,6 +48,7 @@ struct noa_cli_query_result {
     struct noa_cli_query_dropped *dropped; /* tail messages: dropped_entries */
     size_t n_dropped;
     void *priv;        /* private: the decoded document */
+    char **owned;      /* private: formatted dropped-entry labels */
 };
 
 /*

@@ -24,6 +24,30 @@ static const char *k_msg =
     "{\"stream\":{\"job\":\"a\",\"pod\":\"p22\"},\"values\":[[\"1700000000500000000\",\"third\"]]}],"
     "\"dropped_entries\":[{\"labels\":\"{job=\\\"a\\\"}\",\"timestamp\":\"1700000000000000001\"}]}";
 
+/* The server sends each dropped entry's labels as an object (Loki's
+ * DroppedEntry label set): printed as {a="b", c="d"}, names sorted. */
+static void test_dropped_label_object(void **state)
+{
+    (void)state;
+    const char *msg = "{\"streams\":[],\"dropped_entries\":[{\"labels\":{\"pod\":\"p\",\"job\":"
+                      "\"api\"},\"timestamp\":\"1700000000000000000\"}]}";
+    struct noa_cli_query_result r = {0};
+    struct noa_buf out = {0}, meta = {0}, err = {0};
+    int64_t last = 0;
+    setenv("TZ", "UTC0", 1);
+    tzset();
+    assert_int_equal(noa_cli_query_parse_tail(msg, strlen(msg), &r, &err), 0);
+    assert_int_equal(r.n_dropped, 1);
+    assert_string_equal(r.dropped[0].labels, "{job=\"api\", pod=\"p\"}");
+    struct noa_cli_query_opts o = {.out = {.mode = NOA_CLI_OUTPUT_DEFAULT, .utc = 1}};
+    noa_cli_tail_print(&o, &r, "", &out, &meta, &last);
+    assert_non_null(strstr(noa_buf_cstr(&meta), " UTC {job=\"api\", pod=\"p\"}\n"));
+    noa_cli_query_result_fini(&r);
+    noa_buf_fini(&out);
+    noa_buf_fini(&meta);
+    noa_buf_fini(&err);
+}
+
 static void test_print(void **state)
 {
     (void)state;
@@ -91,6 +115,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_print),
+        cmocka_unit_test(test_dropped_label_object),
         cmocka_unit_test(test_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
