@@ -249,11 +249,20 @@ static void push_durable_cb(int status, uint32_t segment, void *arg)
     noa_free(op);
 }
 
+/* A push refused by a limit stores nothing: every line it would have stored
+ * counts as discarded for that reason, as Loki's distributor counts it. */
+static int refuse_all(struct noa_validated *v, enum noa_validate_reason why)
+{
+    v->discarded_lines[why] += v->accepted_lines;
+    v->discarded_bytes[why] += v->accepted_bytes;
+    return NOA_ELIMIT;
+}
+
 /* Checks the tenant's rate and stream limits, all or nothing, as Loki's
  * distributor does: a rejected request stores nothing and may be retried.
  * The message for a 429 goes to msg. */
 static int check_limits(struct noa_ingester *ing, struct noa_tenant *t,
-                        const struct noa_validated *v, struct noa_buf *msg)
+                        struct noa_validated *v, struct noa_buf *msg)
 {
     const struct noa_limits *lim = ing->opts.limits;
     int64_t now = noa_clock_real_ns();
@@ -268,19 +277,19 @@ static int check_limits(struct noa_ingester *ing, struct noa_tenant *t,
         }
     if (new_streams && max_streams > 0 && (uint64_t)t->n_streams + new_streams > max_streams) {
         noa_ratelimit_format_stream_limit(msg, first_new->canonical, t->name);
-        return NOA_ELIMIT;
+        return refuse_all(v, NOA_VALIDATE_STREAM_LIMIT);
     }
     if (!noa_ratelimit_allow(&t->rate, now, (double)v->accepted_bytes)) {
         noa_ratelimit_format_tenant(msg, t->name, lim->ingestion_rate_bytes, v->accepted_lines,
                                     v->accepted_bytes);
-        return NOA_ELIMIT;
+        return refuse_all(v, NOA_VALIDATE_RATE_LIMITED);
     }
     for (uint32_t i = 0; i < v->n; i++) {
         struct noa_stream *s = noa_instance_find(t, v->streams[i].fp, &v->streams[i].labels);
         if (s && !noa_ratelimit_allow(&s->rate, now, (double)v->streams[i].bytes)) {
             noa_ratelimit_format_stream(msg, lim->per_stream_rate_bytes, v->streams[i].canonical,
                                         v->streams[i].bytes);
-            return NOA_ELIMIT;
+            return refuse_all(v, NOA_VALIDATE_STREAM_RATE_LIMIT);
         }
     }
     return 0;

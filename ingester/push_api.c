@@ -92,14 +92,11 @@ static void decode_work(uv_work_t *w)
         noa_walrec_encode_push(j->tenant, &j->v, &j->record);
 }
 
-static void count_received(struct push_job *j)
+static void count_discarded(struct push_job *j)
 {
     struct noa_push_api *api = j->api;
-    if (!api->lines_received)
+    if (!api->discarded_lines)
         return;
-    const char *lv[] = {j->tenant};
-    noa_metric_add(noa_metric_child(api->lines_received, lv), (double)j->v.accepted_lines);
-    noa_metric_add(noa_metric_child(api->bytes_received, lv), (double)j->v.accepted_bytes);
     for (int r = 0; r < NOA_VALIDATE_REASON_COUNT; r++) {
         if (!j->v.discarded_lines[r])
             continue;
@@ -109,6 +106,17 @@ static void count_received(struct push_job *j)
         noa_metric_add(noa_metric_child(api->discarded_bytes, dv),
                        (double)j->v.discarded_bytes[r]);
     }
+}
+
+static void count_received(struct push_job *j)
+{
+    struct noa_push_api *api = j->api;
+    if (!api->lines_received)
+        return;
+    const char *lv[] = {j->tenant};
+    noa_metric_add(noa_metric_child(api->lines_received, lv), (double)j->v.accepted_lines);
+    noa_metric_add(noa_metric_child(api->bytes_received, lv), (double)j->v.accepted_bytes);
+    count_discarded(j);
 }
 
 static void pushed_cb(int status, const char *msg, void *arg)
@@ -122,6 +130,9 @@ static void pushed_cb(int status, const char *msg, void *arg)
         else
             noa_http_reply(req, 204, NULL, NULL, 0);
     } else {
+        /* A limit refusal (429) discards the whole push, counted by reason. */
+        if (status == NOA_ELIMIT)
+            count_discarded(j);
         int code = status == NOA_ELIMIT ? 429 : status == NOA_EUNAVAIL ? 503 : 500;
         noa_http_reply_error(req, code, msg ? msg : noa_strerror(status));
     }

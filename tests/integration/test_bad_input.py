@@ -391,6 +391,49 @@ def auth_enabled_cases(suite):
         srv.stop()
 
 
+def discarded(srv, reason):
+    """(lines, bytes) noa_discarded_* counts for tenant fake and this reason."""
+    m = H.parse_metrics(srv.get("/metrics").text)
+    def one(name):
+        return sum(v for lb, v in m.get(name, []) if lb.get("reason") == reason and lb.get("tenant") == "fake")
+    return one("noa_discarded_samples_total"), one("noa_discarded_bytes_total")
+
+
+def limit_cases(suite):
+    """A push refused by a limit (429) stores nothing and counts every line it
+    carried as discarded with the limit's reason, as Loki's distributor does."""
+    tmp = H.make_tempdir("bad-limits")
+    port = H.free_port()
+    cfg = H.make_config(os.path.join(tmp, "data"), port,
+                        limits={"ingestion_rate_mb": 0.01, "ingestion_burst_size_mb": 0.01,
+                                "max_global_streams_per_user": 2})
+    srv = H.Server("bad-limits", cfg, workdir=tmp)
+    now = H.now_ns()
+    lo, hi = now - 3600 * H.NS, now + 600 * H.NS
+    with suite.case("limits: start"):
+        srv.start()
+    with suite.case("limits: over the tenant rate is 429, every line discarded as rate_limited"):
+        lines = [entry(now - 60 * H.NS + i, "R" * 1000) for i in range(20)]
+        r = H.push(srv, [Stream({"job": "rate"}, lines)], "snappy")
+        check(r.status == 429, "20 KB push over a 10 KB burst answered %d: %s", r.status, H.short(r.body))
+        n, b = discarded(srv, "rate_limited")
+        # bytes are the lines plus their structured metadata (detected_level added on push)
+        check(n == 20 and 20 * 1000 <= b <= 20 * 1100, "rate_limited discards: %d lines, %d bytes; want 20, ~20000",
+              n, b)
+        check(H.fetch_all(srv, '{job="rate"}', lo, hi) == [], "a refused push stored entries")
+    with suite.case("limits: a third stream over max_global_streams_per_user is 429 stream_limit"):
+        for i in range(2):
+            H.push_ok(srv, [Stream({"job": "sl", "n": str(i)}, [entry(now - 30 * H.NS, "ok %d" % i)])], "json")
+        r = H.push(srv, [Stream({"job": "sl", "n": "2"}, [entry(now - 29 * H.NS, "third"),
+                                                          entry(now - 28 * H.NS, "third again")])], "json")
+        check(r.status == 429, "third stream answered %d: %s", r.status, H.short(r.body))
+        n, b = discarded(srv, "stream_limit")
+        want = len("third") + len("third again")
+        check(n == 2 and want <= b <= want + 2 * 64, "stream_limit discards: %d lines, %d bytes", n, b)
+    with suite.case("limits: stop"):
+        srv.stop()
+
+
 def body(suite):
     tmp = H.make_tempdir("bad")
     port = H.free_port()
@@ -417,6 +460,7 @@ def body(suite):
     with suite.case("graceful stop after bad input"):
         srv.stop()
     auth_enabled_cases(suite)
+    limit_cases(suite)
 
 
 if __name__ == "__main__":
