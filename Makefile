@@ -3,8 +3,11 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 SAN_BUILD ?= build-asan
+# `make install`: where (PREFIX) and under which staging root (DESTDIR).
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all deps build run test test-fast test-san npm-deps bench soak fuzz clean
+.PHONY: all deps build run test test-fast test-san npm-deps bench soak fuzz clean install uninstall
 
 all: build
 
@@ -51,6 +54,21 @@ soak: build npm-deps
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DNOA_FUZZ=ON -DNOA_BENCH=OFF -DNOA_ASAN=ON >/dev/null
 	cmake --build build-fuzz -j $(JOBS)
+
+# Builds, then installs programs, systemd units, /etc/noa configuration (kept
+# when already there and changed: the new default goes to <file>.new), rules,
+# dashboards and docs; see docs/install.md. PREFIX=/usr puts the configuration
+# in /etc/noa, any other prefix in $(PREFIX)/etc/noa.
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+# Removes what the last `make install` installed (build/install_manifest.txt;
+# give the same DESTDIR), but the configuration under etc/noa and the data in
+# /var/lib/noa*.
+uninstall:
+	@test -f $(BUILD)/install_manifest.txt || { echo "no $(BUILD)/install_manifest.txt: nothing installed from this build"; exit 1; }
+	@grep -v '/etc/noa/' $(BUILD)/install_manifest.txt | while read -r f; do \
+		f="$(DESTDIR)$$f"; if [ -f "$$f" ] || [ -L "$$f" ]; then echo "rm $$f"; rm -f "$$f"; fi; done
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD) build-fuzz

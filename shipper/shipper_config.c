@@ -1,8 +1,9 @@
 /*
  * Promtail's configuration file for noa-shipper (see shipper_config.h):
  * the declarative tables for the fixed blocks, the item-by-item readers for
- * lists and label maps, validation Promtail and Prometheus do at load, and
- * the effective-config printer. Owns every string of struct
+ * lists and label maps, validation Promtail and Prometheus do at load, the
+ * effective-config printer, and the Markdown reference generated from the
+ * tables (docs/shipper-configuration.md). Owns every string of struct
  * noa_shipper_config and the YAML document. Runs on the caller's thread
  * (start-up, reload).
  */
@@ -183,10 +184,10 @@ static const struct noa_config_table server_table = {
 
 #define TOFF(f) offsetof(struct noa_shipper_config, f)
 static const struct noa_config_entry top_entries[] = {
-    RAW("server", "HTTP server (dskit's server block)."),
-    RAW("clients", "Push clients."),
+    RAW("server", "HTTP server (dskit's server block; see `server` below)."),
+    RAW("clients", "Push clients (see `clients[]` below)."),
     RAW("client", "Legacy single push client, appended to clients."),
-    RAW("scrape_configs", "What to read and how to label it."),
+    RAW("scrape_configs", "What to read and how to label it (see `scrape_configs[]` below)."),
     BLOCK("positions", "positions.Config", "Where read positions are saved."),
     {.path = "positions.filename",
      .type = NOA_CONFIG_STRING,
@@ -292,7 +293,10 @@ static int unsupported(const struct noa_yaml_node *k, const char *what, struct n
 
 #define COFF(f) offsetof(struct noa_shipper_client_config, f)
 static const struct noa_config_entry client_entries[] = {
-    {.path = "url", .type = NOA_CONFIG_STRING, .offset = COFF(url), .desc = "Push URL."},
+    {.path = "url",
+     .type = NOA_CONFIG_STRING,
+     .offset = COFF(url),
+     .desc = "Where batches are pushed (required): http(s)://host:port/loki/api/v1/push."},
     {.path = "name",
      .type = NOA_CONFIG_STRING,
      .def = "",
@@ -443,9 +447,9 @@ static const struct noa_config_entry scrape_entries[] = {
      .type = NOA_CONFIG_STRING,
      .offset = SCOFF(job_name),
      .desc = "Job name (unique)."},
-    RAW("pipeline_stages", "Stages."),
-    RAW("relabel_configs", "Relabelling."),
-    RAW("static_configs", "Static targets."),
+    RAW("pipeline_stages", "Stages every line goes through (see shipper.md)."),
+    RAW("relabel_configs", "Prometheus relabelling of the discovered targets."),
+    RAW("static_configs", "Targets with fixed labels; __path__ is the glob of files to tail."),
     RAW("file_sd_configs", "File discovery."),
     RAW("kubernetes_sd_configs", "Kubernetes pods."),
     RAW("journal", "systemd journal."),
@@ -511,7 +515,10 @@ static const char *const unsupported_keys[] = {"syslog",
 
 #define FOFF(f) offsetof(struct noa_shipper_file_sd_config, f)
 static const struct noa_config_entry file_sd_entries[] = {
-    {.path = "files", .type = NOA_CONFIG_STRINGS, .offset = FOFF(files), .desc = "SD files."},
+    {.path = "files",
+     .type = NOA_CONFIG_STRINGS,
+     .offset = FOFF(files),
+     .desc = "Files of target groups (JSON or YAML; the last path segment may be a glob)."},
     {.path = "refresh_interval",
      .type = NOA_CONFIG_MDURATION,
      .def = "5m",
@@ -578,7 +585,7 @@ static const struct noa_config_entry journal_entries[] = {
      .def = "",
      .offset = JOFF(matches),
      .desc = "FIELD=value matches, ANDed."},
-    RAW("labels", "Labels."),
+    RAW("labels", "Labels added to every entry (a map)."),
 };
 static const struct noa_config_table journal_table = {
     "scrapeconfig.JournalTargetConfig", journal_entries,
@@ -586,8 +593,8 @@ static const struct noa_config_table journal_table = {
 
 #define POFF(f) offsetof(struct noa_shipper_push_config, f)
 static const struct noa_config_entry push_entries[] = {
-    RAW("server", "Listener."),
-    RAW("labels", "Labels."),
+    RAW("server", "The receiver's own HTTP listener (a server block)."),
+    RAW("labels", "Labels added to every entry (a map)."),
     {.path = "use_incoming_timestamp",
      .type = NOA_CONFIG_BOOL,
      .def = "false",
@@ -1502,4 +1509,174 @@ void noa_shipper_config_print(const struct noa_shipper_config *cfg, struct noa_b
     for (uint32_t i = 0; i < cfg->n_scrape; i++)
         put_scrape(out, &cfg->scrape[i]);
     put_table(out, &top_table, cfg, 0, 0);
+}
+
+/* ---- the Markdown reference (docs/shipper-configuration.md) --------------------------- */
+
+/* The flags main_shipper.c accepts, in Go's flag.PrintDefaults layout. */
+void noa_shipper_config_usage(struct noa_buf *out)
+{
+    noa_buf_printf(
+        out, "Usage of noa-shipper:\n"
+             "  noa-shipper -config.file=FILE [-flag=value ...]\n"
+             "\n"
+             "Flags accept -name=value, -name value, --name=value; bool flags also -name.\n"
+             "\n"
+             "  -check-syntax\n"
+             "    \tLoad the configuration, compile every pipeline and exit (0 valid, 1 not). "
+             "Alias: -config.verify.\n"
+             "  -config.expand-env\n"
+             "    \tReplace ${VAR} and ${VAR:-default} in the file before parsing it.\n"
+             "  -config.file string\n"
+             "    \tConfiguration file (required).\n"
+             "  -dry-run\n"
+             "    \tPrint the entries instead of sending them; the positions file is read but "
+             "never written.\n"
+             "  -help\n"
+             "    \tPrint the flags and exit.\n"
+             "  -log.level string\n"
+             "    \tdebug, info, warn or error; overrides server.log_level.\n"
+             "  -positions.file string\n"
+             "    \tOverrides positions.filename.\n"
+             "  -print-config-stderr\n"
+             "    \tPrint the effective configuration (secrets masked) to stderr at start.\n"
+             "  -server.http-listen-address string\n"
+             "    \tOverrides server.http_listen_address.\n"
+             "  -server.http-listen-port int\n"
+             "    \tOverrides server.http_listen_port (0: any free port).\n"
+             "  -tail.no-inotify\n"
+             "    \tPoll files instead of using inotify (network filesystems).\n"
+             "  -version\n"
+             "    \tPrint the version and exit.\n");
+}
+
+/* Appends text, naming Promtail where the generic renderer (written for
+ * noa-server) says a key is there for compatibility with Loki. */
+static void put_promtail(struct noa_buf *out, const char *p, size_t n)
+{
+    static const char from[] = "compatibility with Loki";
+    const size_t fl = sizeof(from) - 1;
+    while (n) {
+        const char *hit = memmem(p, n, from, fl);
+        size_t k = hit ? (size_t)(hit - p) : n;
+        noa_buf_append(out, p, k);
+        if (!hit)
+            break;
+        noa_buf_printf(out, "compatibility with Promtail");
+        p = hit + fl;
+        n -= k + fl;
+    }
+}
+
+/*
+ * Appends one table's reference. The generic renderer titles every table
+ * "Top level"; here only the file's root is that. Other tables are a block
+ * or a list item of the file, so (prefix set) their title is their place in
+ * the file and their sub-blocks' titles become "#### prefix.block".
+ */
+static void markdown_table(struct noa_buf *out, const struct noa_config_table *t,
+                           const char *prefix, const char *intro)
+{
+    struct noa_buf tmp = {0};
+    noa_config_markdown(t, &tmp);
+    noa_buf_cstr(&tmp);
+    const char *p = tmp.data;
+    if (prefix) {
+        noa_buf_printf(out, "\n### `%s` (`%s`)\n\n%s\n", prefix, t->type_name, intro);
+        /* Skip the generic first heading line; keep its code block. */
+        p = strchr(p, '\n');
+        p = p ? p + 1 : tmp.data + tmp.len;
+    }
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        if (prefix && n > 4 && strncmp(p, "### ", 4) == 0)
+            noa_buf_printf(out, "#### `%s.%.*s`\n", prefix, (int)(n - 5), p + 4);
+        else
+            put_promtail(out, p, n);
+        p += n;
+    }
+    noa_buf_fini(&tmp);
+}
+
+void noa_shipper_config_markdown(struct noa_buf *out)
+{
+    noa_buf_printf(
+        out, "# noa-shipper configuration reference\n\n"
+             "<!-- Generated from the tables in shipper/shipper_config.c by "
+             "noa_shipper_config_markdown(); do not edit. Regenerate with "
+             "`NOA_REGEN_DOCS=1 build/tests/test_shipper_shipper_config`. -->\n\n"
+             "noa-shipper reads Promtail's YAML configuration file: the keys, their types and "
+             "defaults below are Promtail's (and, for the `server` block, dskit's; for "
+             "relabelling and discovery, Prometheus's), so a Promtail file starts unchanged "
+             "unless it uses a receiver noa does not have. Pass it with `-config.file=FILE`; "
+             "the command-line flags below override what the file says. "
+             "[shipper.md](shipper.md) explains what the shipper does with it; "
+             "`config/shipper-local.yaml` (what `make run` starts) and `config/shipper.yaml` "
+             "(a Kubernetes node) are examples.\n\n"
+             "- **Environment variables**: with `-config.expand-env`, `${VAR}` and "
+             "`${VAR:-default}` are replaced before the YAML is parsed.\n"
+             "- **Unknown keys are errors**, reported as `file:line:col: field X not found in "
+             "type T`, as Promtail's strict decoder makes them.\n"
+             "- **Accepted, not used**: keys marked *not enforced by noa yet* are Promtail's, "
+             "are type-checked and have no effect (most of them gRPC and dskit server knobs). "
+             "Blocks marked *ignored* log one warning at start-up.\n"
+             "- **Refused**: receivers and service discovery noa does not implement (`syslog`, "
+             "`gcplog`, `windows_events`, `kafka`, `azure_event_hubs`, `gelf`, `cloudflare`, "
+             "`heroku_drain`, `docker_sd_configs`, `consul_sd_configs`, `ec2_sd_configs`, "
+             "...), `oauth2`, `decompression.enabled: true` and file encodings other than "
+             "UTF-8 fail the load with \"not supported by noa-shipper\" and their position, "
+             "rather than running without them.\n"
+             "- **Durations** take Go's form (`1h30m`, `1.5s`, `500ms`) and Prometheus's units "
+             "(`1d`, `1w`); **sizes** take `1048576`, `256KB`, `4MB`, `1GiB` (powers of 1024).\n"
+             "- **noa extensions**: `clients[].encoding` (`snappy`, Promtail's and Loki's "
+             "default, or `zstd`, which noa-server accepts: smaller bodies, cheaper to "
+             "compress), `kubernetes_sd_configs[].pods_dir` (pods are discovered from the "
+             "kubelet's log directory, without the API server), and "
+             "`clients[].backoff_config.max_retries` defaulting to 0, retry for ever "
+             "(Promtail's 10 drops a batch after about 8 minutes of outage).\n"
+             "- `-print-config-stderr` and `GET /config` show the effective configuration "
+             "with every default filled in and secrets written as `<secret>`; "
+             "`-check-syntax` loads the file, compiles every pipeline and exits.\n\n"
+             "## Command-line flags\n\n```\n");
+    noa_shipper_config_usage(out);
+    noa_buf_printf(out, "```\n\n## Configuration file\n\n");
+    markdown_table(out, &top_table, NULL, NULL);
+    markdown_table(out, &server_table, "server",
+                   "The HTTP server: `/ready`, `/metrics`, `/config`, `/targets`, and "
+                   "`POST /reload` when `enable_runtime_reload` is set. The same block "
+                   "configures a `loki_push_api` receiver's own listener.");
+    markdown_table(out, &client_table, "clients[]",
+                   "One entry per server the logs are sent to; every entry receives every "
+                   "line. A legacy single `client:` block is read as one more entry. "
+                   "`external_labels` is a map of labels added to every stream; "
+                   "`headers` a map of extra HTTP headers.");
+    markdown_table(out, &scrape_table, "scrape_configs[]",
+                   "One entry per job: where lines come from (`static_configs`, "
+                   "`file_sd_configs`, `kubernetes_sd_configs`, `journal`, "
+                   "`loki_push_api`), how targets are relabelled (`relabel_configs`, "
+                   "Prometheus's relabel_config: `source_labels`, `separator`, `regex`, "
+                   "`modulus`, `target_label`, `replacement`, `action`) and which "
+                   "`pipeline_stages` every line goes through (see shipper.md). A "
+                   "`static_configs` entry is `{targets: [...], labels: {...}}`, where "
+                   "the `__path__` label is a glob of files to tail and `__path_exclude__` "
+                   "a glob to leave out.");
+    markdown_table(out, &file_sd_table, "scrape_configs[].file_sd_configs[]",
+                   "Targets read from JSON or YAML files in Prometheus's file_sd format "
+                   "(`[{targets: [...], labels: {...}}]`), re-read every `refresh_interval`; "
+                   "each target gets the `__meta_filepath` label.");
+    markdown_table(out, &k8s_table, "scrape_configs[].kubernetes_sd_configs[]",
+                   "Pods of this node, discovered from the kubelet's log directory "
+                   "(`/var/log/pods/<namespace>_<pod>_<uid>/<container>/N.log`) instead of "
+                   "the API server; the `__meta_kubernetes_*` labels that can be known from "
+                   "the path are set (namespace, pod name and uid, container name, node name, "
+                   "a guessed controller name), so the Helm chart's relabel rules work.");
+    markdown_table(out, &journal_table, "scrape_configs[].journal",
+                   "Reads the systemd journal (the system's, or the directory in `path`); "
+                   "`labels` is a map of labels added to every entry, and every journal "
+                   "field is available to relabelling as `__journal_<field>` (lower case).");
+    markdown_table(out, &push_table, "scrape_configs[].loki_push_api",
+                   "Receives Loki push requests (`POST /loki/api/v1/push`, protobuf or "
+                   "JSON) on its own listener, configured by `server` (the `server` block "
+                   "above); `labels` is a map of labels added to every pushed stream.");
 }

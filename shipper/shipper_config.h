@@ -248,4 +248,17 @@ int noa_shipper_config_check_tables(struct noa_error *err);
  */
 void noa_shipper_config_print(const struct noa_shipper_config *cfg, struct noa_buf *out);
 
+/* Appends the command-line flags of noa-shipper in Go's flag.PrintDefaults
+ * layout (the same text `noa-shipper -help` should print). */
+void noa_shipper_config_usage(struct noa_buf *out);
+
+/*
+ * Appends the Markdown configuration reference (docs/shipper-configuration.md):
+ * an introduction, the flags, then every table this module reads the file
+ * with, each as a fenced YAML sketch with every key's description, type and
+ * default (common/config.h noa_config_markdown). Deterministic: the unit
+ * test compares it with the committed file.
+ */
+void noa_shipper_config_markdown(struct noa_buf *out);
+
 #endif

@@ -3,8 +3,9 @@
  * key read into its field, Promtail configs from the docs and the Helm
  * chart loading unchanged, config/shipper.yaml loading, errors with their
  * file:line:col, environment expansion, secrets from files and masked in
- * the printed config, and the mapping onto struct noa_client_config.
- * Single-threaded.
+ * the printed config, the mapping onto struct noa_client_config, the
+ * packaged packaging/noa-shipper.yaml, and that docs/shipper-configuration.md
+ * matches the tables (NOA_REGEN_DOCS=1 rewrites it). Single-threaded.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -652,6 +653,117 @@ static void test_secret_files_and_print(void **state)
     unlink(pw);
 }
 
+/* The packaged /etc/noa/noa-shipper.yaml (packaging/) loads and keeps its
+ * state where the systemd unit lets it write. */
+static void test_packaged_config(void **state)
+{
+    (void)state;
+    const char *src = getenv("NOA_SRC");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/packaging/noa-shipper.yaml", src ? src : ".");
+    struct noa_shipper_config *cfg = NULL;
+    struct noa_error err = {0};
+    int rc = noa_shipper_config_load(path, 0, &cfg, &err);
+    if (rc)
+        fail_msg("%s: %s", path, err.msg);
+    assert_string_equal(cfg->positions.filename, "/var/lib/noa-shipper/positions.yaml");
+    assert_int_equal(cfg->server.http_listen_port, 9080);
+    assert_int_equal(cfg->n_clients, 1);
+    assert_string_equal(cfg->clients[0].url, "http://127.0.0.1:3100/loki/api/v1/push");
+    int journal = 0, varlog = 0;
+    for (uint32_t i = 0; i < cfg->n_scrape; i++) {
+        journal += cfg->scrape[i].journal != NULL;
+        for (uint32_t j = 0; j < cfg->scrape[i].n_static; j++) {
+            const char *glob = kv(&cfg->scrape[i].static_configs[j].labels, "__path__");
+            varlog += glob && strncmp(glob, "/var/log/", 9) == 0;
+        }
+    }
+    assert_int_equal(journal, 1);
+    assert_true(varlog >= 1);
+    noa_shipper_config_free(cfg);
+}
+
+static int read_text(const char *path, struct noa_buf *out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char tmp[4096];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+        noa_buf_append(out, tmp, n);
+    fclose(f);
+    noa_buf_cstr(out);
+    return 0;
+}
+
+/* docs/shipper-configuration.md is generated from the tables; keep it in
+ * step (NOA_REGEN_DOCS=1 rewrites it), and check that every table made it
+ * in under its own heading with its keys and defaults. */
+static void test_reference_doc_is_current(void **state)
+{
+    (void)state;
+    const char *src = getenv("NOA_SRC");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/docs/shipper-configuration.md", src ? src : ".");
+    struct noa_buf want = {0};
+    noa_shipper_config_markdown(&want);
+    noa_buf_cstr(&want);
+    static const char *const must[] = {
+        "## Command-line flags",
+        "  -check-syntax\n",
+        "  -config.file string\n",
+        "### Top level (`config.Config`)",
+        "### positions\n",
+        "[filename: <string> | default = \"/var/log/positions.yaml\"]",
+        "[sync_period: <duration> | default = 10s]",
+        "### `server` (`server.Config`)",
+        "[http_listen_port: <int> | default = 80]",
+        "[log_level: <string> | default = \"info\"]",
+        "### `clients[]` (`client.Config`)",
+        "#### `clients[].backoff_config`",
+        "[max_period: <duration> | default = 5m]",
+        "[encoding: <string> | default = \"snappy\"]",
+        "#### `clients[].tls_config`",
+        "### `scrape_configs[]` (`scrapeconfig.Config`)",
+        "### `scrape_configs[].file_sd_configs[]` (`file.SDConfig`)",
+        "[refresh_interval: <duration> | default = 5m]",
+        "### `scrape_configs[].kubernetes_sd_configs[]` (`kubernetes.SDConfig`)",
+        "#### `scrape_configs[].kubernetes_sd_configs[].namespaces`",
+        "### `scrape_configs[].journal` (`scrapeconfig.JournalTargetConfig`)",
+        "[max_age: <duration> | default = 7h]",
+        "### `scrape_configs[].loki_push_api` (`scrapeconfig.PushTargetConfig`)",
+        "[use_incoming_timestamp: <boolean> | default = false]",
+        NULL,
+    };
+    for (int i = 0; must[i]; i++)
+        if (!strstr(want.data, must[i]))
+            fail_msg("the reference lacks \"%s\"", must[i]);
+    /* The generic "Top level" title is used once only: the other tables got
+     * their place in the file as title. */
+    const char *first = strstr(want.data, "### Top level");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "### Top level"));
+    /* Accepted-only keys are there for Promtail's sake, not Loki's. */
+    assert_non_null(strstr(want.data, "compatibility with Promtail"));
+    assert_null(strstr(want.data, "compatibility with Loki"));
+    if (getenv("NOA_REGEN_DOCS")) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(want.data, f);
+        fclose(f);
+        noa_buf_fini(&want);
+        return;
+    }
+    struct noa_buf got = {0};
+    if (read_text(path, &got) < 0)
+        fail_msg("%s missing: run this test with NOA_REGEN_DOCS=1", path);
+    if (strcmp(want.data, got.data) != 0)
+        fail_msg("%s is stale: run this test with NOA_REGEN_DOCS=1", path);
+    noa_buf_fini(&want);
+    noa_buf_fini(&got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -660,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_promtail_configs), cmocka_unit_test(test_example_file),
         cmocka_unit_test(test_errors),           cmocka_unit_test(test_accepted_blocks),
         cmocka_unit_test(test_expand_env),       cmocka_unit_test(test_secret_files_and_print),
+        cmocka_unit_test(test_packaged_config),  cmocka_unit_test(test_reference_doc_is_current),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
