@@ -23,6 +23,20 @@ void noa_buf_reserve(struct noa_buf *b, size_t extra)
     b->cap = cap;
 }
 
+void noa_buf_reserve_upto(struct noa_buf *b, size_t extra, size_t limit)
+{
+    if (b->cap - b->len > extra)
+        return;
+    size_t need = b->len + extra + 1;
+    size_t cap = b->cap ? b->cap * 2 : 4096;
+    if (cap > limit)
+        cap = limit;
+    if (cap < need)
+        cap = need;
+    b->data = noa_xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
 void noa_buf_append(struct noa_buf *b, const void *p, size_t n)
 {
     if (!n)

@@ -56,6 +56,10 @@ struct noa_buf {
 void noa_buf_fini(struct noa_buf *b);
 /* Ensures room for `extra` more bytes; aborts on OOM (callers bound sizes first). */
 void noa_buf_reserve(struct noa_buf *b, size_t extra);
+/* Like noa_buf_reserve, but the capacity doubles from 4 KiB only up to
+ * `limit`, and beyond it grows to exactly what is needed: a buffer that
+ * fills to about `limit` and is then reused never holds twice that. */
+void noa_buf_reserve_upto(struct noa_buf *b, size_t extra, size_t limit);
 void noa_buf_append(struct noa_buf *b, const void *p, size_t n);
 void noa_buf_append_str(struct noa_buf *b, struct noa_str s);
 void noa_buf_putc(struct noa_buf *b, char c);

@@ -100,8 +100,13 @@ int noa_stream_append(struct noa_stream *s, const struct noa_stream_options *opt
                       const struct noa_push_entry *e, uint64_t seq, uint32_t segment,
                       int64_t now_ns)
 {
-    if (!s->head_raw.cap) /* one allocation per block, not a doubling series */
-        noa_buf_reserve(&s->head_raw, opts->block_size + 4096);
+    /* Room for the encoded entry (varints at their widest): the head grows
+     * from 4 KiB towards one block, so an idle stream holding a few lines
+     * costs kilobytes, and a full block is never doubled past its size. */
+    size_t room = 20 + e->line.len;
+    for (uint32_t i = 0; i < e->n_meta; i++)
+        room += 10 + e->meta[i].name.len + e->meta[i].value.len;
+    noa_buf_reserve_upto(&s->head_raw, room, opts->block_size + 4096);
     size_t off = s->head_raw.len;
     noa_chunk_block_append(&s->head_raw, e->ts_ns, e->line, e->meta, e->n_meta);
     uint32_t len = (uint32_t)(s->head_raw.len - off);

@@ -10,6 +10,7 @@
 #include "ingester/stream.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static const struct noa_stream_options opts = {.block_size = 1024, .zstd_level = 1};
 
@@ -146,12 +147,40 @@ static void test_shuffled_with_repeats(void **state)
     noa_stream_free(s);
 }
 
+/* An idle stream with one short line holds a few KiB of head, not a block's
+ * worth; a head filled line by line never grows past one block plus the
+ * last line (it used to reserve twice the block size up front). */
+static void test_head_memory_bounded(void **state)
+{
+    (void)state;
+    const struct noa_stream_options big = {.block_size = 262144, .zstd_level = 1};
+    struct noa_stream *s = new_stream();
+    struct noa_push_entry e = {.ts_ns = 1, .line = NOA_STR("one short line")};
+    assert_int_equal(noa_stream_append(s, &big, &e, 1, 1, 1000), 1);
+    assert_true(s->head_raw.cap <= 4096);
+    char line[3000];
+    memset(line, 'y', sizeof(line) - 1);
+    line[sizeof(line) - 1] = '\0';
+    size_t most = 0;
+    for (int i = 0; i < 400; i++) { /* about 4.5 blocks */
+        e = (struct noa_push_entry){.ts_ns = 2 + i, .line = noa_str_c(line)};
+        assert_int_equal(noa_stream_append(s, &big, &e, 1, 1, 1000), 1);
+        if (s->head_raw.cap > most)
+            most = s->head_raw.cap;
+    }
+    assert_true(s->n_blocks >= 4);
+    assert_true(most >= big.block_size);
+    assert_true(most <= big.block_size + 4096 + sizeof(line) + 64);
+    noa_stream_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duplicates_and_order),
         cmocka_unit_test(test_seal_and_cut),
         cmocka_unit_test(test_shuffled_with_repeats),
+        cmocka_unit_test(test_head_memory_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
