@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct noa_metrics;
+
 struct noa_ingester_options {
     const char *wal_dir;
     const char *chunks_dir;
@@ -42,6 +44,10 @@ struct noa_ingester_options {
                                      full (0..1); 0 = never */
     int zstd_level;
     const struct noa_limits *limits; /* borrowed for the ingester's lifetime */
+    /* Optional, borrowed; must outlive the ingester. Open registers
+     * noa_ingester_wal_fsync_duration_seconds there (the WAL writer thread
+     * observes every fdatasync into it). NULL: no fsync histogram. */
+    struct noa_metrics *metrics;
 };
 
 struct noa_ingester;
@@ -144,6 +150,7 @@ struct noa_ingester_stats {
     uint64_t lines_appended, bytes_appended, duplicates_dropped;
     uint64_t chunks_flushed, chunk_bytes_flushed, flush_failures, flush_queue;
     uint64_t checkpoints, checkpoint_failures;
+    uint64_t wal_write_errors;  /* failed WAL writes, syncs or segment creations */
     uint64_t replayed_records, wal_corruptions;
     double last_flush_seconds;
     double wal_disk_used;       /* fraction of the WAL filesystem in use at the last check */

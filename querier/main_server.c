@@ -21,10 +21,12 @@
 #include "querier/volume_api.h"
 
 #include <malloc.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 struct server {
@@ -53,7 +55,9 @@ static void observe_request(const char *route, const char *method, int status, d
     struct server *s = ctx;
     char code[8];
     snprintf(code, sizeof(code), "%d", status);
-    const char *values[] = {method, route, code};
+    /* Loki's labels; websocket routes (the live tail) are not observed,
+     * so ws is always "false" here, kept for dashboards that match on it. */
+    const char *values[] = {method, route, code, "false"};
     noa_metric_observe(noa_metric_child(s->req_duration, values), seconds);
 }
 
@@ -97,6 +101,8 @@ static double ingester_gauge(struct server *s, int which)
     case 8: return (double)st.chunk_bytes_flushed;
     case 10: return (double)st.wal_disk_full;
     case 11: return st.wal_disk_used;
+    case 12: return (double)st.checkpoint_failures;
+    case 13: return (double)st.wal_write_errors;
     default: return (double)st.flush_queue;
     }
 }
@@ -118,6 +124,41 @@ GAUGE_FN(8)
 GAUGE_FN(9)
 GAUGE_FN(10)
 GAUGE_FN(11)
+GAUGE_FN(12)
+GAUGE_FN(13)
+
+/* 1 when /ready would answer 200: what NoaNotReady alerts on. */
+static double ready_gauge(void *ctx)
+{
+    char why[128];
+    return ready_cb(ctx, why, sizeof(why)) ? 1.0 : 0.0;
+}
+
+/*
+ * Free and total bytes of the filesystem holding the chunks directory
+ * (the bulk of the data directory), read at scrape time so that a disk
+ * filling between flush ticks still shows. Free counts what an
+ * unprivileged writer may use (f_bavail), as df and node_exporter's
+ * avail do. NaN (no sample) while the directory does not exist yet.
+ */
+static double data_disk(struct server *s, int total)
+{
+    struct statvfs sv;
+    if (!s->cfg.chunks_dir || statvfs(s->cfg.chunks_dir, &sv) != 0)
+        return NAN;
+    double frsize = (double)(sv.f_frsize ? sv.f_frsize : sv.f_bsize);
+    return (total ? (double)sv.f_blocks : (double)sv.f_bavail) * frsize;
+}
+
+static double data_disk_free(void *ctx)
+{
+    return data_disk(ctx, 0);
+}
+
+static double data_disk_total(void *ctx)
+{
+    return data_disk(ctx, 1);
+}
 
 static double regex_limit_hits(void *unused)
 {
@@ -128,10 +169,23 @@ static double regex_limit_hits(void *unused)
 static void register_metrics(struct server *s)
 {
     struct noa_metrics *m = s->metrics;
-    const char *rl[] = {"method", "route", "status_code"};
+    const char *rl[] = {"method", "route", "status_code", "ws"};
     s->req_duration = noa_metrics_histogram(m, "noa_request_duration_seconds",
-                                            "Time (in seconds) spent serving HTTP requests.", 3,
+                                            "Time (in seconds) spent serving HTTP requests.", 4,
                                             rl, NULL, 0);
+    noa_metrics_gauge_func(m, "noa_ready", "1 when the server is ready (/ready answers 200).",
+                           ready_gauge, s);
+    noa_metrics_gauge_func(m, "noa_ingester_data_disk_free_bytes",
+                           "Bytes available to noa on the filesystem of the chunks directory.",
+                           data_disk_free, s);
+    noa_metrics_gauge_func(m, "noa_ingester_data_disk_total_bytes",
+                           "Size in bytes of the filesystem of the chunks directory.",
+                           data_disk_total, s);
+    noa_metrics_counter_func(m, "noa_ingester_checkpoint_failures_total",
+                             "WAL checkpoints that failed (retried at the next period).", gauge_12,
+                             s);
+    noa_metrics_counter_func(m, "noa_ingester_wal_write_errors_total",
+                             "WAL writes, syncs or segment creations that failed.", gauge_13, s);
     noa_metrics_gauge_func(m, "noa_ingester_memory_streams", "Streams held in memory.", gauge_0, s);
     noa_metrics_counter_func(m, "noa_regex_match_limit_hits_total",
                              "Regex matches abandoned at the backtracking limit (counted as no "
@@ -285,6 +339,7 @@ static int start(struct server *s)
         .disk_full_threshold = c->ingester.wal.disk_full_threshold,
         .zstd_level = 1,
         .limits = &c->limits,
+        .metrics = s->metrics,
     };
     rc = noa_ingester_open(s->loop, &io, &s->ing, &err);
     if (rc < 0) {

@@ -175,6 +175,16 @@ STAT_FN(retries)
 STAT_FN(targets_active)
 STAT_FN(files_active)
 STAT_FN(positions_save_errors)
+STAT_FN(queued_bytes)
+
+static int ready_cb(void *ctx, char *why, size_t cap);
+
+/* 1 when /ready would answer 200: what NoaNotReady alerts on. */
+static double ready_gauge(void *ctx)
+{
+    char why[128];
+    return ready_cb(ctx, why, sizeof(why)) ? 1.0 : 0.0;
+}
 
 static void put_path_sample(struct noa_buf *out, const char *name, const char *path, size_t len,
                             uint64_t v)
@@ -290,6 +300,12 @@ static void register_metrics(struct app *a)
     noa_metrics_counter_func(m, "noa_shipper_positions_save_errors_total",
                              "Positions file saves that failed (retried at the next period).",
                              stat_positions_save_errors, a);
+    noa_metrics_gauge_func(m, "noa_ready", "1 when the shipper is ready (/ready answers 200).",
+                           ready_gauge, a);
+    noa_metrics_gauge_func(m, "noa_shipper_send_queue_bytes",
+                           "Bytes of entries queued in the clients, waiting to be sent (all "
+                           "clients; bounded by queue_bytes).",
+                           stat_queued_bytes, a);
 }
 
 /* ---- HTTP ----------------------------------------------------------------------- */

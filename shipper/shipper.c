@@ -851,6 +851,7 @@ void noa_shipper_stats(struct noa_shipper *s, struct noa_shipper_stats *out)
             out->sent_entries += cs.sent_entries;
             out->sent_bytes += cs.sent_bytes;
             out->retries += cs.retries;
+            out->queued_bytes += cs.queued_bytes;
             for (int k = 0; k < NOA_CLIENT_DROP_N; k++)
                 out->dropped_entries += cs.dropped_entries[k];
             for (int k = 0; k <= NOA_CLIENT_LATENCY_BUCKETS; k++)

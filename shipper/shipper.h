@@ -55,6 +55,7 @@ struct noa_shipper_stats {
     uint64_t targets_active;           /* gauge: file targets from discovery */
     uint64_t files_active;             /* gauge: files being tailed */
     uint64_t positions_saves, positions_save_errors;
+    uint64_t queued_bytes;             /* gauge: entries waiting in the clients' queues */
     /* push request durations, all clients (see noa_client_latency_bounds) */
     uint64_t latency_buckets[NOA_CLIENT_LATENCY_BUCKETS + 1];
     double latency_sum;
