@@ -18,7 +18,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libuv1-dev libzstd-dev libsnappy-dev zlib1g-dev libpcre2-dev libjansson-dev \
-      libyaml-dev librocksdb-dev libcurl4-openssl-dev libxxhash-dev libsystemd-dev \
+      libyaml-dev librocksdb-dev libcurl4-openssl-dev libxxhash-dev libsystemd-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the build reads (.dockerignore keeps the context to these too).
@@ -37,13 +37,13 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DNOA_BENCH=OFF -DNOA_WERROR
 FROM debian:12.11-slim
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # Runtime libraries (noa-server: rocksdb, libuv, zstd, jansson, yaml, pcre2,
-# curl, zlib, xxhash, snappy), curl for the HEALTHCHECK, CA certificates for
+# curl, zlib, xxhash, snappy, openssl), curl for the HEALTHCHECK, CA certificates for
 # https Alertmanager / remote-write URLs.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates curl \
-      libc6 libcurl4 libjansson4 libpcre2-8-0 librocksdb7.8 libsnappy1v5 \
+      libc6 libcurl4 libssl3 libjansson4 libpcre2-8-0 librocksdb7.8 libsnappy1v5 \
       libuv1 libxxhash0 libyaml-0-2 libzstd1 zlib1g \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 noa \
