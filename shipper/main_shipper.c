@@ -47,30 +47,15 @@ struct app {
     int stopping;
 };
 
-static const char usage_text[] =
-    "Usage: noa-shipper -config.file=FILE [flags]\n"
-    "\n"
-    "Tails files, the systemd journal and pushed logs, and sends them to Loki-compatible\n"
-    "servers (noa-server, Loki). The configuration file is Promtail's.\n"
-    "\n"
-    "Flags (one dash or two; -flag=value or -flag value):\n"
-    "  -config.file string          configuration file (required)\n"
-    "  -config.expand-env           replace ${VAR} and ${VAR:-default} in the file first\n"
-    "  -dry-run                     print the entries instead of sending them; the positions\n"
-    "                               file is read but never written\n"
-    "  -print-config-stderr         print the effective configuration to stderr at start\n"
-    "  -check-syntax                check the configuration (and every pipeline) and exit\n"
-    "                               (alias: -config.verify)\n"
-    "  -log.level string            debug, info, warn or error (overrides server.log_level)\n"
-    "  -server.http-listen-address  overrides server.http_listen_address\n"
-    "  -server.http-listen-port int overrides server.http_listen_port (0: any free port)\n"
-    "  -positions.file string       overrides positions.filename\n"
-    "  -tail.no-inotify             poll files instead of using inotify (network filesystems)\n"
-    "  -version                     print the version and exit\n"
-    "  -help                        print this help and exit\n"
-    "\n"
-    "HTTP endpoints: /ready, /metrics, /config, /targets (?format=json), "
-    "/loki/api/v1/status/buildinfo.\n";
+/* The flag list lives with the config tables (noa_shipper_config_usage), so
+ * -help and docs/shipper-configuration.md cannot drift apart. */
+static void print_usage(FILE *f)
+{
+    struct noa_buf b = {0};
+    noa_shipper_config_usage(&b);
+    fputs(noa_buf_cstr(&b), f);
+    noa_buf_fini(&b);
+}
 
 /* Accepts -name, --name, -name=value, -name value (Go's flag package). */
 static int parse_flags(int argc, char **argv, struct flags *fl)
@@ -117,7 +102,8 @@ static int parse_flags(int argc, char **argv, struct flags *fl)
                                                                            : NULL;
         int is_port = !strcmp(name, "server.http-listen-port");
         if (!strp && !is_port) {
-            fprintf(stderr, "error: flag provided but not defined: -%s\n%s", name, usage_text);
+            fprintf(stderr, "error: flag provided but not defined: -%s\n", name);
+            print_usage(stderr);
             return -1;
         }
         if (!val) {
@@ -410,7 +396,8 @@ static int load_config(struct app *a)
 {
     struct noa_error err = {0};
     if (!a->fl.config_file) {
-        fprintf(stderr, "error: -config.file is required\n%s", usage_text);
+        fprintf(stderr, "error: -config.file is required\n");
+        print_usage(stderr);
         return -1;
     }
     int rc = noa_shipper_config_load(a->fl.config_file, a->fl.expand_env, &a->cfg, &err);
@@ -442,7 +429,7 @@ int main(int argc, char **argv)
     if (parse_flags(argc, argv, &a.fl) < 0)
         return 1;
     if (a.fl.help) {
-        fputs(usage_text, stdout);
+        print_usage(stdout);
         return 0;
     }
     if (a.fl.version) {

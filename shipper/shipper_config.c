@@ -1547,7 +1547,10 @@ void noa_shipper_config_usage(struct noa_buf *out)
              "  -tail.no-inotify\n"
              "    \tPoll files instead of using inotify (network filesystems).\n"
              "  -version\n"
-             "    \tPrint the version and exit.\n");
+             "    \tPrint the version and exit.\n"
+             "\n"
+             "HTTP endpoints: /ready, /metrics, /config, /targets (?format=json), "
+             "/loki/api/v1/status/buildinfo.\n");
 }
 
 /* Appends text, naming Promtail where the generic renderer (written for
