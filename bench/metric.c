@@ -16,13 +16,15 @@
  * total against the lines pushed. Single-threaded client; runs on the main
  * thread. Figures depend on the machine and its load: on a shared machine
  * compare the CPU-based ones. With --profile DIR each query is recorded by
- * `perf record` into DIR and the top of `perf report` printed.
+ * `perf record` into DIR and the top of `perf report` printed (--graph:
+ * with call graphs, for `perf report -g` afterwards).
  * With --json every line is a JSON application log instead, and the
  * queries are the parser ones: sum by (level) (count_over_time(... | json
  * [5m])) and the same with `| json | __error__=""`.
  * With --repeat N each query runs N times and the run with the least CPU
  * is shown. The chunk files' size on disk is printed after the flush.
- * Usage: bench_metric [--mb N] [--server PATH] [--profile DIR] [--json] [--repeat N]
+ * Usage: bench_metric [--mb N] [--server PATH] [--profile DIR] [--graph] [--json]
+ *                     [--repeat N]
  */
 #include "bench/lib/benchlib.h"
 #include "common/buf.h"
@@ -246,6 +248,7 @@ static double sum_values(const char *body, double *digest)
 }
 
 static const char *profile_dir; /* --profile: perf each query into this directory */
+static int profile_graph;       /* --graph: with call graphs */
 static int n_profiles;
 
 /* Starts `perf record` on pid; returns its pid or -1. */
@@ -254,7 +257,7 @@ static pid_t perf_start(pid_t pid, char *path, size_t cap)
     if (!profile_dir)
         return -1;
     snprintf(path, cap, "%s/metric-%d.perf", profile_dir, ++n_profiles);
-    return noa_bench_perf_start(pid, path, 0);
+    return noa_bench_perf_start(pid, path, profile_graph);
 }
 
 static uint64_t walk_bytes;
@@ -330,14 +333,16 @@ int main(int argc, char **argv)
             server = argv[++i];
         else if (!strcmp(argv[i], "--profile") && i + 1 < argc)
             profile_dir = argv[++i];
+        else if (!strcmp(argv[i], "--graph"))
+            profile_graph = 1;
         else if (!strcmp(argv[i], "--json"))
             json_lines = 1;
         else if (!strcmp(argv[i], "--repeat") && i + 1 < argc && atoi(argv[i + 1]) > 0)
             repeats = atoi(argv[++i]);
         else {
             fprintf(stderr,
-                    "usage: bench_metric [--mb N] [--server PATH] [--profile DIR] [--json] "
-                    "[--repeat N]\n");
+                    "usage: bench_metric [--mb N] [--server PATH] [--profile DIR] [--graph] "
+                    "[--json] [--repeat N]\n");
             return 2;
         }
     }

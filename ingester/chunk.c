@@ -42,9 +42,46 @@ void noa_chunk_iter_init(struct noa_chunk_iter *it, const void *raw, size_t len)
     it->err = 0;
 }
 
-/* noa_get_uvarint with the one- and two-byte cases inline: lengths and
+/* A uvarint of 3..10 bytes with at least 10 bytes readable: one 8-byte
+ * load, the terminator found by its clear high bit, the 7-bit groups
+ * packed by three shift-and-mask steps. Nanosecond timestamps take 9
+ * bytes, and every entry starts with one. Same result as noa_get_uvarint
+ * (0 for a 10th byte over 1). */
+static inline size_t get_uvarint_wide(const unsigned char *p, uint64_t *v)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    uint64_t stop = ~x & 0x8080808080808080ull;
+    size_t k = 8;
+    if (stop) {
+        k = (size_t)__builtin_ctzll(stop) / 8 + 1;
+        if (k < 8)
+            x &= (1ull << (8 * k)) - 1;
+    }
+    x &= 0x7f7f7f7f7f7f7f7full;
+    x = (x & 0x007f007f007f007full) | ((x & 0x7f007f007f007f00ull) >> 1);
+    x = (x & 0x00003fff00003fffull) | ((x & 0x3fff00003fff0000ull) >> 2);
+    x = (x & 0x000000000fffffffull) | ((x & 0x0fffffff00000000ull) >> 4);
+    if (stop) {
+        *v = x;
+        return k;
+    }
+    if (p[8] < 0x80) {
+        *v = x | (uint64_t)p[8] << 56;
+        return 9;
+    }
+    if (p[9] > 1)
+        return 0;
+    *v = x | (uint64_t)(p[8] & 0x7f) << 56 | (uint64_t)p[9] << 63;
+    return 10;
+}
+
+/* noa_get_uvarint with the one- and two-byte cases inline (lengths and
  * counts are almost always that short, and the scan decodes several per
- * entry. */
+ * entry) and the long ones read word-wise when the input allows. */
 static inline size_t get_uvarint(const unsigned char *p, size_t n, uint64_t *v)
 {
     if (n >= 1 && p[0] < 0x80) {
@@ -55,11 +92,14 @@ static inline size_t get_uvarint(const unsigned char *p, size_t n, uint64_t *v)
         *v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
         return 2;
     }
+    if (n >= 10)
+        return get_uvarint_wide(p, v);
     return noa_get_uvarint(p, n, v);
 }
 
 /* Reads a uvarint length at p[*off..n) that must also fit in what follows. */
-static int get_len(const unsigned char *p, size_t n, size_t *off, size_t *out)
+static inline __attribute__((always_inline)) int get_len(const unsigned char *p, size_t n,
+                                                         size_t *off, size_t *out)
 {
     uint64_t v;
     size_t k = get_uvarint(p + *off, n - *off, &v);
@@ -78,7 +118,9 @@ static int iter_fail(struct noa_chunk_iter *it, size_t at, const char *what, str
     return noa_error_set(err, NOA_ECORRUPT, "chunk block: %s at offset %zu", what, at);
 }
 
-int noa_chunk_iter_next(struct noa_chunk_iter *it, struct noa_chunk_entry *e, struct noa_error *err)
+/* noa_chunk_iter_next, inlined into the skip loop too. */
+static inline __attribute__((always_inline)) int
+iter_next(struct noa_chunk_iter *it, struct noa_chunk_entry *e, struct noa_error *err)
 {
     if (it->err)
         return noa_error_set(err, it->err, "chunk block: iteration already failed");
@@ -88,9 +130,11 @@ int noa_chunk_iter_next(struct noa_chunk_iter *it, struct noa_chunk_entry *e, st
     size_t n = it->len, off = it->off, start = it->off, k, len;
     uint64_t n_meta;
 
-    k = noa_get_varint(p + off, n - off, &e->ts_ns);
+    uint64_t zz;
+    k = get_uvarint(p + off, n - off, &zz);
     if (!k)
         return iter_fail(it, start, "truncated timestamp", err);
+    e->ts_ns = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
     off += k;
     if (get_len(p, n, &off, &len) < 0)
         return iter_fail(it, start, "bad line length", err);
@@ -117,6 +161,36 @@ int noa_chunk_iter_next(struct noa_chunk_iter *it, struct noa_chunk_entry *e, st
     e->meta = (struct noa_str){(const char *)p + meta_start, off - meta_start};
     it->off = off;
     return 1;
+}
+
+int noa_chunk_iter_next(struct noa_chunk_iter *it, struct noa_chunk_entry *e, struct noa_error *err)
+{
+    return iter_next(it, e, err);
+}
+
+int noa_chunk_iter_skip(struct noa_chunk_iter *it, size_t upto, uint64_t *n, uint64_t *bytes,
+                        struct noa_error *err)
+{
+    struct noa_chunk_entry e = {0};
+    uint64_t k = 0, b = 0;
+    int rc;
+    for (;;) {
+        size_t at = it->off;
+        rc = iter_next(it, &e, err);
+        if (rc <= 0)
+            break;
+        size_t end = (size_t)((const unsigned char *)e.line.p - it->p) + e.line.len;
+        if (end >= upto) {
+            it->off = at; /* left for the caller's next read */
+            rc = 1;
+            break;
+        }
+        k++;
+        b += e.line.len;
+    }
+    *n += k;
+    *bytes += b;
+    return rc;
 }
 
 int noa_chunk_meta_next(const struct noa_chunk_entry *e, size_t *pos, struct noa_label *out)

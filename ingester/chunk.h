@@ -218,6 +218,19 @@ void noa_chunk_iter_init(struct noa_chunk_iter *it, const void *raw, size_t len)
 int noa_chunk_iter_next(struct noa_chunk_iter *it, struct noa_chunk_entry *e,
                         struct noa_error *err);
 
+/*
+ * Skips the entries whose line ends before byte offset upto of the raw
+ * block (line offset + length < upto), validating them as
+ * noa_chunk_iter_next does, and stops before the first one that does
+ * not (the next noa_chunk_iter_next returns it). Adds the skipped
+ * entries and their line bytes to *n and *bytes. Returns 1 when an entry
+ * is left, 0 at the end of the block, or NOA_ECORRUPT (sticky). For a
+ * search that found a literal at some offset: every line before it lacks
+ * the literal, and is passed over without a call per entry.
+ */
+int noa_chunk_iter_skip(struct noa_chunk_iter *it, size_t upto, uint64_t *n, uint64_t *bytes,
+                        struct noa_error *err);
+
 /* Walks e's metadata: *pos starts at 0. Returns 1 with *out set (borrowed
  * from the block), 0 after the last pair. */
 int noa_chunk_meta_next(const struct noa_chunk_entry *e, size_t *pos, struct noa_label *out);

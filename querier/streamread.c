@@ -19,6 +19,11 @@
  * every entry that shares its time with a neighbour, and a column entry
  * that meets another block's entry at its time makes its cursor
  * decompress the block (cursor_inflate) to hash its line.
+ *
+ * With one required literal, a decompressed block wholly inside the range
+ * is searched for the literal's next occurrence and the entries before it
+ * are passed over by the chunk iterator in one call (lit_next): lines
+ * without the literal never reach the merge.
  */
 #include "querier/streamread.h"
 #include "common/clock.h"
@@ -74,6 +79,11 @@ struct cursor {
      * occ_set; found by one search per occurrence instead of one per line. */
     const char *occ;
     int occ_set;
+    /* A decompressed block wholly inside the range with one required
+     * literal: cursor_next passes over the lines before the literal's
+     * next occurrence in one call (lit_next), so only lines holding it
+     * reach the merge. */
+    int lit_fast;
     /* lens_only column cursors: each metadata set decoded once per
      * generation, at lab + lab_off[set] (valid when lab_gen[set] == gen) */
     struct noa_label *lab;
@@ -282,6 +292,7 @@ static struct cursor *cursor_get(struct sr *s)
     c->chunk = -1;
     c->head = 0;
     c->col = 0;
+    c->lit_fast = 0;
     c->raw.len = 0;
     return c;
 }
@@ -315,10 +326,58 @@ static void cursor_retire(struct sr *s, struct cursor *c)
     s->retired[s->n_retired++] = c;
 }
 
+/* lit_fast cursors: moves c to its next line that holds the literal.
+ * The block is searched from the next entry on; every entry whose line
+ * ends before the occurrence ends lacks it and is skipped by the chunk
+ * iterator (counted as read, as deliver would). An occurrence that starts
+ * before the line it ends in (in an entry header or metadata) proves
+ * nothing: that line is searched again from its own start. */
+/* Kept out of cursor_next: the column path's per-entry call stays as small
+ * as before. */
+__attribute__((noinline)) static int lit_next(struct sr *s, struct cursor *c)
+{
+    const struct noa_linefilter_literal *lit = &s->req->lits[0];
+    const char *base = c->raw.data, *end = base + c->raw.len;
+    int rc;
+    for (;;) {
+        const char *pos = base + c->it.off;
+        if (!c->occ_set || (c->occ && c->occ < pos)) {
+            c->occ = noa_linefilter_find(lit, pos, (size_t)(end - pos));
+            c->occ_set = 1;
+        }
+        size_t upto = c->occ ? (size_t)(c->occ - base) + lit->s.len : c->raw.len + 1;
+        uint64_t n = 0;
+        rc = noa_chunk_iter_skip(&c->it, upto, &n, &s->st->bytes, s->err);
+        s->st->entries += n;
+        s->st->decompressed_lines += n;
+        if (rc <= 0)
+            return rc;
+        rc = noa_chunk_iter_next(&c->it, &c->e, s->err);
+        if (rc <= 0)
+            return rc;
+        s->st->decompressed_lines++;
+        /* The block meta's bounds are checked by its CRC, not against its
+         * entries: a delivered line is still held to the range. */
+        if (c->e.ts_ns >= s->q->through_ns)
+            return 0;
+        const struct noa_str *l = &c->e.line;
+        if (c->e.ts_ns < s->q->from_ns)
+            continue;
+        if (c->occ < l->p)
+            c->occ = noa_linefilter_find(lit, l->p, (size_t)(end - l->p));
+        if (c->occ && (size_t)(c->occ - l->p) + lit->s.len <= l->len)
+            return 1;
+        s->st->entries++;
+        s->st->bytes += l->len;
+    }
+}
+
 /* Moves c to its next entry in the range; 0 when there is none. */
 static int cursor_next(struct sr *s, struct cursor *c)
 {
     int rc;
+    if (c->lit_fast)
+        return lit_next(s, c);
     if (c->col) {
         rc = noa_blockcol_next(&c->ci, &c->ce, s->err);
         if (rc <= 0)
@@ -483,6 +542,27 @@ static int cursor_inflate(struct sr *s, struct cursor *c)
     return 0;
 }
 
+/* 1 when a decompressed block may be read by lit_next: one required
+ * literal, and the block wholly inside the range (its entries then need
+ * no time check to be counted or skipped). */
+static int lit_fast_ok(const struct sr *s, struct item it)
+{
+    const struct noa_streamread_required *rq = s->req;
+    if (!rq || rq->n_groups != 1 || rq->groups[0].n != 1 || !rq->lits[0].s.len)
+        return 0;
+    int64_t min_ts, max_ts;
+    if (it.kind == ITEM_MEMBLOCK) {
+        const struct noa_chunk_block *cb = &s->q->mem->blocks[it.idx]->cb;
+        min_ts = cb->min_ts;
+        max_ts = cb->max_ts;
+    } else {
+        const struct noa_chunk_block_meta *bm = &s->chunks[it.idx].rd.blocks[it.blk];
+        min_ts = bm->min_ts;
+        max_ts = bm->max_ts;
+    }
+    return min_ts >= s->q->from_ns && max_ts < s->q->through_ns;
+}
+
 static int open_item(struct sr *s, struct item it)
 {
     int rc = check_deadline(s);
@@ -507,6 +587,7 @@ static int open_item(struct sr *s, struct item it)
         return rc;
     }
     s->st->decompressed_bytes += c->raw.len;
+    c->lit_fast = lit_fast_ok(s, it);
     return cursor_start(s, c);
 }
 
@@ -789,6 +870,8 @@ static int cursor_may_pass(struct sr *s, struct cursor *c)
 {
     const struct noa_chunk_entry *e = &c->e;
     const struct noa_linefilter_literal *lit = &s->req->lits[0];
+    if (c->lit_fast)
+        return 1; /* lit_next stopped only at a line holding the literal */
     if (s->req->n_groups != 1 || s->req->groups[0].n != 1 || c->head || c->col ||
         lit->s.len == 0)
         return line_may_pass(s->req, e->line);

@@ -5,7 +5,9 @@
  * and its metadata); odd = the rest is a raw block (iterate it, and when
  * it is well-formed seal, encode, reopen and check that the round trip
  * returns the same entries in timestamp order, with a summary that reports
- * none of them absent and a column that agrees with every entry).
+ * none of them absent and a column that agrees with every entry). Every
+ * walk over entries is checked against noa_chunk_iter_skip over the same
+ * bytes.
  */
 #include "ingester/blockcol.h"
 #include "ingester/blocksum.h"
@@ -42,9 +44,10 @@ static uint64_t walk(const void *raw, size_t len, int64_t *last_ts)
     struct noa_chunk_iter it;
     struct noa_chunk_entry e;
     struct noa_label l;
-    uint64_t n = 0;
+    uint64_t n = 0, bytes = 0;
+    int rc;
     noa_chunk_iter_init(&it, raw, len);
-    while (noa_chunk_iter_next(&it, &e, NULL) == 1) {
+    while ((rc = noa_chunk_iter_next(&it, &e, NULL)) == 1) {
         size_t pos = 0;
         uint32_t pairs = 0;
         while (noa_chunk_meta_next(&e, &pos, &l) == 1)
@@ -54,7 +57,15 @@ static uint64_t walk(const void *raw, size_t len, int64_t *last_ts)
         if (last_ts)
             *last_ts = e.ts_ns;
         n++;
+        bytes += e.line.len;
     }
+    /* Skipping the whole block passes over the same entries and ends the
+     * same way (at the end or at the same damaged entry). */
+    uint64_t sk_n = 0, sk_bytes = 0;
+    noa_chunk_iter_init(&it, raw, len);
+    int sk = noa_chunk_iter_skip(&it, len + 1, &sk_n, &sk_bytes, NULL);
+    if (sk_n != n || sk_bytes != bytes || (sk < 0) != (rc < 0) || sk > 0)
+        abort();
     return n;
 }
 

@@ -752,6 +752,129 @@ static void test_key(void **state)
             fail_msg("accepted bad key %s", bad[i]);
 }
 
+static uint64_t xs(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* Timestamps decode as noa_get_varint decodes them, whatever their
+ * length and whatever follows (the word-wise decoder reads 10 bytes when
+ * there are 10, the byte loop otherwise): random values of every bit
+ * length, and random byte strings, some with a 10th byte over 1. */
+static void test_timestamp_varints(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int round = 0; round < 200000; round++) {
+        unsigned char raw[24];
+        size_t n;
+        if (round % 2) {
+            unsigned bits = (unsigned)(xs(&x) % 65);
+            uint64_t v = bits == 64 ? xs(&x) : xs(&x) & ((1ull << bits) - 1);
+            int64_t ts = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+            struct noa_buf b = {0};
+            noa_chunk_block_append(&b, ts, NOA_STR(""), NULL, 0);
+            assert_true(b.len <= 12);
+            memcpy(raw, b.data, b.len);
+            n = b.len;
+            noa_buf_fini(&b);
+            /* sometimes padding after the entry: the next entry's bytes */
+            if (xs(&x) % 2) {
+                raw[n++] = 0;
+                raw[n++] = 0;
+                raw[n++] = 0;
+            }
+        } else {
+            unsigned k = (unsigned)(xs(&x) % 12);
+            n = k + 2;
+            for (unsigned i = 0; i < k; i++)
+                raw[i] = (unsigned char)(xs(&x) | (i + 1 < k ? 0x80 : 0));
+            if (k == 10 && xs(&x) % 2)
+                raw[9] = (unsigned char)(xs(&x) % 4);
+            raw[k] = 0;     /* line length 0 */
+            raw[k + 1] = 0; /* no metadata */
+        }
+        int64_t want;
+        size_t k = noa_get_varint(raw, n, &want);
+        struct noa_chunk_iter it;
+        struct noa_chunk_entry e;
+        noa_chunk_iter_init(&it, raw, n);
+        int rc = noa_chunk_iter_next(&it, &e, NULL);
+        if (!k) {
+            assert_int_equal(rc, NOA_ECORRUPT);
+            continue;
+        }
+        if (n - k < 2) {
+            assert_true(rc < 0);
+            continue;
+        }
+        assert_int_equal(rc, 1);
+        assert_int_equal(e.ts_ns, want);
+        assert_ptr_equal(e.line.p, (const char *)raw + k + 1);
+    }
+}
+
+/* noa_chunk_iter_skip passes over exactly the entries whose line ends
+ * before the offset, counting them and their line bytes, leaves the next
+ * one to noa_chunk_iter_next, and fails on a damaged entry. */
+static void test_iter_skip(void **state)
+{
+    (void)state;
+    uint64_t x = 7;
+    for (int round = 0; round < 300; round++) {
+        struct noa_buf raw = {0};
+        unsigned n = 1 + (unsigned)(xs(&x) % 40);
+        size_t ends[41];
+        size_t lens[41];
+        for (unsigned i = 0; i < n; i++) {
+            char line[300];
+            size_t len = xs(&x) % sizeof(line);
+            memset(line, 'a' + (int)(i % 26), len);
+            struct noa_label meta = {NOA_STR("k"), NOA_STR("v")};
+            noa_chunk_block_append(&raw, 1700000000000000000LL + (int64_t)(xs(&x) % 1000000),
+                                   (struct noa_str){line, len}, &meta, xs(&x) % 2 ? 1 : 0);
+            lens[i] = len;
+        }
+        struct noa_chunk_iter it;
+        struct noa_chunk_entry e;
+        noa_chunk_iter_init(&it, raw.data, raw.len);
+        for (unsigned i = 0; i < n; i++) {
+            assert_int_equal(noa_chunk_iter_next(&it, &e, NULL), 1);
+            ends[i] = (size_t)((const unsigned char *)e.line.p - (const unsigned char *)raw.data) +
+                      e.line.len;
+        }
+        size_t upto = xs(&x) % (raw.len + 2);
+        unsigned first = (unsigned)(xs(&x) % n); /* skip from there */
+        noa_chunk_iter_init(&it, raw.data, raw.len);
+        for (unsigned i = 0; i < first; i++)
+            assert_int_equal(noa_chunk_iter_next(&it, &e, NULL), 1);
+        uint64_t cnt = 5, bytes = 7, want_bytes = 0;
+        unsigned stop = first;
+        while (stop < n && ends[stop] < upto)
+            want_bytes += lens[stop++];
+        int rc = noa_chunk_iter_skip(&it, upto, &cnt, &bytes, NULL);
+        assert_int_equal(rc, stop < n ? 1 : 0);
+        assert_int_equal(cnt, 5 + (stop - first));
+        assert_int_equal(bytes, 7 + want_bytes);
+        if (stop < n) {
+            assert_int_equal(noa_chunk_iter_next(&it, &e, NULL), 1);
+            assert_int_equal(e.line.len, lens[stop]);
+            assert_true(ends[stop] >= upto);
+        } else {
+            assert_int_equal(noa_chunk_iter_next(&it, &e, NULL), 0);
+        }
+        /* a block cut inside its last entry fails the skip over it */
+        noa_chunk_iter_init(&it, raw.data, raw.len - 1);
+        cnt = bytes = 0;
+        assert_int_equal(noa_chunk_iter_skip(&it, raw.len + 1, &cnt, &bytes, NULL), NOA_ECORRUPT);
+        assert_int_equal(cnt, n - 1);
+        noa_buf_fini(&raw);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -772,6 +895,8 @@ int main(void)
         cmocka_unit_test(test_open_lying_meta),
         cmocka_unit_test(test_block_check),
         cmocka_unit_test(test_key),
+        cmocka_unit_test(test_timestamp_varints),
+        cmocka_unit_test(test_iter_skip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -128,6 +128,11 @@ static const char *const lines[] = {"a",
                                     "zzz"};
 static const char *const metas[] = {"t1", "t2", "", "trace-0123456789"};
 
+/* The pools build_stream draws from (test_literal_random swaps them). */
+static const char *const *pool_lines = lines;
+static size_t pool_n = sizeof(lines) / sizeof(lines[0]);
+static const char *const *pool_metas = metas;
+
 /* A random stream: blocks (some with metadata, some stripped of their
  * column), exact duplicates within and across blocks, a head. The model
  * (all entries) goes to *all. */
@@ -154,8 +159,8 @@ static void build_stream(uint64_t *seed, struct noa_mem_stream *mem, struct ment
                     m.meta = NULL;
             } else {
                 m.ts = base + (off + (int64_t)(rng_next(seed) % (uint64_t)span)) * scale;
-                m.line = lines[rng_next(seed) % (sizeof(lines) / sizeof(lines[0]))];
-                m.meta = with_meta && r % 3 ? metas[rng_next(seed) % 4] : NULL;
+                m.line = pool_lines[rng_next(seed) % pool_n];
+                m.meta = with_meta && r % 3 ? pool_metas[rng_next(seed) % 4] : NULL;
             }
             append(&raw, &m);
             if (*n_all == cap) {
@@ -420,6 +425,103 @@ static void test_literal_search(void **state)
     }
 }
 
+static int has_lit(const char *line, int fold)
+{
+    return fold ? strcasestr(line, "error") != NULL : strstr(line, "error") != NULL;
+}
+
+static void one_literal(struct noa_streamread_required *rq, unsigned copies, int fold)
+{
+    memset(rq, 0, sizeof(*rq));
+    for (unsigned g = 0; g < copies; g++) {
+        rq->lits[g] = (struct noa_linefilter_literal){NOA_STR("error"), fold};
+        rq->groups[g].first = g;
+        rq->groups[g].n = 1;
+    }
+    rq->n_lits = rq->n_groups = copies;
+}
+
+/* A single required literal over random streams (overlapping blocks,
+ * duplicates within and across them, literals in metadata and spanning
+ * entry boundaries, ranges that cut blocks, a head): exactly the distinct
+ * entries in range whose line holds it, and the same figures as the same
+ * literal required twice (two groups: the line-by-line check). */
+static void test_literal_random(void **state)
+{
+    (void)state;
+    static const char *const elines[] = {"error",      "an error here", "errorerror", "no match",
+                                         "err",        "ror",           "xerro",      "ERROR up",
+                                         "",           "tail error",    "e",          "rror x"};
+    static const char *const emetas[] = {"error", "err", "or", "ERROR"};
+    pool_lines = elines;
+    pool_n = sizeof(elines) / sizeof(elines[0]);
+    pool_metas = emetas;
+    uint64_t seed = 1234567;
+    uint64_t delivered = 0;
+    for (int round = 0; round < 400; round++) {
+        struct noa_mem_stream mem;
+        struct ment *all;
+        size_t n_all;
+        int64_t scale = round % 2 ? 1000 : 1, span = round % 3 ? 60 : 4000;
+        int64_t base = 1700000000000000000LL;
+        build_stream(&seed, &mem, &all, &n_all, base, scale, span);
+        int64_t from = base, through = base + 3 * span * scale;
+        if (round % 3 == 1) {
+            from = base + (int64_t)(rng_next(&seed) % (uint64_t)(2 * span)) * scale;
+            through = from + (int64_t)(rng_next(&seed) % (uint64_t)span + 1) * scale;
+        }
+        int fold = round % 4 == 3;
+        struct got *want = noa_xcalloc(n_all ? n_all : 1, sizeof(*want));
+        size_t n_want = model(all, n_all, from, through, want), k = 0;
+        /* model() sorted all: keep the distinct in-range entries with the literal */
+        n_want = 0;
+        for (size_t i = 0; i < n_all; i++) {
+            if (all[i].ts < from || all[i].ts >= through || !has_lit(all[i].line, fold))
+                continue;
+            if (i && ment_cmp(&all[i - 1], &all[i]) == 0)
+                continue;
+            want[n_want++] = (struct got){all[i].ts, strlen(all[i].line), all[i].meta ? 1 : 0};
+        }
+        if (n_want)
+            qsort(want, n_want, sizeof(*want), got_cmp);
+        struct sink a, b;
+        struct noa_streamread_stats sa = {0}, sb = {0};
+        struct noa_streamread_required r1, r2;
+        one_literal(&r1, 1, fold);
+        one_literal(&r2, 2, fold);
+        struct sink *sinks[2] = {&a, &b};
+        struct noa_streamread_required *rqs[2] = {&r1, &r2};
+        struct noa_streamread_stats *sts[2] = {&sa, &sb};
+        for (int v = 0; v < 2; v++) {
+            memset(sinks[v], 0, sizeof(struct sink));
+            sinks[v]->last = INT64_MIN;
+            struct noa_streamread_query q = {.mem = &mem,
+                                             .from_ns = from,
+                                             .through_ns = through,
+                                             .req = rqs[v],
+                                             .entry_cb = collect_cb,
+                                             .arg = sinks[v]};
+            assert_int_equal(noa_streamread_run(&q, sts[v], NULL), 0);
+            assert_int_equal(sinks[v]->n, n_want);
+            if (n_want)
+                qsort(sinks[v]->v, n_want, sizeof(struct got), got_cmp);
+            for (k = 0; k < n_want; k++)
+                assert_int_equal(got_cmp(&sinks[v]->v[k], &want[k]), 0);
+        }
+        assert_memory_equal(&sa, &sb, sizeof(sa));
+        delivered += n_want;
+        noa_free(a.v);
+        noa_free(b.v);
+        noa_free(want);
+        noa_free(all);
+        free_stream(&mem);
+    }
+    pool_lines = lines;
+    pool_n = sizeof(lines) / sizeof(lines[0]);
+    pool_metas = metas;
+    assert_true(delivered > 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_no_decompression),
         cmocka_unit_test(test_corrupt_column),
         cmocka_unit_test(test_literal_search),
+        cmocka_unit_test(test_literal_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
