@@ -1,13 +1,17 @@
 /*
- * The push endpoint. The loop thread checks the tenant and the headers,
+ * The push endpoints (/loki/api/v1/push, /api/prom/push and OTLP's
+ * /otlp/v1/logs). The loop thread checks the tenant and the headers,
  * a worker decompresses, decodes, validates and encodes the WAL record,
- * and the loop thread hands the result to the ingester and replies.
+ * and the loop thread hands the result to the ingester and replies. OTLP
+ * requests take the same path; only their decoder and the shape of their
+ * error bodies (a protobuf google.rpc.Status, as Loki sends) differ.
  */
 #include "ingester/push_api.h"
 #include "common/clock.h"
 #include "common/compress.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/otlp.h"
 #include "common/pushjson.h"
 #include "common/pushproto.h"
 #include "ingester/validate.h"
@@ -25,7 +29,7 @@ struct noa_push_api {
     struct noa_metric *discarded_bytes;  /* {reason, tenant} */
 };
 
-enum body_kind { BODY_JSON, BODY_PROTO_SNAPPY, BODY_PROTO };
+enum body_kind { BODY_JSON, BODY_PROTO_SNAPPY, BODY_PROTO, BODY_OTLP_PROTO, BODY_OTLP_JSON };
 
 struct push_job {
     uv_work_t work;
@@ -42,6 +46,7 @@ struct push_job {
     struct noa_buf record;         /* the WAL record */
     struct noa_error err;
     int status;                    /* decode/validate outcome */
+    int otlp;                      /* an /otlp/v1/logs request: OTLP error bodies */
 };
 
 
@@ -79,6 +84,21 @@ static void decode_work(uv_work_t *w)
     case BODY_PROTO_SNAPPY:
         j->status = noa_pushproto_decode_snappy(in.p, in.len, &po, &j->body, &j->pr, &j->err);
         break;
+    case BODY_OTLP_PROTO:
+    case BODY_OTLP_JSON: {
+        const struct noa_limits *lim = j->api->opts.limits;
+        struct noa_otlp_opts oo = {
+            .max_mem = po.max_mem,
+            .discover_service_name = lim ? lim->discover_service_name : NULL,
+            .n_discover_service_name = lim ? lim->n_discover_service_name : 0,
+            .now_ns = noa_clock_real_ns(),
+        };
+        if (j->kind == BODY_OTLP_PROTO)
+            j->status = noa_otlp_decode_proto(in.p, in.len, &oo, &j->pr, &j->err);
+        else
+            j->status = noa_otlp_decode_json(in.p, in.len, &oo, &j->pr, &j->err);
+        break;
+    }
     }
     if (j->status < 0)
         return;
@@ -119,6 +139,23 @@ static void count_received(struct push_job *j)
     count_discarded(j);
 }
 
+/*
+ * An error reply. OTLP clients get what Loki's OTLPError writes: the status
+ * (500 turned into 503 so that exporters retry) and a protobuf
+ * google.rpc.Status carrying the message; everyone else gets text.
+ */
+static void reply_error(struct noa_http_request *req, int otlp, int code, const char *msg)
+{
+    if (!otlp) {
+        noa_http_reply_error(req, code, msg);
+        return;
+    }
+    struct noa_buf b = {0};
+    noa_otlp_encode_status(msg, strlen(msg), &b);
+    noa_http_reply(req, code == 500 ? 503 : code, "application/octet-stream", b.data, b.len);
+    noa_buf_fini(&b);
+}
+
 static void pushed_cb(int status, const char *msg, void *arg)
 {
     struct push_job *j = arg;
@@ -126,7 +163,7 @@ static void pushed_cb(int status, const char *msg, void *arg)
     if (status == 0) {
         count_received(j);
         if (j->v.errors.len)
-            noa_http_reply_error(req, 400, noa_buf_cstr(&j->v.errors));
+            reply_error(req, j->otlp, 400, noa_buf_cstr(&j->v.errors));
         else
             noa_http_reply(req, 204, NULL, NULL, 0);
     } else {
@@ -134,7 +171,7 @@ static void pushed_cb(int status, const char *msg, void *arg)
         if (status == NOA_ELIMIT)
             count_discarded(j);
         int code = status == NOA_ELIMIT ? 429 : status == NOA_EUNAVAIL ? 503 : 500;
-        noa_http_reply_error(req, code, msg ? msg : noa_strerror(status));
+        reply_error(req, j->otlp, code, msg ? msg : noa_strerror(status));
     }
     job_free(j);
 }
@@ -147,13 +184,13 @@ static void decode_after(uv_work_t *w, int status)
         if (code == 500)
             noa_log(NOA_LOG_ERROR, "push", "msg=\"push failed\" tenant=%s err=\"%s\"", j->tenant,
                     j->err.msg);
-        noa_http_reply_error(j->req, code, j->err.msg[0] ? j->err.msg : noa_strerror(j->status));
+        reply_error(j->req, j->otlp, code, j->err.msg[0] ? j->err.msg : noa_strerror(j->status));
         job_free(j);
         return;
     }
     struct noa_ingester *ing = j->api->opts.ingester;
     if (!ing) {
-        noa_http_reply_error(j->req, 503, "Ingester not ready: WAL replay in progress");
+        reply_error(j->req, j->otlp, 503, "Ingester not ready: WAL replay in progress");
         job_free(j);
         return;
     }
@@ -178,13 +215,37 @@ done:
     return n > 0 && strchr(out, '/') != NULL;
 }
 
-static void push_handler(struct noa_http_request *req, void *ctx)
+/*
+ * OTLP content negotiation, as Loki's extractLogs: only "gzip" is undone
+ * (any other Content-Encoding reaches the decoder as is), and the
+ * Content-Type header must be exactly one of the two OTLP media types.
+ */
+static int otlp_negotiate(struct noa_http_request *req, struct push_job *j, struct noa_error *err)
 {
-    struct noa_push_api *api = ctx;
+    const struct noa_str *ce = noa_http_request_header(req, "Content-Encoding");
+    if (ce && noa_str_eq_c(*ce, "gzip")) {
+        j->codec = NOA_COMPRESS_GZIP;
+        j->has_codec = 1;
+    }
+    const struct noa_str *ct = noa_http_request_header(req, "Content-Type");
+    struct noa_str t = ct ? *ct : (struct noa_str){"", 0};
+    if (noa_str_eq_c(t, "application/x-protobuf"))
+        j->kind = BODY_OTLP_PROTO;
+    else if (noa_str_eq_c(t, "application/json"))
+        j->kind = BODY_OTLP_JSON;
+    else
+        return noa_error_set(err, NOA_EINVAL, "content type: %.*s is not supported", (int)t.len,
+                             t.p);
+    return 0;
+}
+
+static void handle(struct noa_http_request *req, struct noa_push_api *api, int otlp)
+{
     struct push_job *j = noa_xcalloc(1, sizeof(*j));
     struct noa_error err = {0};
     j->api = api;
     j->req = req;
+    j->otlp = otlp;
     const struct noa_str *org = noa_http_request_header(req, "X-Scope-OrgID");
     char org_buf[256] = "";
     if (org)
@@ -196,6 +257,12 @@ static void push_handler(struct noa_http_request *req, void *ctx)
     if (!api->opts.ingester || !noa_ingester_ready(api->opts.ingester)) {
         rc = noa_error_set(&err, NOA_EUNAVAIL, "Ingester not ready: WAL replay in progress");
         goto reject;
+    }
+    if (otlp) {
+        rc = otlp_negotiate(req, j, &err);
+        if (rc < 0)
+            goto reject;
+        goto queue;
     }
     const struct noa_str *ce = noa_http_request_header(req, "Content-Encoding");
     if (ce && ce->len && !noa_str_eq_c(*ce, "snappy")) {
@@ -217,6 +284,7 @@ static void push_handler(struct noa_http_request *req, void *ctx)
         j->kind = BODY_PROTO; /* noa's native form: zstd instead of snappy */
     else
         j->kind = BODY_PROTO_SNAPPY;
+queue:
     j->work.data = j;
     rc = uv_queue_work(api->opts.loop, &j->work, decode_work, decode_after);
     if (rc < 0) {
@@ -226,8 +294,18 @@ static void push_handler(struct noa_http_request *req, void *ctx)
     }
     return;
 reject:
-    noa_http_reply_error(req, noa_err_http_status(rc), err.msg);
+    reply_error(req, otlp, noa_err_http_status(rc), err.msg);
     noa_free(j);
+}
+
+static void push_handler(struct noa_http_request *req, void *ctx)
+{
+    handle(req, ctx, 0);
+}
+
+static void otlp_handler(struct noa_http_request *req, void *ctx)
+{
+    handle(req, ctx, 1);
 }
 
 int noa_push_api_new(struct noa_http_server *srv, const struct noa_push_api_options *opts,
@@ -258,6 +336,9 @@ int noa_push_api_new(struct noa_http_server *srv, const struct noa_push_api_opti
     if (rc == 0)
         rc = noa_http_server_route(srv, NOA_HTTP_POST, "/api/prom/push", "api_prom_push",
                                    push_handler, api);
+    if (rc == 0)
+        rc = noa_http_server_route(srv, NOA_HTTP_POST, "/otlp/v1/logs", "otlp_v1_logs",
+                                   otlp_handler, api);
     if (rc < 0) {
         noa_free(api);
         return rc;
