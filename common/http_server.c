@@ -15,6 +15,7 @@
 #include "common/form.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/tls_server.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -76,6 +77,8 @@ struct noa_http_server {
     uv_thread_t thread;
     time_t date_sec;
     char date[40];
+    struct noa_tls_server *tls;  /* NULL: plain HTTP; owned */
+    struct noa_buf plainbuf;     /* TLS: decrypted input, consumed like readbuf */
     char readbuf[READ_BUF_SIZE]; /* shared: each read is consumed before the next */
 };
 
@@ -89,7 +92,8 @@ struct noa__http_conn {
     struct noa_http_parser parser;
     struct noa_buf inbuf; /* bytes not yet fed to the parser, from in_off */
     size_t in_off;
-    struct noa_http_request *req; /* the request in flight */
+    struct noa_http_request *req;    /* the request in flight */
+    struct noa_tls_server_conn *tls; /* NULL on plain connections; freed with c */
     uint64_t id;
     uint64_t req_start_ns;
     int timer_mode;
@@ -112,6 +116,7 @@ struct wreq {
 
 static void conn_close(struct noa__http_conn *c);
 static void conn_shutdown(struct noa__http_conn *c);
+static void tls_flush(struct noa__http_conn *c);
 static void conn_resume(struct noa__http_conn *c);
 static void dispatch(struct noa__http_conn *c);
 
@@ -212,6 +217,8 @@ static void server_maybe_done(struct noa_http_server *s)
     }
     noa_free(s->routes);
     noa_free(s->host);
+    noa_tls_server_free(s->tls);
+    noa_buf_fini(&s->plainbuf);
     noa_free(s);
     if (cb)
         cb(ctx);
@@ -229,6 +236,7 @@ static void conn_free(struct noa__http_conn *c)
     s->n_conns--;
     noa_http_parser_fini(&c->parser);
     noa_buf_fini(&c->inbuf);
+    noa_tls_server_conn_free(c->tls);
     noa_free(c);
     server_maybe_done(s);
 }
@@ -308,6 +316,13 @@ static void conn_shutdown(struct noa__http_conn *c)
     /* Bound the flush too: a peer that never reads must not pin us. */
     c->timer_mode = TIMER_NONE;
     conn_set_timer(c, TIMER_READ);
+    if (c->tls) {
+        /* close_notify goes out before our FIN, as Go's tls.Conn.Close. */
+        noa_tls_server_conn_shutdown(c->tls);
+        tls_flush(c);
+        if (c->closing)
+            return;
+    }
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         conn_close(c);
         return;
@@ -331,8 +346,9 @@ static void on_write(uv_write_t *req, int status)
     conn_resume(c);
 }
 
-/* Queues parts in order; takes ownership of the owned ones either way. */
-static void conn_write(struct noa__http_conn *c, const struct wpart *parts, unsigned n)
+/* Queues parts on the socket in order; takes ownership of the owned ones
+ * either way. */
+static void conn_write_sock(struct noa__http_conn *c, const struct wpart *parts, unsigned n)
 {
     if (c->closing) {
         for (unsigned i = 0; i < n; i++)
@@ -361,6 +377,45 @@ static void conn_write(struct noa__http_conn *c, const struct wpart *parts, unsi
         noa_free(w);
         conn_close(c);
     }
+}
+
+/* TLS: sends the records the TLS layer has produced (handshake messages,
+ * encrypted data, alerts). */
+static void tls_flush(struct noa__http_conn *c)
+{
+    size_t len;
+    char *p = noa_tls_server_conn_take_output(c->tls, &len);
+    if (p) {
+        struct wpart part = {p, len, 1};
+        conn_write_sock(c, &part, 1);
+    }
+}
+
+/* Every response byte goes through here: straight to the socket on plain
+ * connections (no copy), encrypted first on TLS ones. Takes ownership of
+ * the owned parts either way. */
+static void conn_write(struct noa__http_conn *c, const struct wpart *parts, unsigned n)
+{
+    if (!c->tls) {
+        conn_write_sock(c, parts, n);
+        return;
+    }
+    int rc = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (!c->closing && rc == 0 && parts[i].len)
+            rc = noa_tls_server_conn_write(c->tls, parts[i].p, parts[i].len);
+        if (parts[i].owned)
+            noa_free(parts[i].p);
+    }
+    if (c->closing)
+        return;
+    /* After our close_notify (lingering) nothing more may be sent: drop,
+     * as the socket's write after shutdown would. */
+    if (rc < 0 && !c->lingering) {
+        conn_close(c);
+        return;
+    }
+    tls_flush(c);
 }
 
 static void conn_write_buf(struct noa__http_conn *c, struct noa_buf *b)
@@ -482,32 +537,29 @@ static void conn_resume(struct noa__http_conn *c)
     conn_after_input(c);
 }
 
-static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+/* The peer will send nothing more (TCP EOF, or TLS close_notify). */
+static void conn_input_eof(struct noa__http_conn *c, int clean)
 {
-    struct noa__http_conn *c = st->data;
-    if (nread == 0 || c->closing)
-        return;
-    if (nread < 0) {
-        conn_read_stop(c);
-        if (nread != UV_EOF || c->lingering || (c->req && c->req->upgraded)) {
-            conn_close(c);
-            return;
-        }
-        c->eof = 1;
-        conn_resume(c);
+    conn_read_stop(c);
+    if (!clean || c->lingering || (c->req && c->req->upgraded)) {
+        conn_close(c);
         return;
     }
-    if (c->lingering)
-        return; /* draining: the bytes are dropped */
-    size_t n = (size_t)nread;
+    c->eof = 1;
+    conn_resume(c);
+}
+
+/* Plaintext from the peer: base is borrowed for the call. */
+static void conn_input(struct noa__http_conn *c, const char *base, size_t n)
+{
     if (c->req && c->req->upgraded) {
         upgraded_drain(c);
         if (c->req && c->req->upgraded && !c->closing && !c->lingering)
-            c->req->upgrade.data_cb(c->req, buf->base, n, c->req->upgrade.ctx);
+            c->req->upgrade.data_cb(c->req, base, n, c->req->upgrade.ctx);
         return;
     }
     if (c->req || c->in_off < c->inbuf.len) {
-        noa_buf_append(&c->inbuf, buf->base, n);
+        noa_buf_append(&c->inbuf, base, n);
         if (c->inbuf.len - c->in_off > MAX_PENDING_INPUT)
             conn_read_stop(c);
         conn_resume(c);
@@ -515,10 +567,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     /* Fast path: parse straight from the read buffer, keep only leftovers. */
     c->in_process = 1;
-    size_t used = feed_span(c, buf->base, n);
+    size_t used = feed_span(c, base, n);
     c->in_process = 0;
     if (used < n && !c->closing && !c->lingering) {
-        noa_buf_append(&c->inbuf, buf->base + used, n - used);
+        noa_buf_append(&c->inbuf, base + used, n - used);
         if (c->inbuf.len - c->in_off > MAX_PENDING_INPUT)
             conn_read_stop(c);
     }
@@ -527,6 +579,58 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     else
         conn_arm_timer(c);
     upgraded_drain(c);
+}
+
+/* TLS: decrypts what was read, answers the handshake, hands plaintext on.
+ * One read's worth of records decrypts to at most about as many bytes, so
+ * the input bounds stay those of plain connections. */
+static void tls_input(struct noa__http_conn *c, const char *base, size_t n)
+{
+    struct noa_http_server *s = c->srv;
+    struct noa_buf *plain = &s->plainbuf;
+    plain->len = 0;
+    int rc = noa_tls_server_conn_input(c->tls, base, n, plain);
+    if (rc == NOA_TLS_SERVER_PLAIN_HTTP) {
+        static const char msg[] = NOA_TLS_SERVER_PLAIN_HTTP_REPLY;
+        struct wpart part = {(char *)msg, sizeof(msg) - 1, 0};
+        conn_write_sock(c, &part, 1);
+        conn_shutdown(c);
+        return;
+    }
+    /* Handshake messages, session tickets and alerts go out first. */
+    tls_flush(c);
+    if (rc < 0) {
+        /* Go logs these too ("http: TLS handshake error from ..."). */
+        noa_log(NOA_LOG_INFO, "http", "msg=\"%s\" conn=%llu err=\"%s\"",
+                noa_tls_server_conn_established(c->tls) ? "TLS error" : "TLS handshake error",
+                (unsigned long long)c->id, noa_tls_server_conn_error(c->tls));
+        conn_shutdown(c); /* flushes the alert, then FIN */
+        return;
+    }
+    if (plain->len && !c->closing)
+        conn_input(c, plain->data, plain->len);
+    /* A huge burst must not pin the shared buffer's memory. */
+    if (plain->cap > 4 * READ_BUF_SIZE)
+        noa_buf_fini(plain);
+    if (rc == NOA_TLS_SERVER_EOF && !c->closing)
+        conn_input_eof(c, 1);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct noa__http_conn *c = st->data;
+    if (nread == 0 || c->closing)
+        return;
+    if (nread < 0) {
+        conn_input_eof(c, nread == UV_EOF);
+        return;
+    }
+    if (c->lingering)
+        return; /* draining: the bytes are dropped */
+    if (c->tls)
+        tls_input(c, buf->base, (size_t)nread);
+    else
+        conn_input(c, buf->base, (size_t)nread);
 }
 
 static void on_connection(uv_stream_t *l, int status)
@@ -551,6 +655,10 @@ static void on_connection(uv_stream_t *l, int status)
     struct noa_http_parser_options po = {s->opt.max_header_bytes, s->opt.max_body_bytes};
     noa_http_parser_init(&c->parser, &po);
     if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (s->tls && noa_tls_server_conn_new(s->tls, &c->tls) != 0) {
         conn_close(c);
         return;
     }
@@ -1072,6 +1180,8 @@ int noa_http_server_new(uv_loop_t *loop, const struct noa_http_server_options *o
     s->loop = loop;
     if (opts)
         s->opt = *opts;
+    s->tls = s->opt.tls;
+    s->opt.tls = NULL;
     s->host = s->opt.host ? noa_xstrdup(s->opt.host) : NULL;
     s->opt.host = s->host;
     if (!s->opt.idle_timeout_ms)
@@ -1082,6 +1192,7 @@ int noa_http_server_new(uv_loop_t *loop, const struct noa_http_server_options *o
     s->thread = uv_thread_self();
     int rc = uv_tcp_init(loop, &s->tcp);
     if (rc) {
+        noa_tls_server_free(s->tls);
         noa_free(s->host);
         noa_free(s);
         return rc;

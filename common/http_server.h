@@ -41,6 +41,7 @@
 
 struct noa_http_server;
 struct noa__http_conn;
+struct noa_tls_server;
 
 struct noa_http_request;
 
@@ -182,6 +183,11 @@ struct noa_http_server_options {
     void (*observe_cb)(const char *route_name, const char *method, int status, double seconds,
                        void *ctx);
     void *observe_ctx;
+    /* TLS (common/tls_server.h): NULL serves plain HTTP. The server takes
+     * ownership (also when noa_http_server_new fails) and frees it with
+     * itself. Every byte in and out, upgraded connections included, then
+     * goes through TLS; plain HTTP sent to the port gets Go's 400 answer. */
+    struct noa_tls_server *tls;
 };
 
 /*

@@ -551,8 +551,13 @@ int noa_index_add_chunk(struct noa_index *idx, const char *tenant, const struct 
 
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     batch_chunk(wb, t, ls, fp, ref, d0, d1);
-    if (ref->seq == 0)
-        return write_batch(idx, wb, "writing a chunk", err);
+    if (ref->seq == 0) {
+        /* Under seq_lock too: noa_index_prune_day relies on it. */
+        pthread_mutex_lock(&idx->seq_lock);
+        int rc = write_batch(idx, wb, "writing a chunk", err);
+        pthread_mutex_unlock(&idx->seq_lock);
+        return rc;
+    }
     return write_with_seq(idx, wb, t, fp, ref->seq, err);
 }
 
@@ -644,6 +649,194 @@ int noa_index_delete_chunk(struct noa_index *idx, const char *tenant,
     }
     noa_buf_fini(&key);
     return write_batch(idx, wb, "deleting a chunk", err);
+}
+
+int noa_index_delete_chunks(struct noa_index *idx, const char *tenant,
+                            const struct noa_chunk_ref *refs, size_t n, struct noa_error *err)
+{
+    struct noa_str t = noa_str_c(tenant);
+    struct noa_buf key = {0};
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t d0 = noa_index_day(refs[i].from_ns), d1 = noa_index_day(refs[i].through_ns);
+        if (refs[i].from_ns > refs[i].through_ns || d1 - d0 >= NOA_INDEX_MAX_CHUNK_DAYS)
+            return noa_error_set(err, NOA_EINVAL, "index: bad chunk ref");
+    }
+    /* One synced batch for the lot: retention removes thousands of refs per
+     * sweep and one fsync each would make the sweep slow for no benefit. */
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    for (size_t i = 0; i < n; i++) {
+        int64_t d0 = noa_index_day(refs[i].from_ns), d1 = noa_index_day(refs[i].through_ns);
+        for (int64_t d = d0; d <= d1; d++) {
+            put_chunk_key(&key, t, (int32_t)d, &refs[i], refs[i].fp);
+            rocksdb_writebatch_delete(wb, key.data, key.len);
+        }
+    }
+    noa_buf_fini(&key);
+    return write_batch(idx, wb, "deleting chunks", err);
+}
+
+/* 1 when some 'C' key starts with prefix (P0 of a day, maybe with an fp),
+ * 0 when none, -EIO. */
+static int has_chunk_key(struct noa_index *idx, const struct noa_buf *prefix)
+{
+    const char *k;
+    size_t kl;
+    rocksdb_iterator_t *it = rocksdb_create_iterator(idx->db, idx->ro_total);
+    rocksdb_iter_seek(it, prefix->data, prefix->len);
+    int rc = it_in(it, prefix, &k, &kl);
+    if (!rc && it_status(it) < 0)
+        rc = -EIO;
+    rocksdb_iter_destroy(it);
+    return rc;
+}
+
+/* Deletes a series key and its postings (labels from the series value). */
+static void batch_drop_series(rocksdb_writebatch_t *wb, struct noa_str t, int32_t day,
+                              const char *k, size_t kl, const struct noa_labels *ls,
+                              struct noa_buf *key)
+{
+    rocksdb_writebatch_delete(wb, k, kl);
+    uint64_t fp = noa_get_be64((const unsigned char *)k + kl - 8);
+    for (uint32_t i = 0; i < ls->n; i++) {
+        put_p0(key, TYPE_POSTING, t, day);
+        put_esc(key, ls->v[i].name.p, ls->v[i].name.len);
+        noa_buf_putc(key, 0);
+        put_esc(key, ls->v[i].value.p, ls->v[i].value.len);
+        noa_buf_putc(key, 0);
+        noa_buf_put_be64(key, fp);
+        rocksdb_writebatch_delete(wb, key->data, key->len);
+    }
+}
+
+/* Series checked per lock hold: bounds how long a flush may wait. */
+#define PRUNE_BATCH 256
+
+int noa_index_prune_day(struct noa_index *idx, const char *tenant, int32_t day,
+                        struct noa_error *err)
+{
+    struct noa_str t = noa_str_c(tenant);
+    struct noa_buf sp = {0}, cp = {0}, key = {0};
+    struct lbuf lb = {0};
+    struct noa_labels ls;
+    const char *k, *v;
+    size_t kl, vl;
+    int rc = 0, n = 0;
+    rocksdb_writebatch_t *wb = NULL;
+    rocksdb_iterator_t *it = NULL;
+
+    /* The flush path takes seq_lock around its writes: holding it between
+     * "no ref left" and the delete keeps a concurrent flush into this day
+     * from losing its series. */
+    pthread_mutex_lock(&idx->seq_lock);
+    put_p0(&cp, TYPE_CHUNK, t, day);
+    rc = has_chunk_key(idx, &cp);
+    if (rc == 0) {
+        wb = rocksdb_writebatch_create();
+        delete_day_range(wb, TYPE_SERIES, t, day);
+        delete_day_range(wb, TYPE_POSTING, t, day);
+        rc = write_batch(idx, wb, "dropping a day's series", err);
+        pthread_mutex_unlock(&idx->seq_lock);
+        goto done;
+    }
+    pthread_mutex_unlock(&idx->seq_lock);
+    if (rc < 0) {
+        rc = noa_error_set(err, rc, "index: reading chunk refs failed");
+        goto done;
+    }
+    rc = 0;
+    put_p0(&sp, TYPE_SERIES, t, day);
+    it = rocksdb_create_iterator(idx->db, idx->ro_prefix);
+    rocksdb_iter_seek(it, sp.data, sp.len);
+    while (rc == 0 && it_in(it, &sp, &k, &kl)) {
+        if (n == 0) {
+            pthread_mutex_lock(&idx->seq_lock);
+            wb = rocksdb_writebatch_create();
+        }
+        v = rocksdb_iter_value(it, &vl);
+        if (kl == sp.len + 8 && decode_labels(v, vl, &lb, &ls) == 0) {
+            put_p0(&cp, TYPE_CHUNK, t, day);
+            noa_buf_append(&cp, k + sp.len, 8);
+            rc = has_chunk_key(idx, &cp);
+            if (rc == 0)
+                batch_drop_series(wb, t, day, k, kl, &ls, &key);
+            rc = rc < 0 ? rc : 0;
+        }
+        rocksdb_iter_next(it);
+        if (++n == PRUNE_BATCH || rc < 0 || !it_in(it, &sp, &k, &kl)) {
+            int wrc = write_batch(idx, wb, "pruning a day's series", err);
+            pthread_mutex_unlock(&idx->seq_lock);
+            wb = NULL;
+            n = 0;
+            if (rc == 0)
+                rc = wrc;
+        }
+    }
+    if (n > 0) { /* the loop ended on an iterator error mid-batch */
+        rocksdb_writebatch_destroy(wb);
+        pthread_mutex_unlock(&idx->seq_lock);
+    }
+    if (rc == 0 && it_status(it) < 0)
+        rc = -EIO;
+    if (rc < 0 && (!err || !err->msg[0]))
+        noa_error_set(err, rc, "index: pruning series failed");
+done:
+    if (it)
+        rocksdb_iter_destroy(it);
+    noa_buf_fini(&sp);
+    noa_buf_fini(&cp);
+    noa_buf_fini(&key);
+    noa_free(lb.v);
+    return rc;
+}
+
+/* The first day >= from_day holding a key of one type for tenant. */
+static int next_day_of(struct noa_index *idx, char type, struct noa_str t, int32_t from_day,
+                       int32_t *day)
+{
+    struct noa_buf prefix = {0}, seek = {0};
+    const char *k;
+    size_t kl;
+    int rc = NOA_ENOTFOUND;
+    rocksdb_iterator_t *it = rocksdb_create_iterator(idx->db, idx->ro_total);
+    put_tenant(&prefix, type, t);
+    put_p0(&seek, type, t, from_day);
+    rocksdb_iter_seek(it, seek.data, seek.len);
+    if (it_in(it, &prefix, &k, &kl)) {
+        if (kl >= prefix.len + 4) {
+            *day = (int32_t)(noa_get_be32((const unsigned char *)k + prefix.len) ^ 0x80000000u);
+            rc = 0;
+        } else {
+            note_corrupt(idx, "day_key", k, kl);
+            rc = -EIO;
+        }
+    } else if (it_status(it) < 0) {
+        rc = -EIO;
+    }
+    rocksdb_iter_destroy(it);
+    noa_buf_fini(&prefix);
+    noa_buf_fini(&seek);
+    return rc;
+}
+
+int noa_index_next_day(struct noa_index *idx, const char *tenant, int32_t from_day, int32_t *day)
+{
+    struct noa_str t = noa_str_c(tenant);
+    int32_t ds = 0, dc = 0;
+    int rs = next_day_of(idx, TYPE_SERIES, t, from_day, &ds);
+    int rcn = next_day_of(idx, TYPE_CHUNK, t, from_day, &dc);
+    if ((rs < 0 && rs != NOA_ENOTFOUND) || (rcn < 0 && rcn != NOA_ENOTFOUND))
+        return -EIO;
+    if (rs == NOA_ENOTFOUND && rcn == NOA_ENOTFOUND)
+        return NOA_ENOTFOUND;
+    if (rs == NOA_ENOTFOUND)
+        *day = dc;
+    else if (rcn == NOA_ENOTFOUND)
+        *day = ds;
+    else
+        *day = ds < dc ? ds : dc;
+    return 0;
 }
 
 /* ---- reading: shared machinery --------------------------------------------- */

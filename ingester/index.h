@@ -48,7 +48,8 @@
  * THREAD SAFETY: a struct noa_index is shared by the flush workers (writes)
  * and query workers (reads); RocksDB handles its own locking and the struct
  * is read-only after open apart from an atomic counter and a mutex that
- * makes add_chunk's read-modify-write of a stream's flushed sequence atomic. Callbacks run on the
+ * makes add_chunk's read-modify-write of a stream's flushed sequence atomic
+ * (and keeps prune_day from racing a flush into the day). Callbacks run on the
  * calling thread and may call back into the index. _close must not race
  * with other calls.
  */
@@ -216,6 +217,27 @@ int noa_index_drop_day(struct noa_index *idx, const char *tenant, int32_t day,
  * and postings stay. Returns 0 (also when absent) or -EIO. */
 int noa_index_delete_chunk(struct noa_index *idx, const char *tenant,
                            const struct noa_chunk_ref *ref, struct noa_error *err);
+
+/* Removes the refs of n chunks (refs[i].fp names each one's stream) from
+ * every day each covers, in one synced batch; series and postings stay.
+ * Absent refs are no error (idempotent). Returns 0, NOA_EINVAL for a bad
+ * ref (nothing is deleted) or -EIO. */
+int noa_index_delete_chunks(struct noa_index *idx, const char *tenant,
+                            const struct noa_chunk_ref *refs, size_t n, struct noa_error *err);
+
+/* Removes, from one day of tenant, the series (and their postings) that
+ * have no chunk ref left in that day, so /series and label queries stop
+ * naming streams whose data retention removed. A day without refs loses all
+ * its series with range deletes. Holds the lock add_chunk takes around its
+ * writes (for up to 256 series at a time) so a concurrent flush into the
+ * day keeps its series. Returns 0 or -EIO (err filled). */
+int noa_index_prune_day(struct noa_index *idx, const char *tenant, int32_t day,
+                        struct noa_error *err);
+
+/* The first day >= from_day under which tenant has a series or a chunk ref:
+ * lets retention walk only the days that hold data. Returns 0 with *day
+ * set, NOA_ENOTFOUND when there is none, or -EIO. */
+int noa_index_next_day(struct noa_index *idx, const char *tenant, int32_t from_day, int32_t *day);
 
 /* Records that failed to decode since open (exported on /metrics). */
 uint64_t noa_index_corrupt_count(const struct noa_index *idx);

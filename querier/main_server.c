@@ -12,12 +12,14 @@
 #include "common/regex.h"
 #include "ingester/ingester.h"
 #include "ingester/push_api.h"
+#include "ingester/retention.h"
 #include "querier/detected_api.h"
 #include "querier/query_api.h"
 #include "querier/tail_api.h"
 #include "querier/ruler_store.h"
 #include "querier/server_config.h"
 #include "common/status_api.h"
+#include "common/tls_server.h"
 #include "querier/volume_api.h"
 
 #include <malloc.h>
@@ -44,6 +46,7 @@ struct server {
     struct noa_volume_api *volume;
     struct noa_status_api *status;
     struct noa_ruler_store *ruler;
+    struct noa_retention *retention; /* NULL unless compactor.retention_enabled */
     uv_signal_t sigterm, sigint;
     int stopping;
     int exit_code;
@@ -228,6 +231,43 @@ static void flush_handler(struct noa_http_request *req, void *ctx)
     noa_http_reply(req, 204, NULL, NULL, 0);
 }
 
+/* compactor.retention_enabled: sweeps on their own thread over the
+ * ingester's index and chunk store. A failure to start is logged, not
+ * fatal: data is kept, as with retention off. */
+static void start_retention(struct server *s)
+{
+    const struct noa_server_config *c = &s->cfg;
+    struct noa_error err = {0};
+    struct noa_buf dir = {0};
+    struct noa_retention_rules rules = {0};
+    if (!c->compactor.retention_enabled)
+        return;
+    noa_buf_printf(&dir, "%s/retention", c->compactor_dir);
+    /* Validated at load: this parse cannot fail on a config that loaded. */
+    int rc = noa_retention_rules_parse(noa_server_config_raw(c, "limits_config.retention_stream"),
+                                       &rules, &err);
+    struct noa_retention_options ro = {
+        .period_ns = c->limits.retention_period_ns,
+        .interval_ns = c->compactor.apply_retention_interval_ns
+                           ? c->compactor.apply_retention_interval_ns
+                           : c->compactor.compaction_interval_ns,
+        .delete_delay_ns = c->compactor.retention_delete_delay_ns,
+        .work_dir = dir.data,
+        .metrics = s->metrics,
+        .rules = &rules,
+    };
+    if (rc == 0)
+        rc = noa_retention_new(noa_ingester_index(s->ing), noa_ingester_store(s->ing), &ro,
+                               &s->retention, &err);
+    if (rc == 0 && (rc = noa_retention_start(s->retention)) < 0)
+        noa_error_set(&err, rc, "starting the retention thread: %s", noa_strerror(rc));
+    if (rc < 0)
+        noa_log(NOA_LOG_ERROR, "compactor", "msg=\"cannot start retention\" err=\"%s\"",
+                err.msg[0] ? err.msg : noa_strerror(rc));
+    noa_retention_rules_fini(&rules); /* empty unless _new failed */
+    noa_buf_fini(&dir);
+}
+
 static void recovered_cb(int status, const struct noa_error *err, void *ctx)
 {
     struct server *s = ctx;
@@ -241,6 +281,7 @@ static void recovered_cb(int status, const struct noa_error *err, void *ctx)
     noa_push_api_set_ingester(s->push, s->ing);
     s->read_ctx.ingester = s->ing;
     noa_ingester_start(s->ing);
+    start_retention(s);
     if (s->ruler && (status = noa_ruler_store_start(s->ruler, s->ing)) < 0)
         noa_log(NOA_LOG_ERROR, "server", "msg=\"cannot start the ruler\" err=\"%s\"",
                 noa_strerror(status));
@@ -262,6 +303,10 @@ static void http_closed_cb(void *ctx)
     /* The ruler reads through the ingester: stop it first. */
     noa_ruler_store_free(s->ruler);
     s->ruler = NULL;
+    /* Retention uses the ingester's index and store: stop it before them
+     * (waits for a sweep's current batch at most). */
+    noa_retention_free(s->retention);
+    s->retention = NULL;
     if (s->ing)
         noa_ingester_close(s->ing, ingester_closed_cb, s);
     else
@@ -292,7 +337,43 @@ static int start(struct server *s)
         .observe_cb = observe_request,
         .observe_ctx = s,
     };
-    int rc = noa_http_server_new(s->loop, &ho, &s->http);
+    int rc = 0;
+    /* dskit also takes the PEM inline (cert, key, client_ca); noa does
+     * not yet, and serving plain HTTP instead would be a surprise. */
+    static const char *const inline_pem[] = {"cert", "key", "client_ca"};
+    for (size_t i = 0; i < sizeof(inline_pem) / sizeof(inline_pem[0]); i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "server.http_tls_config.%s", inline_pem[i]);
+        const struct noa_yaml_node *n = noa_server_config_raw(c, path);
+        if (n && n->kind == NOA_YAML_SCALAR && n->len) {
+            noa_log(NOA_LOG_ERROR, "server",
+                    "msg=\"cannot set up http_tls_config\" err=\"%s:%d: inline %s is not "
+                    "supported: use %s_file\"",
+                    n->file ? n->file : "config", n->line, inline_pem[i], inline_pem[i]);
+            return NOA_EUNSUPP;
+        }
+    }
+    if (c->server.http_tls_cert_file[0]) {
+        /* Loaded once here so a bad file stops start-up, naming it. */
+        struct noa_tls_server_options to = {.cert_file = c->server.http_tls_cert_file,
+                                            .key_file = c->server.http_tls_key_file,
+                                            .client_auth_type = c->server.http_tls_client_auth_type,
+                                            .client_ca_file = c->server.http_tls_client_ca_file,
+                                            .min_version = c->server.tls_min_version};
+        if ((rc = noa_tls_server_new(&to, &ho.tls, &err)) < 0) {
+            noa_log(NOA_LOG_ERROR, "server", "msg=\"cannot set up http_tls_config\" err=\"%s\"",
+                    err.msg);
+            return rc;
+        }
+        noa_log(NOA_LOG_INFO, "server", "msg=\"serving HTTPS\" client_auth_type=%s",
+                c->server.http_tls_client_auth_type[0] ? c->server.http_tls_client_auth_type
+                                                       : "NoClientCert");
+    } else if (c->server.http_tls_key_file[0] || c->server.http_tls_client_ca_file[0]) {
+        /* dskit turns TLS on by cert_file alone; say why it is off. */
+        noa_log(NOA_LOG_WARN, "server",
+                "msg=\"http_tls_config without cert_file: serving plain HTTP\"");
+    }
+    rc = noa_http_server_new(s->loop, &ho, &s->http);
     if (rc < 0)
         return rc;
     struct noa_status_api_options so = {.metrics = s->metrics, .ready_cb = ready_cb,

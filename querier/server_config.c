@@ -9,6 +9,7 @@
 #include "common/mem.h"
 #include "querier/ruler_relabel.h"
 #include "querier/ruler_remote_write.h"
+#include "ingester/retention.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -21,6 +22,17 @@
 #define UNENF (NOA_CONFIG_UNENFORCED | NOA_CONFIG_NOFIELD)
 
 static const char *const targets[] = {"all", "ingester", "querier", "ruler", NULL};
+/* Go's tls.ClientAuthType names, as dskit takes them ("" = NoClientCert). */
+static const char *const tls_client_auths[] = {"",
+                                               "NoClientCert",
+                                               "RequestClientCert",
+                                               "RequireAnyClientCert",
+                                               "RequireClientCert",
+                                               "VerifyClientCertIfGiven",
+                                               "RequireAndVerifyClientCert",
+                                               NULL};
+static const char *const tls_versions[] = {
+    "", "VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"logfmt", "json", NULL};
 static const char *const encodings[] = {"none", "gzip", "lz4-64k", "snappy", "lz4-256k",
@@ -137,7 +149,36 @@ static const struct noa_config_entry entries[] = {
     IGNORED("server.grpc_server_keepalive_timeout", "gRPC keep-alive setting."),
     IGNORED("server.grpc_server_min_time_between_pings", "gRPC keep-alive setting."),
     IGNORED("server.grpc_server_ping_without_stream_allowed", "gRPC keep-alive setting."),
-    IGNORED("server.http_tls_config", "TLS for the HTTP server (terminate TLS in front of noa)."),
+    BLOCK("server.http_tls_config", "server.TLSConfig",
+          "TLS for the HTTP server: on when cert_file is set."),
+    {.path = "server.http_tls_config.cert_file", .type = NOA_CONFIG_STRING, .def = "",
+     .offset = OFF(server.http_tls_cert_file), .flag = "server.http-tls-cert-path",
+     .desc = "HTTP server cert path (PEM, chain allowed). Setting it serves HTTPS."},
+    {.path = "server.http_tls_config.key_file", .type = NOA_CONFIG_STRING, .def = "",
+     .offset = OFF(server.http_tls_key_file), .flag = "server.http-tls-key-path",
+     .desc = "HTTP server key path (PEM)."},
+    {.path = "server.http_tls_config.client_auth_type", .type = NOA_CONFIG_STRING, .def = "",
+     .offset = OFF(server.http_tls_client_auth_type), .flag = "server.http-tls-client-auth",
+     .choices = tls_client_auths,
+     .desc = "HTTP TLS Client Auth type: NoClientCert, RequestClientCert, RequireAnyClientCert, "
+             "VerifyClientCertIfGiven or RequireAndVerifyClientCert (Go's names)."},
+    {.path = "server.http_tls_config.client_ca_file", .type = NOA_CONFIG_STRING, .def = "",
+     .offset = OFF(server.http_tls_client_ca_file), .flag = "server.http-tls-ca-path",
+     .desc = "HTTP TLS Client CA path: verifies client certificates (needs a client_auth_type)."},
+    {.path = "server.http_tls_config.cert", .type = NOA_CONFIG_STRING, .def = "", .flags = UNENF,
+     .desc = "Inline server certificate (PEM); a value stops start-up: use cert_file."},
+    {.path = "server.http_tls_config.key", .type = NOA_CONFIG_STRING, .def = "", .flags = UNENF,
+     .desc = "Inline server key (PEM); a value stops start-up: use key_file."},
+    {.path = "server.http_tls_config.client_ca", .type = NOA_CONFIG_STRING, .def = "",
+     .flags = UNENF, .desc = "Inline client CA (PEM); a value stops start-up: use client_ca_file."},
+    {.path = "server.tls_cipher_suites", .type = NOA_CONFIG_STRING, .def = "",
+     .flag = "server.tls-cipher-suites", .flags = UNENF,
+     .desc = "Comma-separated Go cipher suite names; noa uses OpenSSL's secure defaults."},
+    {.path = "server.tls_min_version", .type = NOA_CONFIG_STRING, .def = "",
+     .offset = OFF(server.tls_min_version), .flag = "server.tls-min-version",
+     .choices = tls_versions,
+     .desc = "Minimum TLS version: VersionTLS12 or VersionTLS13 (VersionTLS10 and "
+             "VersionTLS11 are raised to 1.2). Empty: TLS 1.2."},
     IGNORED("server.grpc_tls_config", "TLS for the gRPC server."),
     {.path = "server.log_format", .type = NOA_CONFIG_STRING, .def = "logfmt",
      .offset = OFF(server.log_format), .flag = "log.format", .choices = log_formats,
@@ -642,8 +683,13 @@ static const struct noa_config_entry entries[] = {
      .desc = "Log deletion mode."},
     {.path = "limits_config.retention_period", .type = NOA_CONFIG_MDURATION, .def = "0s",
      .offset = OFF(limits.retention_period_ns), .flag = "store.retention",
-     .desc = "Delete data older than this; 0 keeps everything."},
-    RAW("limits_config.retention_stream", "Per-stream retention: selector, priority, period."),
+     .desc = "Delete data older than this (chunks whose newest entry is older) when "
+             "compactor.retention_enabled is true; 0 keeps everything."},
+    RAW("limits_config.retention_stream",
+        "Per-stream retention when compactor.retention_enabled is true: a list of {selector, "
+        "priority, period (>= 24h)}. Of the rules whose selector matches a stream, the highest "
+        "priority wins, then the shortest period; streams no rule matches use "
+        "retention_period."),
     {.path = "limits_config.per_tenant_override_config", .type = NOA_CONFIG_STRING, .def = "",
      .flag = "limits.per-user-override-config", .flags = UNENF,
      .desc = "Runtime overrides file (per-tenant limits are not supported yet)."},
@@ -733,7 +779,78 @@ static const struct noa_config_entry entries[] = {
                               "chunk directory under common.path_prefix."),
     IGNORED("chunk_store_config", "Chunk caches."),
     IGNORED("schema_config", "Index schema periods: noa has one schema."),
-    IGNORED("compactor", "Compactor (noa applies retention itself)."),
+    /* Retention is real (ingester/retention.c); noa has no index files to
+     * compact, so the rest of the block is accepted and not acted on. */
+    BLOCK("compactor", "compactor.Config",
+          "Configures retention. noa keeps one embedded index, so there is nothing to compact: "
+          "with retention_enabled, a sweep every compaction_interval removes chunks older than "
+          "limits_config.retention_period from the index and deletes their files "
+          "retention_delete_delay later."),
+    {.path = "compactor.working_directory", .type = NOA_CONFIG_STRING, .def = "compactor",
+     .offset = OFF(compactor.working_directory), .flag = "compactor.working-directory",
+     .desc = "Directory for the compactor's state: retention keeps its pending deletions "
+             "(marker files) in <dir>/retention. The default lives under common.path_prefix."},
+    {.path = "compactor.compaction_interval", .type = NOA_CONFIG_DURATION, .def = "10m",
+     .offset = OFF(compactor.compaction_interval_ns), .flag = "compactor.compaction-interval",
+     .desc = "Interval between retention sweeps (noa has nothing else to compact); a sweep "
+             "also runs at start-up."},
+    {.path = "compactor.apply_retention_interval", .type = NOA_CONFIG_DURATION, .def = "0s",
+     .offset = OFF(compactor.apply_retention_interval_ns),
+     .flag = "compactor.apply-retention-interval",
+     .desc = "Interval between retention sweeps; 0 uses compaction_interval."},
+    {.path = "compactor.retention_enabled", .type = NOA_CONFIG_BOOL, .def = "false",
+     .offset = OFF(compactor.retention_enabled), .flag = "compactor.retention-enabled",
+     .desc = "Apply limits_config.retention_period: without it (Loki's default) nothing is "
+             "ever deleted. Unlike Loki, no delete_request_store is needed."},
+    {.path = "compactor.retention_delete_delay", .type = NOA_CONFIG_DURATION, .def = "2h",
+     .offset = OFF(compactor.retention_delete_delay_ns), .flag = "compactor.retention-delete-delay",
+     .desc = "How long after an expired chunk left the index its file is deleted, so queries "
+             "that already found it can still read it. Pending deletions survive restarts."},
+    {.path = "compactor.retention_delete_worker_count", .type = NOA_CONFIG_INT, .def = "150",
+     .flag = "compactor.retention-delete-worker-count", .flags = UNENF,
+     .desc = "Chunk delete workers (noa deletes from one thread)."},
+    {.path = "compactor.retention_table_timeout", .type = NOA_CONFIG_DURATION, .def = "0s",
+     .flag = "compactor.retention-table-timeout", .flags = UNENF,
+     .desc = "Timeout of retention on one table."},
+    IGNORED("compactor.retention_backoff_config", "Backoff of retention retries."),
+    {.path = "compactor.delete_request_store", .type = NOA_CONFIG_STRING, .def = "",
+     .flag = "compactor.delete-request-store", .flags = UNENF,
+     .desc = "Store for log deletion requests (the delete API is not supported yet)."},
+    {.path = "compactor.delete_request_store_key_prefix", .type = NOA_CONFIG_STRING,
+     .def = "index/", .flag = "compactor.delete-request-store.key-prefix", .flags = UNENF,
+     .desc = "Key prefix of delete requests."},
+    {.path = "compactor.delete_request_store_db_type", .type = NOA_CONFIG_STRING,
+     .def = "boltdb", .flag = "compactor.delete-request-store.db-type", .flags = UNENF,
+     .desc = "Database type of delete requests."},
+    {.path = "compactor.delete_batch_size", .type = NOA_CONFIG_INT, .def = "70",
+     .flag = "compactor.delete-batch-size", .flags = UNENF,
+     .desc = "Delete requests processed per batch."},
+    {.path = "compactor.delete_request_cancel_period", .type = NOA_CONFIG_DURATION,
+     .def = "24h", .flag = "compactor.delete-request-cancel-period", .flags = UNENF,
+     .desc = "How long a delete request can be cancelled."},
+    {.path = "compactor.delete_max_interval", .type = NOA_CONFIG_DURATION, .def = "24h",
+     .flag = "compactor.delete-max-interval", .flags = UNENF,
+     .desc = "Largest interval a delete request is split into."},
+    {.path = "compactor.max_compaction_parallelism", .type = NOA_CONFIG_INT, .def = "1",
+     .flag = "compactor.max-compaction-parallelism", .flags = UNENF,
+     .desc = "Tables compacted in parallel."},
+    {.path = "compactor.upload_parallelism", .type = NOA_CONFIG_INT, .def = "10",
+     .flag = "compactor.upload-parallelism", .flags = UNENF,
+     .desc = "Parallel uploads of compacted index files."},
+    IGNORED("compactor.compactor_ring", "The compactors' ring (noa runs one compactor)."),
+    {.path = "compactor.run_once", .type = NOA_CONFIG_BOOL, .def = "false",
+     .flag = "compactor.run-once", .flags = UNENF, .desc = "Run one compaction and exit."},
+    {.path = "compactor.tables_to_compact", .type = NOA_CONFIG_INT, .def = "0",
+     .flag = "compactor.tables-to-compact", .flags = UNENF,
+     .desc = "Most recent tables to compact; 0 for all."},
+    {.path = "compactor.skip_latest_n_tables", .type = NOA_CONFIG_INT, .def = "0",
+     .flag = "compactor.skip-latest-n-tables", .flags = UNENF,
+     .desc = "Most recent tables left uncompacted."},
+    {.path = "compactor.horizontal_scaling_mode", .type = NOA_CONFIG_STRING, .def = "disabled",
+     .flag = "compactor.horizontal-scaling-mode", .flags = UNENF,
+     .desc = "Compactor horizontal scaling mode."},
+    IGNORED("compactor.worker_config", "Compactor workers of horizontal scaling."),
+    IGNORED("compactor.jobs_config", "Compactor jobs of horizontal scaling."),
     IGNORED("compactor_grpc_client", "gRPC client to the compactor."),
     IGNORED("frontend_worker", "Querier worker of the frontend."),
     IGNORED("table_manager", "Table manager (older Loki)."),
@@ -830,6 +947,7 @@ static void derive(struct noa_server_config *cfg)
     else
         cfg->rules_dir = path_join(prefix, "rules");
     cfg->ruler_wal_dir = under_prefix(prefix, cfg->ruler.wal_dir, "ruler-wal");
+    cfg->compactor_dir = under_prefix(prefix, cfg->compactor.working_directory, "compactor");
 }
 
 /* Range checks a Loki user would expect to fail at start-up, not later. */
@@ -878,6 +996,10 @@ static int validate(const struct noa_server_config *cfg, struct noa_error *err)
              l->query_timeout_ns < 0 || l->retention_period_ns < 0,
          "limits_config durations must not be negative"},
         {cfg->ruler.evaluation_interval_ns <= 0, "ruler.evaluation_interval must be > 0"},
+        {cfg->compactor.compaction_interval_ns <= 0, "compactor.compaction_interval must be > 0"},
+        {cfg->compactor.apply_retention_interval_ns < 0 ||
+             cfg->compactor.retention_delete_delay_ns < 0,
+         "compactor durations must not be negative"},
         {cfg->ruler.notification_queue_capacity < 0,
          "ruler.notification_queue_capacity must be >= 0"},
         {cfg->ruler.notification_timeout_ns < 0 || cfg->ruler.for_outage_tolerance_ns < 0 ||
@@ -900,6 +1022,13 @@ static int validate(const struct noa_server_config *cfg, struct noa_error *err)
                                             noa_server_config_raw(cfg, "ruler.remote_write.clients"),
                                             &rw, &n_rw, err);
     noa_ruler_remote_write_configs_free(rw, n_rw);
+    /* Loki validates retention_stream rules at start-up (matchers, >= 24h). */
+    struct noa_retention_rules rules;
+    if (rc == 0)
+        rc = noa_retention_rules_parse(noa_server_config_raw(cfg, "limits_config.retention_stream"),
+                                       &rules, err);
+    if (rc == 0)
+        noa_retention_rules_fini(&rules);
     return rc;
 }
 
@@ -1034,6 +1163,7 @@ void noa_server_config_fini(struct noa_server_config *cfg)
     noa_free(cfg->index_dir);
     noa_free(cfg->rules_dir);
     noa_free(cfg->ruler_wal_dir);
+    noa_free(cfg->compactor_dir);
     noa_yaml_free(cfg->doc);
     memset(cfg, 0, sizeof(*cfg));
 }
@@ -1093,8 +1223,11 @@ void noa_server_config_markdown(struct noa_buf *out)
         "`data` in the working directory): the WAL in `wal/` (`ingester.wal.dir`), chunks "
         "in `chunks/` (`common.storage.filesystem.chunks_directory`), the index in "
         "`index/`, rules in `rules/` (`ruler_storage.local.directory`, "
-        "`ruler.storage.local.directory` or `common.storage.filesystem.rules_directory`) "
-        "and the ruler WAL in `ruler-wal/`.\n"
+        "`ruler.storage.local.directory` or `common.storage.filesystem.rules_directory`), "
+        "the ruler WAL in `ruler-wal/` and retention's pending deletions in "
+        "`compactor/retention/` (`compactor.working_directory`).\n"
+        "- **Retention**, as in Loki, needs `compactor.retention_enabled: true` besides "
+        "`limits_config.retention_period` (or `retention_stream`).\n"
         "- **Chunk encoding**: `ingester.chunk_encoding` accepts Loki's names; noa always "
         "compresses chunks with zstd.\n"
         "- `GET /config` returns the effective configuration as YAML; `?mode=defaults` "

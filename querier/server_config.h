@@ -64,6 +64,11 @@ struct noa_server_config {
         char *log_level;                /* debug | info | warn | error */
         char *log_format;               /* logfmt (json accepted, not honoured) */
         char *http_path_prefix;         /* "" */
+        /* http_tls_config (common/tls_server.h): HTTPS when cert_file is set */
+        char *http_tls_cert_file, *http_tls_key_file; /* "" */
+        char *http_tls_client_auth_type;              /* "" = NoClientCert */
+        char *http_tls_client_ca_file;                /* "" */
+        char *tls_min_version;                        /* "" = VersionTLS12 */
     } server;
 
     struct {
@@ -134,12 +139,21 @@ struct noa_server_config {
         char *local_directory; /* ruler_storage.local.directory */
     } ruler_storage;
 
+    struct {
+        char *working_directory;            /* "compactor" (under path_prefix) */
+        int64_t compaction_interval_ns;     /* 10m: between retention sweeps */
+        int64_t apply_retention_interval_ns; /* 0 = compaction_interval */
+        int retention_enabled;              /* false: never delete (Loki's default) */
+        int64_t retention_delete_delay_ns;  /* 2h: index entry gone -> file deleted */
+    } compactor;
+
     /* ---- derived by noa_server_config_load (owned, never NULL after it) ---- */
     char *wal_dir;        /* ingester.wal.dir, under path_prefix when relative default */
     char *chunks_dir;     /* chunks_directory or <path_prefix>/chunks */
     char *index_dir;      /* <path_prefix>/index */
     char *rules_dir;      /* ruler_storage.local / ruler.storage.local / common rules / <prefix>/rules */
     char *ruler_wal_dir;  /* ruler.wal.dir under path_prefix when the default */
+    char *compactor_dir;  /* compactor.working_directory under path_prefix when the default */
 
     /* ---- private ---- */
     double ingestion_rate_mb;          /* staged, converted into limits */

@@ -11,6 +11,7 @@
 #include "common/mem.h"
 #include "common/metrics.h"
 #include "common/status_api.h"
+#include "common/tls_server.h"
 #include "shipper/shipper.h"
 
 #include <signal.h>
@@ -336,6 +337,21 @@ static int start_http(struct app *a)
         return 0;
     struct noa_http_server_options ho = {.host = sc->http_listen_address,
                                          .port = sc->http_listen_port};
+    if (sc->tls_cert_file && sc->tls_cert_file[0]) {
+        /* Loaded once here so a bad file stops start-up, naming it. */
+        struct noa_error terr = {0};
+        struct noa_tls_server_options to = {.cert_file = sc->tls_cert_file,
+                                            .key_file = sc->tls_key_file,
+                                            .client_auth_type = sc->tls_client_auth_type,
+                                            .client_ca_file = sc->tls_client_ca_file,
+                                            .min_version = sc->tls_min_version};
+        int trc = noa_tls_server_new(&to, &ho.tls, &terr);
+        if (trc < 0) {
+            noa_log(NOA_LOG_ERROR, "shipper",
+                    "msg=\"cannot set up server.http_tls_config\" err=\"%s\"", terr.msg);
+            return trc;
+        }
+    }
     int rc = noa_http_server_new(a->loop, &ho, &a->http);
     if (rc < 0)
         return rc;

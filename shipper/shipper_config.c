@@ -46,6 +46,17 @@
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"logfmt", "json", NULL};
 static const char *const encodings[] = {"snappy", "zstd", NULL};
+/* Go's tls.ClientAuthType names, as dskit takes them ("" = NoClientCert). */
+static const char *const tls_client_auths[] = {"",
+                                               "NoClientCert",
+                                               "RequestClientCert",
+                                               "RequireAnyClientCert",
+                                               "RequireClientCert",
+                                               "VerifyClientCertIfGiven",
+                                               "RequireAndVerifyClientCert",
+                                               NULL};
+static const char *const tls_versions[] = {
+    "", "VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13", NULL};
 
 /* ---- server (dskit server.Config; top level and loki_push_api) ------------------ */
 
@@ -84,7 +95,13 @@ static const struct noa_config_entry server_entries[] = {
     ACCEPT("grpc_collect_max_streams_by_conn", NOA_CONFIG_BOOL),
     ACCEPT("proxy_protocol_enabled", NOA_CONFIG_BOOL),
     ACCEPT("tls_cipher_suites", NOA_CONFIG_STRING),
-    ACCEPT("tls_min_version", NOA_CONFIG_STRING),
+    {.path = "tls_min_version",
+     .type = NOA_CONFIG_STRING,
+     .def = "",
+     .offset = SOFF(tls_min_version),
+     .choices = tls_versions,
+     .desc = "Minimum TLS version: VersionTLS12 or VersionTLS13 (VersionTLS10 and VersionTLS11 "
+             "are raised to 1.2). Empty: TLS 1.2."},
     ACCEPT("report_grpc_codes_in_instrumentation_label_enabled", NOA_CONFIG_BOOL),
     {.path = "register_instrumentation",
      .type = NOA_CONFIG_BOOL,
@@ -158,7 +175,42 @@ static const struct noa_config_entry server_entries[] = {
     ACCEPT("enable_open_metrics_text_created_samples", NOA_CONFIG_BOOL),
     RAW("cluster_validation", "Accepted, not used."),
     ACCEPT("external_url", NOA_CONFIG_STRING),
-    IGNORED("http_tls_config", "Server TLS; noa serves plain HTTP."),
+    BLOCK("http_tls_config", "server.TLSConfig",
+          "TLS for the HTTP server: on when cert_file is set."),
+    {.path = "http_tls_config.cert_file",
+     .type = NOA_CONFIG_STRING,
+     .def = "",
+     .offset = SOFF(tls_cert_file),
+     .desc = "Server certificate path (PEM, chain allowed). Setting it serves HTTPS."},
+    {.path = "http_tls_config.key_file",
+     .type = NOA_CONFIG_STRING,
+     .def = "",
+     .offset = SOFF(tls_key_file),
+     .desc = "Server key path (PEM)."},
+    {.path = "http_tls_config.client_auth_type",
+     .type = NOA_CONFIG_STRING,
+     .def = "",
+     .offset = SOFF(tls_client_auth_type),
+     .choices = tls_client_auths,
+     .desc = "Client certificate policy: NoClientCert, RequestClientCert, RequireAnyClientCert, "
+             "VerifyClientCertIfGiven or RequireAndVerifyClientCert (Go's names)."},
+    {.path = "http_tls_config.client_ca_file",
+     .type = NOA_CONFIG_STRING,
+     .def = "",
+     .offset = SOFF(tls_client_ca_file),
+     .desc = "CA path that verifies client certificates (needs a client_auth_type)."},
+    {.path = "http_tls_config.cert",
+     .type = NOA_CONFIG_STRING,
+     .flags = UNENF,
+     .desc = "Inline server certificate (PEM); a value stops start-up: use cert_file."},
+    {.path = "http_tls_config.key",
+     .type = NOA_CONFIG_STRING,
+     .flags = UNENF,
+     .desc = "Inline server key (PEM); a value stops start-up: use key_file."},
+    {.path = "http_tls_config.client_ca",
+     .type = NOA_CONFIG_STRING,
+     .flags = UNENF,
+     .desc = "Inline client CA (PEM); a value stops start-up: use client_ca_file."},
     IGNORED("grpc_tls_config", "gRPC TLS; noa serves no gRPC."),
     {.path = "health_check_target",
      .type = NOA_CONFIG_BOOL,
@@ -1105,10 +1157,36 @@ static int read_receivers(const struct noa_yaml_node *m, struct noa_shipper_scra
         rc = noa_config_apply(&push_table, s->push, p, err);
         if (rc == 0)
             rc = noa_config_apply(&server_table, &s->push->server, noa_yaml_get(p, "server"), err);
+        /* Serving plain HTTP where TLS was asked for would be a security
+         * surprise: refuse until the push receiver speaks TLS. */
+        const struct noa_yaml_node *tls = noa_yaml_path(p, "server.http_tls_config.cert");
+        if (!tls || !tls->len)
+            tls = noa_yaml_path(p, "server.http_tls_config.cert_file");
+        if (rc == 0 && tls && tls->kind == NOA_YAML_SCALAR && tls->len)
+            rc = noa_error_set_at(err, NOA_EUNSUPP, tls->line, tls->col,
+                                  "loki_push_api server.http_tls_config is not supported yet: "
+                                  "terminate TLS in front of the push receiver");
         if (rc == 0)
             rc = read_labels(noa_yaml_get(p, "labels"), &s->push->labels, err);
         if (rc)
             return rc;
+    }
+    return 0;
+}
+
+/* dskit also takes the server's PEM inline (http_tls_config cert, key,
+ * client_ca); noa reads the _file keys only, and serving plain HTTP
+ * because of that would be a security surprise. */
+static int refuse_inline_pem(const struct noa_yaml_node *server, struct noa_error *err)
+{
+    static const char *const keys[] = {"http_tls_config.cert", "http_tls_config.key",
+                                       "http_tls_config.client_ca"};
+    for (size_t i = 0; server && i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const struct noa_yaml_node *n = noa_yaml_path(server, keys[i]);
+        if (n && n->kind == NOA_YAML_SCALAR && n->len)
+            return noa_error_set_at(err, NOA_EUNSUPP, n->line, n->col,
+                                    "server.%s (inline PEM) is not supported: use %s_file",
+                                    keys[i], keys[i]);
     }
     return 0;
 }
@@ -1215,6 +1293,8 @@ static int build(struct noa_shipper_config *cfg, struct noa_error *err)
     int rc = noa_config_apply(&top_table, cfg, root, err);
     if (rc == 0)
         rc = noa_config_apply(&server_table, &cfg->server, noa_yaml_get(root, "server"), err);
+    if (rc == 0)
+        rc = refuse_inline_pem(noa_yaml_get(root, "server"), err);
     if (rc == 0)
         rc = read_clients(cfg, root, err);
     if (rc == 0)

@@ -79,6 +79,11 @@ struct noa_shipper_server_config {
     int health_check_target;              /* [true]: /ready needs a tailed file */
     int enable_runtime_reload;            /* [false]: POST /reload */
     int profiling_enabled;                /* [false]; accepted */
+    /* http_tls_config (common/tls_server.h): HTTPS when tls_cert_file is set */
+    char *tls_cert_file, *tls_key_file;   /* [""] */
+    char *tls_client_auth_type;           /* [""] = NoClientCert */
+    char *tls_client_ca_file;             /* [""] */
+    char *tls_min_version;                /* tls_min_version [""] = VersionTLS12 */
 };
 
 enum noa_shipper_encoding {

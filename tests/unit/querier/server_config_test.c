@@ -316,7 +316,9 @@ static void test_noa_yaml(void **state)
                                           "server:\n"
                                           "  http_listen_address: 127.0.0.1\n"
                                           "common:\n"
-                                          "  path_prefix: ./data\n");
+                                          "  path_prefix: ./data\n"
+                                          "compactor:\n"
+                                          "  retention_enabled: true\n");
     noa_buf_fini(&b);
     noa_server_config_fini(&c);
 }
