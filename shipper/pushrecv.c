@@ -60,6 +60,7 @@ struct noa_pushrecv {
     char *host;
     struct noa_label *labels;
     struct noa_pushrecv_callbacks cb;
+    struct noa_tls_server *tls; /* until handed to the HTTP server, which owns it then */
 
     uv_loop_t loop;
     int loop_init;
@@ -519,7 +520,9 @@ static void *loop_main(void *arg)
 {
     struct noa_pushrecv *r = arg;
     struct noa_http_server_options ho = {
-        .host = r->host, .port = r->cfg.port, .max_body_bytes = r->cfg.max_body_bytes};
+        .host = r->host, .port = r->cfg.port, .max_body_bytes = r->cfg.max_body_bytes,
+        .tls = r->tls};
+    r->tls = NULL; /* the server frees it, even when it fails to start */
     static const struct noa_http_route_spec routes[] = {
         {NOA_HTTP_POST, "/loki/api/v1/push", "loki_api_v1_push", push_handler},
         {NOA_HTTP_POST, "/promtail/api/v1/raw", "promtail_api_v1_raw", raw_handler},
@@ -577,8 +580,16 @@ int noa_pushrecv_new(const struct noa_pushrecv_config *cfg, const struct noa_pus
         if (!noa_label_name_valid(cfg->labels[i].name))
             return noa_error_set(err, NOA_EINVAL, "loki_push_api: invalid label name \"%.*s\"",
                                  (int)cfg->labels[i].name.len, cfg->labels[i].name.p);
+    struct noa_tls_server *tls = NULL;
+    if (cfg->tls && cfg->tls->cert_file && cfg->tls->cert_file[0]) {
+        int trc = noa_tls_server_new(cfg->tls, &tls, err);
+        if (trc < 0)
+            return trc;
+    }
     struct noa_pushrecv *r = noa_xcalloc(1, sizeof(*r));
+    r->tls = tls;
     r->cfg = *cfg;
+    r->cfg.tls = NULL; /* borrowed options: not kept */
     r->job = noa_xstrdup(cfg->job_name);
     size_t jl = strlen(cfg->job_name);
     r->source = noa_xmalloc(jl + 6);
@@ -688,6 +699,7 @@ void noa_pushrecv_free(struct noa_pushrecv *r)
         noa_free((void *)r->labels[i].value.p);
     }
     noa_free(r->labels);
+    noa_tls_server_free(r->tls); /* never handed to a server */
     noa_entry_fini(&r->entry);
     noa_free(r->job);
     noa_free(r->source);

@@ -52,6 +52,7 @@
 
 #include "common/err.h"
 #include "common/labels.h"
+#include "common/tls_server.h"
 #include "shipper/entry.h"
 
 #include <stddef.h>
@@ -74,6 +75,10 @@ struct noa_pushrecv_config {
     size_t max_body_bytes;      /* 0: 100 MiB (compressed and decompressed) */
     int64_t ack_timeout_ns;     /* <= 0: 30 s */
     unsigned max_inflight;      /* requests waiting for acks; 0: 64 */
+    /* server.http_tls_config of the receiver: NULL or no cert_file serves
+     * plain HTTP. The files are loaded by noa_pushrecv_new, so a bad one
+     * fails there, named. */
+    const struct noa_tls_server_options *tls;
 };
 
 struct noa_pushrecv_callbacks {

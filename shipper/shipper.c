@@ -573,7 +573,14 @@ static int setup_scrape(struct noa_shipper *s, struct scrape_rt *rt, struct noa_
             return rc;
         size_t nl;
         struct noa_label *ls = labels_of(&sc->push->labels, &nl);
+        const struct noa_shipper_server_config *ps = &sc->push->server;
+        struct noa_tls_server_options tls = {.cert_file = ps->tls_cert_file,
+                                             .key_file = ps->tls_key_file,
+                                             .client_auth_type = ps->tls_client_auth_type,
+                                             .client_ca_file = ps->tls_client_ca_file,
+                                             .min_version = ps->tls_min_version};
         struct noa_pushrecv_config pc = {.job_name = sc->job_name,
+                                         .tls = &tls,
                                          .host = sc->push->server.http_listen_address,
                                          .port = sc->push->server.http_listen_port,
                                          .labels = ls,

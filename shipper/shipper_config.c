@@ -1131,6 +1131,8 @@ static int read_sd_blocks(const struct noa_yaml_node *m, struct noa_shipper_scra
     return 0;
 }
 
+static int refuse_inline_pem(const struct noa_yaml_node *server, struct noa_error *err);
+
 static int read_receivers(const struct noa_yaml_node *m, struct noa_shipper_scrape_config *s,
                           struct noa_error *err)
 {
@@ -1157,15 +1159,8 @@ static int read_receivers(const struct noa_yaml_node *m, struct noa_shipper_scra
         rc = noa_config_apply(&push_table, s->push, p, err);
         if (rc == 0)
             rc = noa_config_apply(&server_table, &s->push->server, noa_yaml_get(p, "server"), err);
-        /* Serving plain HTTP where TLS was asked for would be a security
-         * surprise: refuse until the push receiver speaks TLS. */
-        const struct noa_yaml_node *tls = noa_yaml_path(p, "server.http_tls_config.cert");
-        if (!tls || !tls->len)
-            tls = noa_yaml_path(p, "server.http_tls_config.cert_file");
-        if (rc == 0 && tls && tls->kind == NOA_YAML_SCALAR && tls->len)
-            rc = noa_error_set_at(err, NOA_EUNSUPP, tls->line, tls->col,
-                                  "loki_push_api server.http_tls_config is not supported yet: "
-                                  "terminate TLS in front of the push receiver");
+        if (rc == 0)
+            rc = refuse_inline_pem(noa_yaml_get(p, "server"), err);
         if (rc == 0)
             rc = read_labels(noa_yaml_get(p, "labels"), &s->push->labels, err);
         if (rc)

@@ -15,8 +15,9 @@ programs rather than served as plain HTTP;
 mutual TLS set with Loki's flags (-server.http-tls-*): without a client
 certificate refused, with one accepted; noa-shipper's own server with TLS
 answers /ready; noa-shipper pushing to the TLS noa-server with
-tls_config.ca_file delivers every line; TLS asked of a loki_push_api
-receiver is refused at load (it would be served in plain text).
+tls_config.ca_file delivers every line; a loki_push_api receiver serves
+https and a pushed line arrives; a receiver's missing certificate stops the
+shipper, naming the file.
 
 Runs on the main thread; starts two noa-servers and one noa-shipper on
 free loopback ports.
@@ -369,18 +370,69 @@ def shipper_cases(suite, certs, tmp, srv, now):
         check(rc == 0, "noa-shipper exited %d:\n%s", rc,
               open(log_path, errors="replace").read()[-3000:])
 
-    with suite.case("noa-shipper refuses TLS on a loki_push_api receiver (not served yet)"):
-        bad = dict(cfg)
-        bad["server"] = {"http_listen_address": "127.0.0.1", "http_listen_port": H.free_port()}
+    with suite.case("noa-shipper's loki_push_api receiver over https: a pushed line arrives"):
+        pport = H.free_port()
+        pcfg = dict(cfg)
+        pcfg["server"] = {"http_listen_address": "127.0.0.1", "http_listen_port": H.free_port()}
+        pcfg["positions"] = {"filename": os.path.join(tmp, "positions-push.yaml")}
+        pcfg["scrape_configs"] = [{"job_name": "push", "loki_push_api": {
+            "labels": {"job": "pushtls"},
+            "server": {"http_listen_address": "127.0.0.1", "http_listen_port": pport,
+                       "http_tls_config": {"cert_file": certs["server.pem"],
+                                           "key_file": certs["server.key"]}}}}]
+        ppath = os.path.join(tmp, "shipper-push-tls.yaml")
+        with open(ppath, "w") as f:
+            f.write(H.to_yaml(pcfg) + "\n")
+        plog = open(os.path.join(tmp, "shipper-push.log"), "wb")
+        cmd = [os.path.join(H.BIN, "noa-shipper"), "-config.file=" + ppath]
+        if shutil.which("setpriv"):
+            cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + cmd
+        pp = subprocess.Popen(cmd, stdout=plog, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            def https(method, path, body=None, headers=None):
+                c = http.client.HTTPSConnection("127.0.0.1", pport, timeout=10, context=client_ctx(certs))
+                try:
+                    c.request(method, path, body=body, headers=headers or {})
+                    r = c.getresponse()
+                    return r.status, r.read()
+                finally:
+                    c.close()
+
+            def ready():
+                try:
+                    return https("GET", "/ready")[0] == 200
+                except (OSError, http.client.HTTPException):
+                    return False
+            H.wait_for(ready, 30, "push receiver /ready over https")
+            out = raw_exchange(pport, b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n")
+            check(out == PLAIN_REPLY, "plain HTTP to the push receiver got %r", out)
+            body = ('{"streams":[{"stream":{"src":"app"},"values":[["%d","pushed through tls"]]}]}'
+                    % (H.now_ns() - H.NS)).encode()
+            st, rb = https("POST", "/loki/api/v1/push", body, {"Content-Type": "application/json"})
+            check(st == 204, "push over https answered %d: %r", st, rb[:300])
+            got = H.fetch_all(srv, '{job="pushtls"}', now - 3600 * H.NS, H.now_ns() + 60 * H.NS)
+            check([e[1] if isinstance(e, (list, tuple)) else e for e in got] != [] and len(got) == 1,
+                  "the pushed line arrived %d times", len(got))
+        finally:
+            pp.terminate()
+            try:
+                prc = pp.wait(30)
+            finally:
+                plog.close()
+        check(prc == 0, "noa-shipper with a TLS push receiver exited %d", prc)
+
+    with suite.case("a push receiver's missing certificate stops noa-shipper, naming the file"):
+        bad = dict(pcfg)
         bad["scrape_configs"] = [{"job_name": "push", "loki_push_api": {"server": {
             "http_listen_address": "127.0.0.1", "http_listen_port": H.free_port(),
-            "http_tls_config": {"cert_file": certs["server.pem"], "key_file": certs["server.key"]}}}}]
-        bad_path = os.path.join(tmp, "shipper-push-tls.yaml")
+            "http_tls_config": {"cert_file": os.path.join(tmp, "missing.pem"),
+                                "key_file": certs["server.key"]}}}}]
+        bad_path = os.path.join(tmp, "shipper-push-badtls.yaml")
         with open(bad_path, "w") as f:
             f.write(H.to_yaml(bad) + "\n")
         code, out, err = H.run_expect_exit([os.path.join(H.BIN, "noa-shipper"),
                                             "-config.file=" + bad_path])
-        check(code != 0 and "http_tls_config" in out + err, "exit %d:\n%s%s", code, out, err)
+        check(code != 0 and "missing.pem" in out + err, "exit %d:\n%s%s", code, out, err)
 
 
 def body(suite):
