@@ -23,8 +23,10 @@
  * [5m])) and the same with `| json | __error__=""`.
  * With --repeat N each query runs N times and the run with the least CPU
  * is shown. The chunk files' size on disk is printed after the flush.
+ * --chunk-encoding NAME sets the server's ingester.chunk_encoding (default
+ * unset: zstd), e.g. lz4 to compare codecs.
  * Usage: bench_metric [--mb N] [--server PATH] [--profile DIR] [--graph] [--json]
- *                     [--repeat N]
+ *                     [--repeat N] [--chunk-encoding NAME]
  */
 #include "bench/lib/benchlib.h"
 #include "common/buf.h"
@@ -53,6 +55,7 @@
 #define SPAN_NS (7200LL * 1000000000LL)
 
 static int json_lines; /* --json: every line a JSON application log */
+static const char *chunk_encoding; /* --chunk-encoding: NULL = the server's default */
 
 /* A 100-250 byte line: logfmt application log or access log (or JSON). */
 static size_t make_line(uint64_t *s, char *out, size_t cap)
@@ -126,6 +129,8 @@ static pid_t start_server(const char *server, const char *dir, int port, struct 
             "  per_stream_rate_limit: 1GB, per_stream_rate_limit_burst: 1GB,\n"
             "  max_query_length: 0, query_timeout: 20m}\n",
             port, dir);
+    if (chunk_encoding)
+        fprintf(f, "ingester: {chunk_encoding: %s}\n", chunk_encoding);
     fclose(f);
     fflush(stdout);
     pid_t pid = fork();
@@ -339,10 +344,14 @@ int main(int argc, char **argv)
             json_lines = 1;
         else if (!strcmp(argv[i], "--repeat") && i + 1 < argc && atoi(argv[i + 1]) > 0)
             repeats = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--chunk-encoding") && i + 1 < argc &&
+                 strspn(argv[i + 1], "abcdefghijklmnopqrstuvwxyzM0123456789-") ==
+                     strlen(argv[i + 1]))
+            chunk_encoding = argv[++i];
         else {
             fprintf(stderr,
                     "usage: bench_metric [--mb N] [--server PATH] [--profile DIR] [--graph] "
-                    "[--json] [--repeat N]\n");
+                    "[--json] [--repeat N] [--chunk-encoding NAME]\n");
             return 2;
         }
     }

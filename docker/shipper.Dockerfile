@@ -19,7 +19,7 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
-      libuv1-dev libzstd-dev libsnappy-dev zlib1g-dev libpcre2-dev libjansson-dev \
+      libuv1-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev libpcre2-dev libjansson-dev \
       libyaml-dev librocksdb-dev libcurl4-openssl-dev libxxhash-dev libsystemd-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -46,7 +46,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates curl \
       libc6 libcurl4 libssl3 libjansson4 libpcre2-8-0 libsnappy1v5 libsystemd0 \
-      libuv1 libxxhash0 libyaml-0-2 libzstd1 zlib1g \
+      libuv1 libxxhash0 libyaml-0-2 libzstd1 liblz4-1 zlib1g \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 noa \
  && useradd --system --uid 10001 --gid noa --home-dir /var/lib/noa --no-create-home \

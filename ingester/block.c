@@ -7,8 +7,14 @@
 int noa_block_seal(const void *raw, size_t len, int level, struct noa_block **out,
                    struct noa_error *err)
 {
+    return noa_block_seal_codec(raw, len, NOA_CHUNK_CODEC_ZSTD, level, out, err);
+}
+
+int noa_block_seal_codec(const void *raw, size_t len, int codec, int level, struct noa_block **out,
+                         struct noa_error *err)
+{
     struct noa_block *b = noa_xcalloc(1, sizeof(*b));
-    int rc = noa_chunk_block_seal(raw, len, level, &b->cb, err);
+    int rc = noa_chunk_block_seal_codec(raw, len, codec, level, &b->cb, err);
     if (rc < 0) {
         noa_free(b);
         return rc;
@@ -28,6 +34,8 @@ int noa_block_from_compressed(const struct noa_chunk_block *meta, const void *da
     b->cb.max_ts = meta->max_ts;
     b->cb.n_entries = meta->n_entries;
     b->cb.raw_len = meta->raw_len;
+    b->cb.codec = (uint8_t)(meta->codec ? meta->codec
+                                        : noa_chunk_codec_sniff(data, len, meta->raw_len));
     noa_buf_append(&b->cb.data, data, len);
     b->cb.crc = noa_crc32c(0, data, len);
     atomic_init(&b->refs, 1);
@@ -70,7 +78,8 @@ int noa_block_inflate(const struct noa_block *b, struct noa_buf *raw, struct noa
         return noa_error_set(err, NOA_ECORRUPT, "in-memory block fails its checksum");
     if (b->cb.raw_len > NOA_CHUNK_MAX_BLOCK_RAW)
         return noa_error_set(err, NOA_ECORRUPT, "in-memory block of %u raw bytes", b->cb.raw_len);
-    return noa_chunk_frame_decompress(b->cb.data.data, b->cb.data.len, b->cb.raw_len, raw, err);
+    return noa_chunk_codec_decompress(b->cb.codec, b->cb.data.data, b->cb.data.len, b->cb.raw_len,
+                                      raw, err);
 }
 
 int noa_block_decompress(const struct noa_block *b, struct noa_buf *raw, struct noa_error *err)

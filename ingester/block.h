@@ -19,11 +19,16 @@ struct noa_block {
     struct noa_chunk_block cb; /* read-only: times, counts, compressed bytes */
 };
 
-/* Seals raw entries (any order) into a new block holding one reference. */
+/* Seals raw entries (any order) into a new zstd block holding one reference. */
 int noa_block_seal(const void *raw, size_t len, int level, struct noa_block **out,
                    struct noa_error *err);
+/* As noa_block_seal with the codec (NOA_CHUNK_CODEC_ZSTD or 0, or
+ * NOA_CHUNK_CODEC_LZ4): the block remembers it in cb.codec. */
+int noa_block_seal_codec(const void *raw, size_t len, int codec, int level, struct noa_block **out,
+                         struct noa_error *err);
 /* Builds a block from already-compressed bytes (WAL snapshots); copies them,
- * computes their CRC, and rebuilds the block summary and column when the bytes
+ * takes meta->codec, or when it is 0 (snapshots record none) recognises
+ * the codec from the bytes (noa_chunk_codec_sniff), computes their CRC, and rebuilds the block summary and column when the bytes
  * decompress to valid entries (else the block has none and is always
  * read). Returns 0 or NOA_ECORRUPT (no data or no entries). */
 int noa_block_from_compressed(const struct noa_chunk_block *meta, const void *data, size_t len,

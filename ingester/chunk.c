@@ -1,7 +1,7 @@
 /*
  * The chunk format (see ingester/chunk.h for the byte layout): raw block
- * entries, sealing (stable sort + zstd + CRC32C), chunk encoding, and a
- * bounds-checked reader. The only file that calls zstd for chunks.
+ * entries, sealing (stable sort + zstd or lz4 + CRC32C), chunk encoding, and a
+ * bounds-checked reader. The only file that calls zstd or lz4 for chunks.
  * No shared state; any thread.
  */
 #include "ingester/chunk.h"
@@ -11,6 +11,8 @@
 #include "ingester/blocksum.h"
 
 #include <inttypes.h>
+#include <limits.h>
+#include <lz4.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,8 +293,60 @@ static int sort_block(const unsigned char *raw, size_t len, size_t n, struct noa
     return 0;
 }
 
+int noa_chunk_codec_from_name(const char *name)
+{
+    /* Loki's lz4 variants differ only in the frame block size; noa blocks
+     * are its own ~256 KiB units, so all four are one codec here. */
+    static const char *const lz4_names[] = {"lz4", "lz4-64k", "lz4-256k", "lz4-1M"};
+    for (size_t i = 0; name && i < sizeof(lz4_names) / sizeof(lz4_names[0]); i++)
+        if (strcmp(name, lz4_names[i]) == 0)
+            return NOA_CHUNK_CODEC_LZ4;
+    return NOA_CHUNK_CODEC_ZSTD;
+}
+
+int noa_chunk_codec_sniff(const void *data, size_t len, size_t raw_len)
+{
+    unsigned long long fcs = ZSTD_getFrameContentSize(data, len);
+    if (fcs != ZSTD_CONTENTSIZE_UNKNOWN && fcs != ZSTD_CONTENTSIZE_ERROR && fcs == raw_len)
+        return NOA_CHUNK_CODEC_ZSTD;
+    return NOA_CHUNK_CODEC_LZ4;
+}
+
+/* Compresses src[0..len) with codec into out (initialised here). */
+static int block_compress(int codec, int level, const void *src, size_t len, struct noa_buf *out,
+                          struct noa_error *err)
+{
+    size_t bound = codec == NOA_CHUNK_CODEC_LZ4 ? (size_t)LZ4_compressBound((int)len)
+                                                : ZSTD_compressBound(len);
+    memset(out, 0, sizeof(*out));
+    out->data = noa_malloc(bound ? bound : 1);
+    if (!out->data)
+        return noa_error_set(err, NOA_ENOMEM, "chunk block: no memory to compress %zu bytes", len);
+    out->cap = bound;
+    if (codec == NOA_CHUNK_CODEC_LZ4) {
+        int c = LZ4_compress_default(src, out->data, (int)len, (int)bound);
+        if (c <= 0)
+            return noa_error_set(err, NOA_EINTERNAL, "chunk block: lz4 compression failed");
+        out->len = (size_t)c;
+        return 0;
+    }
+    if (level == 0)
+        level = NOA_CHUNK_ZSTD_LEVEL;
+    size_t clen = ZSTD_compress(out->data, bound, src, len, level);
+    if (ZSTD_isError(clen))
+        return noa_error_set(err, NOA_EINTERNAL, "chunk block: zstd: %s", ZSTD_getErrorName(clen));
+    out->len = clen;
+    return 0;
+}
+
 int noa_chunk_block_seal(const void *raw, size_t len, int level, struct noa_chunk_block *out,
                          struct noa_error *err)
+{
+    return noa_chunk_block_seal_codec(raw, len, NOA_CHUNK_CODEC_ZSTD, level, out, err);
+}
+
+int noa_chunk_block_seal_codec(const void *raw, size_t len, int codec, int level,
+                               struct noa_chunk_block *out, struct noa_error *err)
 {
     struct noa_buf sorted = {0};
     struct noa_chunk_iter it;
@@ -303,6 +357,10 @@ int noa_chunk_block_seal(const void *raw, size_t len, int level, struct noa_chun
     int ordered = 1, rc;
 
     memset(out, 0, sizeof(*out));
+    if (codec == 0)
+        codec = NOA_CHUNK_CODEC_ZSTD;
+    if (codec != NOA_CHUNK_CODEC_ZSTD && codec != NOA_CHUNK_CODEC_LZ4)
+        return noa_error_set(err, NOA_EINVAL, "chunk block: codec %d is not supported", codec);
     if (len == 0)
         return noa_error_set(err, NOA_EINVAL, "chunk block: nothing to seal");
     if (len > NOA_CHUNK_MAX_BLOCK_RAW)
@@ -332,21 +390,11 @@ int noa_chunk_block_seal(const void *raw, size_t len, int level, struct noa_chun
         }
         src = sorted.data;
     }
-    if (level == 0)
-        level = NOA_CHUNK_ZSTD_LEVEL;
-    size_t bound = ZSTD_compressBound(len);
-    out->data.data = noa_malloc(bound);
-    if (!out->data.data) {
-        rc = noa_error_set(err, NOA_ENOMEM, "chunk block: no memory to compress %zu bytes", len);
+    rc = block_compress(codec, level, src, len, &out->data, err);
+    if (rc < 0)
         goto fail;
-    }
-    out->data.cap = bound;
-    size_t clen = ZSTD_compress(out->data.data, bound, src, len, level);
-    if (ZSTD_isError(clen)) {
-        rc = noa_error_set(err, NOA_EINTERNAL, "chunk block: zstd: %s", ZSTD_getErrorName(clen));
-        goto fail;
-    }
-    out->data.len = clen;
+    size_t clen = out->data.len;
+    out->codec = (uint8_t)codec;
     /* The raw block was validated above, so the summary cannot fail. */
     rc = noa_blocksum_build(raw, len, &out->sum);
     if (rc < 0) {
@@ -381,30 +429,77 @@ void noa_chunk_block_fini(struct noa_chunk_block *b)
 
 /* ---- encoding -------------------------------------------------------------- */
 
+static int codec_of(const struct noa_chunk_block *b)
+{
+    return b->codec ? b->codec : NOA_CHUNK_CODEC_ZSTD;
+}
+
+/* Recompresses block b (of another codec) with codec into *to. */
+static int transcode(const struct noa_chunk_block *b, int codec, struct noa_buf *to)
+{
+    struct noa_buf raw = {0};
+    int rc;
+    memset(to, 0, sizeof(*to));
+    if (b->raw_len > NOA_CHUNK_MAX_BLOCK_RAW || noa_crc32c(0, b->data.data, b->data.len) != b->crc) {
+        rc = NOA_ECORRUPT;
+        goto fail;
+    }
+    rc = noa_chunk_codec_decompress(codec_of(b), b->data.data, b->data.len, b->raw_len, &raw,
+                                    NULL);
+    if (rc < 0)
+        goto fail;
+    rc = block_compress(codec, 0, raw.data, raw.len, to, NULL);
+    if (rc < 0)
+        goto fail;
+    noa_buf_fini(&raw);
+    return 0;
+
+fail:
+    noa_buf_fini(&raw);
+    noa_buf_fini(to);
+    return rc;
+}
+
 int noa_chunk_encode(const struct noa_chunk_block *blocks, size_t n, struct noa_buf *out,
                      struct noa_chunk_summary *sum)
 {
     struct noa_chunk_summary s = {.from_ns = INT64_MAX, .through_ns = INT64_MIN};
     size_t base = out->len, need = NOA_CHUNK_HEADER_SIZE + NOA_CHUNK_FOOTER_SIZE + 16 + 15;
-    int any_sum = 0;
+    struct noa_buf *conv = NULL; /* recompressed blocks; data == NULL: use the block's own */
+    int any_sum = 0, codec, rc = 0;
 
     if (n == 0 || n > UINT32_MAX)
         return NOA_EINVAL;
+    codec = codec_of(&blocks[n - 1]);
     for (size_t i = 0; i < n; i++) {
         const struct noa_chunk_block *b = &blocks[i];
-        if (b->data.len == 0 || b->n_entries == 0 || b->min_ts > b->max_ts)
+        if (b->data.len == 0 || b->n_entries == 0 || b->min_ts > b->max_ts ||
+            (codec_of(b) != NOA_CHUNK_CODEC_ZSTD && codec_of(b) != NOA_CHUNK_CODEC_LZ4))
             return NOA_EINVAL;
-        need += b->data.len + 4 + 6 * 10 + 20 + b->sum.len + b->col.len;
         any_sum |= b->sum.len != 0 || b->col.len != 0;
+        if (codec_of(b) != codec) {
+            if (!conv && !(conv = noa_calloc(n, sizeof(*conv))))
+                return NOA_ENOMEM;
+            rc = transcode(b, codec, &conv[i]);
+            if (rc < 0)
+                goto done;
+        }
+        need += (conv && conv[i].data ? conv[i].len : b->data.len) + 4 + 6 * 10 + 20 +
+                b->sum.len + b->col.len;
     }
     noa_buf_reserve(out, need);
 
     noa_buf_put_be32(out, NOA_CHUNK_MAGIC);
     noa_buf_putc(out, (char)NOA_CHUNK_FORMAT_V1);
-    noa_buf_putc(out, (char)NOA_CHUNK_CODEC_ZSTD);
+    noa_buf_putc(out, (char)codec);
     for (size_t i = 0; i < n; i++) {
-        noa_buf_append(out, blocks[i].data.data, blocks[i].data.len);
-        noa_buf_put_be32(out, blocks[i].crc);
+        if (conv && conv[i].data) {
+            noa_buf_append(out, conv[i].data, conv[i].len);
+            noa_buf_put_be32(out, noa_crc32c(0, conv[i].data, conv[i].len));
+        } else {
+            noa_buf_append(out, blocks[i].data.data, blocks[i].data.len);
+            noa_buf_put_be32(out, blocks[i].crc);
+        }
     }
 
     size_t extra_off = 0, extra_len = 0;
@@ -431,9 +526,10 @@ int noa_chunk_encode(const struct noa_chunk_block *blocks, size_t n, struct noa_
         noa_buf_put_varint(out, b->min_ts);
         noa_buf_put_varint(out, b->max_ts);
         noa_buf_put_uvarint(out, off);
+        size_t clen = conv && conv[i].data ? conv[i].len : b->data.len;
         noa_buf_put_uvarint(out, b->raw_len);
-        noa_buf_put_uvarint(out, b->data.len);
-        off += b->data.len + 4;
+        noa_buf_put_uvarint(out, clen);
+        off += clen + 4;
         s.from_ns = b->min_ts < s.from_ns ? b->min_ts : s.from_ns;
         s.through_ns = b->max_ts > s.through_ns ? b->max_ts : s.through_ns;
         s.entries += b->n_entries;
@@ -451,7 +547,12 @@ int noa_chunk_encode(const struct noa_chunk_block *blocks, size_t n, struct noa_
     s.n_blocks = (uint32_t)n;
     if (sum)
         *sum = s;
-    return 0;
+
+done:
+    for (size_t i = 0; conv && i < n; i++)
+        noa_buf_fini(&conv[i]);
+    noa_free(conv);
+    return rc;
 }
 
 /* ---- reading --------------------------------------------------------------- */
@@ -609,7 +710,7 @@ int noa_chunk_open(const void *data, size_t len, struct noa_chunk_reader *r, str
     if (r->version != NOA_CHUNK_FORMAT_V1)
         return noa_error_set(err, r->version >= 1 && r->version <= 4 ? NOA_EUNSUPP : NOA_ECORRUPT,
                              "chunk: format version %u is not supported", r->version);
-    if (r->codec != NOA_CHUNK_CODEC_ZSTD)
+    if (r->codec != NOA_CHUNK_CODEC_ZSTD && r->codec != NOA_CHUNK_CODEC_LZ4)
         return noa_error_set(err, NOA_EUNSUPP, "chunk: codec %u is not supported", r->codec);
 
     const unsigned char *f = p + len - NOA_CHUNK_FOOTER_SIZE;
@@ -697,6 +798,34 @@ int noa_chunk_frame_decompress(const void *src, size_t n, size_t raw_len, struct
     return 0;
 }
 
+int noa_chunk_codec_decompress(int codec, const void *src, size_t n, size_t raw_len,
+                               struct noa_buf *raw, struct noa_error *err)
+{
+    if (codec == 0 || codec == NOA_CHUNK_CODEC_ZSTD)
+        return noa_chunk_frame_decompress(src, n, raw_len, raw, err);
+    if (codec != NOA_CHUNK_CODEC_LZ4)
+        return noa_error_set(err, NOA_ECORRUPT, "codec %d is not supported", codec);
+    /* LZ4 blocks carry no size of their own: raw_len (bounded by the caller)
+     * is the exact output, and a block that decodes to anything else is
+     * damaged. */
+    raw->len = 0;
+    if (n > INT_MAX || raw_len > INT_MAX)
+        return noa_error_set(err, NOA_ECORRUPT, "lz4 block of %zu bytes is too large", n);
+    if (raw->cap < raw_len || !raw->data) {
+        char *grown = noa_realloc(raw->data, raw_len ? raw_len : 1);
+        if (!grown)
+            return noa_error_set(err, NOA_ENOMEM, "no memory for a %zu byte block", raw_len);
+        raw->data = grown;
+        raw->cap = raw_len ? raw_len : 1;
+    }
+    int got = LZ4_decompress_safe(src, raw->data, (int)n, (int)raw_len);
+    if (got < 0 || (size_t)got != raw_len)
+        return noa_error_set(err, NOA_ECORRUPT, "%s",
+                             got < 0 ? "malformed lz4 block" : "short lz4 decompression");
+    raw->len = (size_t)got;
+    return 0;
+}
+
 int noa_chunk_block_inflate(const struct noa_chunk_reader *r, size_t i, struct noa_buf *raw,
                             struct noa_error *err)
 {
@@ -710,7 +839,7 @@ int noa_chunk_block_inflate(const struct noa_chunk_reader *r, size_t i, struct n
                              b->offset);
     struct noa_error e = {0};
     /* open bounded raw_len by NOA_CHUNK_MAX_BLOCK_RAW. */
-    int rc = noa_chunk_frame_decompress(r->data + b->offset, (size_t)b->compressed_len,
+    int rc = noa_chunk_codec_decompress(r->codec, r->data + b->offset, (size_t)b->compressed_len,
                                         (size_t)b->raw_len, raw, &e);
     if (rc < 0)
         return noa_error_set(err, rc, "chunk: block %zu at offset %" PRIu64 ": %s", i, b->offset,

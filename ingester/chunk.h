@@ -1,13 +1,15 @@
 /*
  * The chunk format: how one stream's entries are laid out in blocks, how
- * blocks are sealed (sorted, zstd-compressed, checksummed), and how sealed
+ * blocks are sealed (sorted, zstd- or lz4-compressed, checksummed), and how sealed
  * blocks are assembled into a chunk file and read back.
  *
  * Owns no global state. Every function is pure over caller-owned buffers,
  * so any thread may call it (head blocks seal on the ingest path, flush
- * workers encode, query workers open and decompress). zstd is used
- * directly (libzstd), not through common/compress.h, because chunk blocks
- * need single-frame compression with a known content size and nothing else.
+ * workers encode, query workers open and decompress). zstd and lz4 are
+ * used directly (libzstd, liblz4 block API), not through common/compress.h,
+ * because chunk blocks need single-frame compression with a known content
+ * size and nothing else. A zstd block is one frame; an lz4 block is one LZ4
+ * block whose raw size comes only from the block meta.
  *
  * ---------------------------------------------------------------------------
  * 1. Raw block (what a block holds before compression)
@@ -35,7 +37,7 @@
  *   |----------------|----------|------------------------------|------------|----------------|
  *   | 0              | 4        | magic 0x012EE56A             | big        | -              |
  *   | 4              | 1        | format version (0x81)        | -          | -              |
- *   | 5              | 1        | codec (9 = zstd, Loki's id)  | -          | -              |
+ *   | 5              | 1        | codec (9 zstd, 7 lz4: Loki's)| -          | -              |
  *   | 6              | c_0      | block 0, compressed          | -          | CRC 0          |
  *   | 6+c_0          | 4        | CRC 0: CRC32C of block 0     | big        | -              |
  *   | ...            | c_i + 4  | block i and its CRC32C       | big (CRC)  | its block      |
@@ -117,6 +119,10 @@
 #define NOA_CHUNK_MAGIC 0x012EE56Au
 #define NOA_CHUNK_FORMAT_V1 0x81
 #define NOA_CHUNK_CODEC_ZSTD 9
+/* Loki's id for "lz4" (lz4-4M); noa stores one LZ4 block (no frame) per
+ * chunk block, so its lz4 chunks are not Loki's lz4 chunks, whose blocks
+ * are LZ4 frames. */
+#define NOA_CHUNK_CODEC_LZ4 7
 #define NOA_CHUNK_HEADER_SIZE 6
 #define NOA_CHUNK_FOOTER_SIZE 32
 /* Kind byte of the extra section that holds block summaries. */
@@ -154,7 +160,8 @@ struct noa_chunk_block {
     uint32_t n_entries;
     uint32_t raw_len;    /* bytes before compression */
     uint32_t crc;        /* CRC32C of data */
-    struct noa_buf data; /* owned: the zstd frame */
+    uint8_t codec;       /* NOA_CHUNK_CODEC_*; 0 reads as zstd */
+    struct noa_buf data; /* owned: the compressed bytes (zstd frame or LZ4 block) */
     struct noa_buf sum;  /* owned: block summary (ingester/blocksum.h); empty = none */
     struct noa_buf col;  /* owned: entry column (ingester/blockcol.h); empty = none */
 };
@@ -259,16 +266,37 @@ int noa_chunk_block_check(const void *raw, size_t len, uint64_t n_entries, int64
 int noa_chunk_block_seal(const void *raw, size_t len, int level, struct noa_chunk_block *out,
                          struct noa_error *err);
 
+/* As noa_chunk_block_seal with the codec chosen: NOA_CHUNK_CODEC_ZSTD (or
+ * 0) compresses with zstd at `level`, NOA_CHUNK_CODEC_LZ4 with one LZ4
+ * block (level ignored). NOA_EINVAL for any other codec. */
+int noa_chunk_block_seal_codec(const void *raw, size_t len, int codec, int level,
+                               struct noa_chunk_block *out, struct noa_error *err);
+
+/* Maps a Loki `chunk_encoding` name to the codec noa writes: lz4, lz4-64k,
+ * lz4-256k and lz4-1M give NOA_CHUNK_CODEC_LZ4, every other name (gzip,
+ * snappy, none, flate, zstd, ...) NOA_CHUNK_CODEC_ZSTD. NULL = zstd. */
+int noa_chunk_codec_from_name(const char *name);
+
+/* Guesses the codec of compressed block bytes that carry no codec byte
+ * (WAL snapshots): a zstd frame announcing exactly raw_len bytes is zstd,
+ * anything else LZ4 (whose decompression then checks it). */
+int noa_chunk_codec_sniff(const void *data, size_t len, size_t raw_len);
+
 /* Releases a sealed block's data, summary and column; the struct may be reused. */
 void noa_chunk_block_fini(struct noa_chunk_block *b);
 
 /*
  * Appends a chunk file made of blocks[0..n) (in the given order) to out;
  * offsets are relative to the chunk's first byte, i.e. out->len on entry.
+ * The chunk takes the codec of its last block (the newest: sealed under
+ * the current configuration); a block of another codec (from a WAL
+ * snapshot written under an older one) is decompressed and recompressed,
+ * so that all of a chunk's blocks share its codec byte.
  * When any block has a summary or a column, the chunk gets a summaries-
  * and-columns section (kind 2).
  * Fills *sum when non-NULL. Returns 0, or NOA_EINVAL when n == 0 or a block
- * is empty or inconsistent (out is then left as it was).
+ * is empty or inconsistent, NOA_ECORRUPT or NOA_ENOMEM when recompressing
+ * a block fails (out is then left as it was).
  */
 int noa_chunk_encode(const struct noa_chunk_block *blocks, size_t n, struct noa_buf *out,
                      struct noa_chunk_summary *sum);
@@ -309,6 +337,16 @@ int noa_chunk_block_decompress(const struct noa_chunk_reader *r, size_t i, struc
  */
 int noa_chunk_block_inflate(const struct noa_chunk_reader *r, size_t i, struct noa_buf *raw,
                             struct noa_error *err);
+
+/*
+ * Decompresses src[0..n) compressed with codec (NOA_CHUNK_CODEC_ZSTD or 0,
+ * NOA_CHUNK_CODEC_LZ4) that must hold exactly raw_len bytes (the caller
+ * bounds raw_len) into raw, replacing its contents. An LZ4 block is decoded
+ * with LZ4_decompress_safe into exactly raw_len bytes: no size inside it is
+ * trusted. Returns 0, NOA_ECORRUPT (also for an unknown codec) or NOA_ENOMEM.
+ */
+int noa_chunk_codec_decompress(int codec, const void *src, size_t n, size_t raw_len,
+                               struct noa_buf *raw, struct noa_error *err);
 
 /*
  * Decompresses one zstd frame src[0..n) that must hold exactly raw_len

@@ -91,8 +91,9 @@ struct seal_job {
 static void seal_work(uv_work_t *req)
 {
     struct seal_job *j = req->data;
-    j->status = noa_block_seal(j->stream->sealing_raw.data, j->stream->sealing_raw.len,
-                               j->ing->sopts.zstd_level, &j->block, &j->err);
+    j->status = noa_block_seal_codec(j->stream->sealing_raw.data, j->stream->sealing_raw.len,
+                                     j->ing->sopts.codec, j->ing->sopts.zstd_level, &j->block,
+                                     &j->err);
 }
 
 static void maybe_finish_close(struct noa_ingester *ing);
@@ -112,8 +113,8 @@ static void seal_after(uv_work_t *req, int status)
         noa_log(NOA_LOG_ERROR, "ingester", "msg=\"block seal failed\" stream=%s err=\"%s\"",
                 s->canonical, j->err.msg);
         struct noa_block *b;
-        if (noa_block_seal(s->sealing_raw.data, s->sealing_raw.len, ing->sopts.zstd_level, &b,
-                           NULL) == 0)
+        if (noa_block_seal_codec(s->sealing_raw.data, s->sealing_raw.len, ing->sopts.codec,
+                                 ing->sopts.zstd_level, &b, NULL) == 0)
             noa_stream_end_seal(s, b);
     }
     /* Under the lock: cutting mutates the stream. */
@@ -147,8 +148,8 @@ static void seal_full_head(struct noa_ingester *ing, struct noa_stream *s)
     if (uv_queue_work(ing->loop, &j->req, seal_work, seal_after) < 0) {
         ing->seals_in_flight--;
         struct noa_block *b;
-        if (noa_block_seal(s->sealing_raw.data, s->sealing_raw.len, ing->sopts.zstd_level, &b,
-                           NULL) == 0)
+        if (noa_block_seal_codec(s->sealing_raw.data, s->sealing_raw.len, ing->sopts.codec,
+                                 ing->sopts.zstd_level, &b, NULL) == 0)
             noa_stream_end_seal(s, b);
         noa_free(j);
     }
@@ -1013,8 +1014,10 @@ int noa_ingester_open(uv_loop_t *loop, const struct noa_ingester_options *opts,
     ing->opts.wal_dir = dup_opt(opts->wal_dir);
     ing->opts.chunks_dir = dup_opt(opts->chunks_dir);
     ing->opts.index_dir = dup_opt(opts->index_dir);
-    ing->sopts = (struct noa_stream_options){opts->block_size, opts->zstd_level, 1};
-    ing->replay_sopts = (struct noa_stream_options){opts->block_size, opts->zstd_level, 0};
+    ing->sopts = (struct noa_stream_options){opts->block_size, opts->zstd_level, 1,
+                                             opts->chunk_codec};
+    ing->replay_sopts = (struct noa_stream_options){opts->block_size, opts->zstd_level, 0,
+                                                    opts->chunk_codec};
     noa_instance_init(&ing->inst);
     rc = noa_chunkstore_dir_new(ing->opts.chunks_dir, &ing->store, err);
     if (rc < 0)

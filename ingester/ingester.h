@@ -43,6 +43,9 @@ struct noa_ingester_options {
     double disk_full_threshold;   /* refuse pushes while the WAL's filesystem is this
                                      full (0..1); 0 = never */
     int zstd_level;
+    /* NOA_CHUNK_CODEC_* for new blocks and chunks (chunk_encoding); 0 = zstd.
+     * Chunks and WAL snapshots of either codec are read whatever it is. */
+    int chunk_codec;
     const struct noa_limits *limits; /* borrowed for the ingester's lifetime */
     /* Optional, borrowed; must outlive the ingester. Open registers
      * noa_ingester_wal_fsync_duration_seconds there (the WAL writer thread

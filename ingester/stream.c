@@ -168,7 +168,8 @@ int noa_stream_seal(struct noa_stream *s, const struct noa_stream_options *opts)
     if (!s->n_head)
         return 0;
     struct noa_block *b;
-    int rc = noa_block_seal(s->head_raw.data, s->head_raw.len, opts->zstd_level, &b, NULL);
+    int rc = noa_block_seal_codec(s->head_raw.data, s->head_raw.len, opts->codec,
+                                  opts->zstd_level, &b, NULL);
     if (rc < 0)
         return rc;
     push_sealed(s, b);

@@ -83,6 +83,7 @@ struct noa_stream_options {
     uint32_t block_size; /* raw bytes at which the head is sealed */
     int zstd_level;
     int defer_seal;      /* 1: append leaves full heads for the caller to seal */
+    int codec;           /* NOA_CHUNK_CODEC_* for sealed blocks; 0 = zstd */
 };
 
 /* Creates a stream for a sorted label set (copied). */

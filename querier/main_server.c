@@ -10,6 +10,7 @@
 #include "common/mem.h"
 #include "common/metrics.h"
 #include "common/regex.h"
+#include "ingester/chunk.h"
 #include "ingester/ingester.h"
 #include "ingester/push_api.h"
 #include "ingester/retention.h"
@@ -419,6 +420,7 @@ static int start(struct server *s)
         .flush_on_shutdown = c->ingester.wal.flush_on_shutdown || !c->ingester.wal.enabled,
         .disk_full_threshold = c->ingester.wal.disk_full_threshold,
         .zstd_level = 1,
+        .chunk_codec = noa_chunk_codec_from_name(c->ingester.chunk_encoding),
         .limits = &c->limits,
         .metrics = s->metrics,
     };

@@ -301,9 +301,11 @@ static const struct noa_config_entry entries[] = {
      .desc = "Target compressed size of a chunk, in bytes."},
     {.path = "ingester.chunk_encoding", .type = NOA_CONFIG_STRING, .def = "gzip",
      .offset = OFF(ingester.chunk_encoding), .flag = "ingester.chunk-encoding",
-     .choices = encodings, .flags = NOA_CONFIG_UNENFORCED,
-     .desc = "Chunk compression, by Loki's names (none, gzip, lz4-64k, snappy, lz4-256k, "
-             "lz4-1M, lz4, flate, zstd). Accepted for compatibility: noa always writes zstd."},
+     .choices = encodings,
+     .desc = "Compression of new chunks, by Loki's names (none, gzip, lz4-64k, snappy, "
+             "lz4-256k, lz4-1M, lz4, flate, zstd). lz4, lz4-64k, lz4-256k and lz4-1M write "
+             "lz4 blocks (faster to query, larger on disk); every other name writes zstd, "
+             "noa's default. Chunks of either codec stay readable whatever this says."},
     {.path = "ingester.max_chunk_age", .type = NOA_CONFIG_DURATION, .def = "2h",
      .offset = OFF(ingester.max_chunk_age_ns), .flag = "ingester.max-chunk-age",
      .desc = "Longest time span of one chunk; also sets the out-of-order window (half of it)."},
@@ -1228,8 +1230,10 @@ void noa_server_config_markdown(struct noa_buf *out)
         "`compactor/retention/` (`compactor.working_directory`).\n"
         "- **Retention**, as in Loki, needs `compactor.retention_enabled: true` besides "
         "`limits_config.retention_period` (or `retention_stream`).\n"
-        "- **Chunk encoding**: `ingester.chunk_encoding` accepts Loki's names; noa always "
-        "compresses chunks with zstd.\n"
+        "- **Chunk encoding**: `ingester.chunk_encoding` accepts Loki's names; the lz4 "
+        "names (`lz4`, `lz4-64k`, `lz4-256k`, `lz4-1M`) make new chunks lz4, every other "
+        "name zstd (the default). Existing chunks of either codec are always readable, so "
+        "the setting can be changed on a running store.\n"
         "- `GET /config` returns the effective configuration as YAML; `?mode=defaults` "
         "returns the defaults and `?mode=diffs` only what differs from them. "
         "`-print-config-stderr` prints it at start-up; `-config.verify` loads and "

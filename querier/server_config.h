@@ -83,7 +83,7 @@ struct noa_server_config {
         int64_t chunk_idle_period_ns;   /* 30m */
         int chunk_block_size;           /* 262144 bytes, uncompressed */
         int chunk_target_size;          /* 1572864 bytes, compressed */
-        char *chunk_encoding;           /* Loki's names; noa always writes zstd */
+        char *chunk_encoding;           /* Loki's names: lz4(-64k/-256k/-1M) or zstd */
         int64_t max_chunk_age_ns;       /* 2h */
         int64_t chunk_retain_period_ns; /* 0s */
         int64_t flush_check_period_ns;  /* 30s */

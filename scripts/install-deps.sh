@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
-  libuv1-dev libzstd-dev libsnappy-dev zlib1g-dev libpcre2-dev libjansson-dev
+  libuv1-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev libpcre2-dev libjansson-dev
   libyaml-dev librocksdb-dev libcurl4-openssl-dev libxxhash-dev libcmocka-dev
   libsystemd-dev libssl-dev systemd-journal-remote openssl
   python3 python3-snappy python3-yaml zstd curl prometheus prometheus-alertmanager

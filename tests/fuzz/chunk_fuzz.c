@@ -5,9 +5,11 @@
  * and its metadata); odd = the rest is a raw block (iterate it, and when
  * it is well-formed seal, encode, reopen and check that the round trip
  * returns the same entries in timestamp order, with a summary that reports
- * none of them absent and a column that agrees with every entry). Every
- * walk over entries is checked against noa_chunk_iter_skip over the same
- * bytes.
+ * none of them absent and a column that agrees with every entry). In raw
+ * mode bit 1 of the first byte picks the codec (set = lz4, else zstd); an
+ * lz4 round trip also encodes a zstd block ahead of the lz4 one, which
+ * must come back recompressed as lz4. Every walk over entries is checked
+ * against noa_chunk_iter_skip over the same bytes.
  */
 #include "ingester/blockcol.h"
 #include "ingester/blocksum.h"
@@ -138,18 +140,44 @@ static void fuzz_chunk(const uint8_t *data, size_t size)
     noa_buf_fini(&raw);
 }
 
-static void fuzz_raw(const uint8_t *data, size_t size)
+/* Encodes [a zstd block, an lz4 block] of the same entries: the chunk must
+ * be lz4, and both blocks must decompress to the sealed (sorted) bytes. */
+static void check_mixed(const uint8_t *data, size_t size, const struct noa_chunk_block *lz,
+                        const struct noa_buf *sorted)
+{
+    struct noa_chunk_block two[2];
+    struct noa_chunk_reader r;
+    struct noa_buf out = {0}, back = {0};
+
+    if (noa_chunk_block_seal_codec(data, size, NOA_CHUNK_CODEC_ZSTD, 1, &two[0], NULL) != 0)
+        abort();
+    two[1] = *lz;
+    if (noa_chunk_encode(two, 2, &out, NULL) != 0 || noa_chunk_open(out.data, out.len, &r, NULL))
+        abort();
+    if (r.codec != NOA_CHUNK_CODEC_LZ4 || r.n_blocks != 2)
+        abort();
+    for (size_t i = 0; i < 2; i++)
+        if (noa_chunk_block_decompress(&r, i, &back, NULL) != 0 || back.len != sorted->len ||
+            memcmp(back.data, sorted->data, back.len) != 0)
+            abort();
+    noa_chunk_reader_fini(&r);
+    noa_chunk_block_fini(&two[0]);
+    noa_buf_fini(&out);
+    noa_buf_fini(&back);
+}
+
+static void fuzz_raw(const uint8_t *data, size_t size, int codec)
 {
     struct noa_chunk_block b;
     struct noa_chunk_reader r;
     struct noa_buf out = {0}, back = {0};
     uint64_t n = walk(data, size, NULL);
 
-    if (noa_chunk_block_seal(data, size, 1, &b, NULL) != 0)
+    if (noa_chunk_block_seal_codec(data, size, codec, 1, &b, NULL) != 0)
         return;
-    if (b.n_entries != n || noa_chunk_encode(&b, 1, &out, NULL) != 0)
+    if (b.n_entries != n || b.codec != codec || noa_chunk_encode(&b, 1, &out, NULL) != 0)
         abort();
-    if (noa_chunk_open(out.data, out.len, &r, NULL) != 0)
+    if (noa_chunk_open(out.data, out.len, &r, NULL) != 0 || r.codec != codec)
         abort();
     if (noa_chunk_block_decompress(&r, 0, &back, NULL) != 0 || back.len != size)
         abort();
@@ -163,6 +191,8 @@ static void fuzz_raw(const uint8_t *data, size_t size)
     int64_t last = 0;
     if (walk(back.data, back.len, &last) != n || last != b.max_ts)
         abort();
+    if (codec == NOA_CHUNK_CODEC_LZ4)
+        check_mixed(data, size, &b, &back);
     noa_chunk_reader_fini(&r);
     noa_chunk_block_fini(&b);
     noa_buf_fini(&out);
@@ -176,7 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     if (data[0] & 1)
-        fuzz_raw(data + 1, size - 1);
+        fuzz_raw(data + 1, size - 1, (data[0] & 2) ? NOA_CHUNK_CODEC_LZ4 : NOA_CHUNK_CODEC_ZSTD);
     else
         fuzz_chunk(data + 1, size - 1);
     return 0;

@@ -6,6 +6,7 @@
 #include "ingester/chunk.h"
 
 #include "common/mem.h"
+#include "ingester/block.h"
 #include "ingester/blockcol.h"
 #include "ingester/blocksum.h"
 
@@ -636,6 +637,8 @@ static void test_open_versions(void **state)
     out.data[5] = 1; /* gzip */
     assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), NOA_EUNSUPP);
     assert_non_null(strstr(err.msg, "codec 1"));
+    out.data[5] = 3; /* Loki's lz4-64k: noa writes only 7 for lz4 */
+    assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), NOA_EUNSUPP);
     out.data[5] = 9;
     out.data[0] = 0;
     assert_int_equal(noa_chunk_open(out.data, out.len, &r, &err), NOA_ECORRUPT);
@@ -875,6 +878,256 @@ static void test_iter_skip(void **state)
     }
 }
 
+/* Seals build_raw(n) out of order with codec into *b. */
+static void seal_codec(struct noa_chunk_block *b, int codec, int n, int64_t base)
+{
+    struct noa_buf raw = {0};
+    build_raw(&raw, n, base, -1000); /* descending: sealing must sort */
+    assert_int_equal(noa_chunk_block_seal_codec(raw.data, raw.len, codec, 0, b, NULL), 0);
+    assert_int_equal(b->codec, codec);
+    noa_buf_fini(&raw);
+}
+
+/* Both codecs round-trip through encode/open/decompress to the same sorted
+ * bytes; the chunk's codec byte says which one wrote it, and one reader
+ * (chunks carry their codec, so no configuration is involved) reads both. */
+static void test_lz4_roundtrip(void **state)
+{
+    (void)state;
+    struct noa_chunk_block bz, bl;
+    struct noa_buf cz = {0}, cl = {0}, rz = {0}, rl = {0};
+    struct noa_chunk_reader r;
+    seal_codec(&bz, NOA_CHUNK_CODEC_ZSTD, 300, 1700000000000000000LL);
+    seal_codec(&bl, NOA_CHUNK_CODEC_LZ4, 300, 1700000000000000000LL);
+    assert_int_equal(bz.raw_len, bl.raw_len);
+    assert_int_equal(bz.min_ts, bl.min_ts);
+    assert_int_equal(bz.max_ts, bl.max_ts);
+    assert_int_equal(bz.sum.len, bl.sum.len);
+    assert_int_equal(bz.col.len, bl.col.len);
+    /* Different compressed bytes: lz4 really was used. */
+    assert_true(bz.data.len != bl.data.len || memcmp(bz.data.data, bl.data.data, bz.data.len));
+    assert_true(bl.data.len < bl.raw_len);
+    assert_int_equal(noa_chunk_encode(&bz, 1, &cz, NULL), 0);
+    assert_int_equal(noa_chunk_encode(&bl, 1, &cl, NULL), 0);
+    assert_int_equal((unsigned char)cz.data[5], NOA_CHUNK_CODEC_ZSTD);
+    assert_int_equal((unsigned char)cl.data[5], NOA_CHUNK_CODEC_LZ4);
+
+    assert_int_equal(noa_chunk_open(cz.data, cz.len, &r, NULL), 0);
+    assert_int_equal(r.codec, NOA_CHUNK_CODEC_ZSTD);
+    assert_int_equal(noa_chunk_block_decompress(&r, 0, &rz, NULL), 0);
+    noa_chunk_reader_fini(&r);
+    assert_int_equal(noa_chunk_open(cl.data, cl.len, &r, NULL), 0);
+    assert_int_equal(r.codec, NOA_CHUNK_CODEC_LZ4);
+    assert_non_null(r.blocks[0].sum);
+    assert_int_equal(noa_chunk_block_decompress(&r, 0, &rl, NULL), 0);
+    noa_chunk_reader_fini(&r);
+    assert_int_equal(rz.len, bz.raw_len);
+    assert_int_equal(rl.len, rz.len);
+    assert_memory_equal(rl.data, rz.data, rz.len);
+
+    /* The sealed bytes are sorted. */
+    struct noa_chunk_iter it;
+    struct noa_chunk_entry e;
+    int64_t prev = INT64_MIN;
+    int n = 0;
+    noa_chunk_iter_init(&it, rl.data, rl.len);
+    while (noa_chunk_iter_next(&it, &e, NULL) == 1) {
+        assert_true(e.ts_ns >= prev);
+        prev = e.ts_ns;
+        n++;
+    }
+    assert_int_equal(n, 300);
+
+    /* Sealing with codec 0 means zstd; unknown codecs are refused. */
+    struct noa_chunk_block b0;
+    assert_int_equal(noa_chunk_block_seal_codec(rz.data, rz.len, 0, 0, &b0, NULL), 0);
+    assert_int_equal(b0.codec, NOA_CHUNK_CODEC_ZSTD);
+    noa_chunk_block_fini(&b0);
+    assert_int_equal(noa_chunk_block_seal_codec(rz.data, rz.len, 1, 0, &b0, NULL), NOA_EINVAL);
+    assert_null(b0.data.data);
+
+    noa_chunk_block_fini(&bz);
+    noa_chunk_block_fini(&bl);
+    noa_buf_fini(&cz);
+    noa_buf_fini(&cl);
+    noa_buf_fini(&rz);
+    noa_buf_fini(&rl);
+}
+
+/* A damaged lz4 block whose CRC was fixed up (so only the codec can tell)
+ * is a clean NOA_ECORRUPT, as is a meta that lies about the raw length. */
+static void test_lz4_corrupt(void **state)
+{
+    (void)state;
+    struct noa_chunk_block b;
+    struct noa_buf c = {0}, raw = {0}, good = {0};
+    struct noa_chunk_reader r;
+    struct noa_error err = {0};
+    seal_codec(&b, NOA_CHUNK_CODEC_LZ4, 200, 1700000000000000000LL);
+    assert_int_equal(noa_chunk_encode(&b, 1, &c, NULL), 0);
+    assert_int_equal(noa_chunk_open(c.data, c.len, &r, NULL), 0);
+    size_t off = (size_t)r.blocks[0].offset, clen = (size_t)r.blocks[0].compressed_len;
+    size_t rlen = (size_t)r.blocks[0].raw_len;
+    noa_chunk_reader_fini(&r);
+    assert_int_equal(noa_chunk_codec_decompress(NOA_CHUNK_CODEC_LZ4, c.data + off, clen, rlen,
+                                                &good, NULL), 0);
+
+    /* Exact length is required both ways. */
+    assert_int_equal(noa_chunk_codec_decompress(NOA_CHUNK_CODEC_LZ4, c.data + off, clen,
+                                                rlen - 1, &raw, &err), NOA_ECORRUPT);
+    assert_int_equal(raw.len, 0);
+    assert_int_equal(noa_chunk_codec_decompress(NOA_CHUNK_CODEC_LZ4, c.data + off, clen,
+                                                rlen + 1, &raw, &err), NOA_ECORRUPT);
+    assert_int_equal(noa_chunk_codec_decompress(NOA_CHUNK_CODEC_LZ4, c.data + off, clen - 1,
+                                                rlen, &raw, &err), NOA_ECORRUPT);
+    assert_int_equal(noa_chunk_codec_decompress(3, c.data + off, clen, rlen, &raw, &err),
+                     NOA_ECORRUPT);
+
+    /* Truncate the first sequence's token so decoding must fail, with a
+     * valid CRC: the error comes from lz4, not the checksum. */
+    c.data[off] = (char)0xFF;
+    c.data[off + 1] = (char)0xFF;
+    c.data[off + 2] = (char)0xFF;
+    noa_buf_reset(&raw);
+    uint32_t crc = noa_crc32c(0, c.data + off, clen);
+    unsigned char be[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16),
+                           (unsigned char)(crc >> 8), (unsigned char)crc};
+    memcpy(c.data + off + clen, be, 4);
+    assert_int_equal(noa_chunk_open(c.data, c.len, &r, NULL), 0);
+    assert_int_equal(noa_chunk_block_inflate(&r, 0, &raw, &err), NOA_ECORRUPT);
+    assert_null(strstr(err.msg, "checksum"));
+    assert_non_null(strstr(err.msg, "lz4"));
+    noa_chunk_reader_fini(&r);
+
+    /* Random single-byte damage: never a crash (ASan), never a wrong
+     * length; either the exact original or NOA_ECORRUPT. */
+    struct noa_buf blk = {0};
+    noa_buf_append(&blk, b.data.data, b.data.len);
+    uint64_t x = 12345;
+    for (int k = 0; k < 2000; k++) {
+        size_t at = (size_t)(xs(&x) % blk.len);
+        char was = blk.data[at];
+        blk.data[at] = (char)(was ^ (char)(1 + xs(&x) % 255));
+        int rc = noa_chunk_codec_decompress(NOA_CHUNK_CODEC_LZ4, blk.data, blk.len, rlen, &raw,
+                                            NULL);
+        assert_true(rc == 0 || rc == NOA_ECORRUPT);
+        if (rc == 0)
+            assert_int_equal(raw.len, rlen);
+        else
+            assert_int_equal(raw.len, 0);
+        blk.data[at] = was;
+    }
+    noa_buf_fini(&blk);
+    noa_chunk_block_fini(&b);
+    noa_buf_fini(&c);
+    noa_buf_fini(&raw);
+    noa_buf_fini(&good);
+}
+
+/* A chunk takes its last block's codec; a block of the other codec is
+ * recompressed, so the whole chunk reads with one codec byte. */
+static void test_mixed_codecs(void **state)
+{
+    (void)state;
+    struct noa_chunk_block two[2];
+    struct noa_buf c = {0}, raw = {0}, want[2] = {{0}, {0}};
+    struct noa_chunk_reader r;
+    const int codecs[2][2] = {{NOA_CHUNK_CODEC_ZSTD, NOA_CHUNK_CODEC_LZ4},
+                              {NOA_CHUNK_CODEC_LZ4, NOA_CHUNK_CODEC_ZSTD}};
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < 2; i++) {
+            seal_codec(&two[i], codecs[k][i], 100 + i * 50,
+                       1700000000000000000LL + (int64_t)i * 1000000000LL);
+            noa_buf_reset(&want[i]);
+            assert_int_equal(noa_chunk_codec_decompress(two[i].codec, two[i].data.data,
+                                                        two[i].data.len, two[i].raw_len,
+                                                        &want[i], NULL), 0);
+        }
+        noa_buf_reset(&c);
+        struct noa_chunk_summary sum;
+        assert_int_equal(noa_chunk_encode(two, 2, &c, &sum), 0);
+        assert_int_equal(sum.entries, 250);
+        assert_int_equal(noa_chunk_open(c.data, c.len, &r, NULL), 0);
+        assert_int_equal(r.codec, codecs[k][1]);
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(noa_chunk_block_decompress(&r, (size_t)i, &raw, NULL), 0);
+            assert_int_equal(raw.len, want[i].len);
+            assert_memory_equal(raw.data, want[i].data, raw.len);
+        }
+        /* The first block was recompressed: its stored length differs. */
+        assert_int_not_equal(r.blocks[0].compressed_len, two[0].data.len);
+        noa_chunk_reader_fini(&r);
+
+        /* A damaged block that must be recompressed fails the encode,
+         * leaving out as it was. */
+        two[0].data.data[0] ^= 0x55;
+        size_t before = c.len;
+        assert_int_equal(noa_chunk_encode(two, 2, &c, NULL), NOA_ECORRUPT);
+        assert_int_equal(c.len, before);
+        for (int i = 0; i < 2; i++)
+            noa_chunk_block_fini(&two[i]);
+    }
+    noa_buf_fini(&c);
+    noa_buf_fini(&raw);
+    noa_buf_fini(&want[0]);
+    noa_buf_fini(&want[1]);
+}
+
+static void test_codec_names(void **state)
+{
+    (void)state;
+    const char *lz4[] = {"lz4", "lz4-64k", "lz4-256k", "lz4-1M"};
+    const char *zstd[] = {"none", "gzip", "snappy", "flate", "zstd", "lz4-4M", "LZ4", ""};
+    for (size_t i = 0; i < sizeof(lz4) / sizeof(lz4[0]); i++)
+        assert_int_equal(noa_chunk_codec_from_name(lz4[i]), NOA_CHUNK_CODEC_LZ4);
+    for (size_t i = 0; i < sizeof(zstd) / sizeof(zstd[0]); i++)
+        assert_int_equal(noa_chunk_codec_from_name(zstd[i]), NOA_CHUNK_CODEC_ZSTD);
+    assert_int_equal(noa_chunk_codec_from_name(NULL), NOA_CHUNK_CODEC_ZSTD);
+}
+
+/* In-memory blocks know their codec; WAL snapshot bytes (no codec byte)
+ * are recognised, so a snapshot written under either setting replays. */
+static void test_block_codecs(void **state)
+{
+    (void)state;
+    const int codecs[2] = {NOA_CHUNK_CODEC_ZSTD, NOA_CHUNK_CODEC_LZ4};
+    struct noa_buf raw = {0}, back = {0}, first = {0};
+    build_raw(&raw, 120, 1700000000000000000LL, 7);
+    for (int k = 0; k < 2; k++) {
+        struct noa_block *b, *c;
+        assert_int_equal(noa_block_seal_codec(raw.data, raw.len, codecs[k], 0, &b, NULL), 0);
+        assert_int_equal(b->cb.codec, codecs[k]);
+        assert_int_equal(noa_block_decompress(b, &back, NULL), 0);
+        assert_int_equal(back.len, raw.len);
+        assert_memory_equal(back.data, raw.data, raw.len);
+        struct noa_chunk_block meta = {.min_ts = b->cb.min_ts, .max_ts = b->cb.max_ts,
+                                       .n_entries = b->cb.n_entries, .raw_len = b->cb.raw_len};
+        assert_int_equal(noa_block_from_compressed(&meta, b->cb.data.data, b->cb.data.len, &c,
+                                                   NULL), 0);
+        assert_int_equal(c->cb.codec, codecs[k]);
+        assert_int_equal(c->cb.sum.len, b->cb.sum.len); /* rebuilt: it decompressed */
+        assert_int_equal(noa_block_decompress(c, &back, NULL), 0);
+        assert_memory_equal(back.data, raw.data, raw.len);
+        if (k == 0) {
+            noa_buf_append(&first, b->cb.data.data, b->cb.data.len);
+        } else {
+            /* Damaged lz4 bytes in memory: a clean error on read. */
+            c->cb.data.data[0] = (char)0xFF;
+            c->cb.data.data[1] = (char)0xFF;
+            c->cb.crc = noa_crc32c(0, c->cb.data.data, c->cb.data.len);
+            assert_int_equal(noa_block_inflate(c, &back, NULL), NOA_ECORRUPT);
+        }
+        noa_block_unref(b);
+        noa_block_unref(c);
+    }
+    assert_int_equal(noa_chunk_codec_sniff(first.data, first.len, raw.len), NOA_CHUNK_CODEC_ZSTD);
+    assert_int_equal(noa_chunk_codec_sniff(first.data, first.len, raw.len + 1),
+                     NOA_CHUNK_CODEC_LZ4);
+    noa_buf_fini(&raw);
+    noa_buf_fini(&back);
+    noa_buf_fini(&first);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -897,6 +1150,11 @@ int main(void)
         cmocka_unit_test(test_key),
         cmocka_unit_test(test_timestamp_varints),
         cmocka_unit_test(test_iter_skip),
+        cmocka_unit_test(test_lz4_roundtrip),
+        cmocka_unit_test(test_lz4_corrupt),
+        cmocka_unit_test(test_mixed_codecs),
+        cmocka_unit_test(test_codec_names),
+        cmocka_unit_test(test_block_codecs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
