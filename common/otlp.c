@@ -3,12 +3,12 @@
  * forms are first decoded into a small model of the request (resources,
  * scopes, records, AnyValue trees) held in the request's arena; one
  * converter then maps the model onto streams and entries as Loki does, so
- * the two encodings cannot drift apart. The protobuf decoder counts each
- * repeated field before filling it (arrays are allocated once, after the
- * memory limit is checked); the JSON decoder is the one place that reads
- * OTLP JSON through jansson. Pure functions; any thread.
+ * the two encodings cannot drift apart. This file holds that converter,
+ * the rendering of values as the collector's AsString, the memory bound
+ * and the entry points; the decoders are otlp_proto.c and otlp_json.c,
+ * the model otlp_int.h. Pure functions; any thread.
  */
-#include "common/otlp.h"
+#include "common/otlp_int.h"
 #include "common/labels.h"
 #include "common/mem.h"
 
@@ -19,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef unsigned char uchar; /* local shorthand, as in ingester/validate.c */
 
 const char *const noa_otlp_default_index_labels[] = {
     "service.name",
@@ -44,77 +42,16 @@ const char *const noa_otlp_default_index_labels[] = {
     NULL,
 };
 
-/* ---- the model ---------------------------------------------------------- */
-
-enum vkind { V_EMPTY = 0, V_STR, V_BOOL, V_INT, V_DOUBLE, V_BYTES, V_ARRAY, V_KVLIST };
-
-struct okv;
-struct oval {
-    enum vkind kind;
-    struct noa_str s; /* V_STR, V_BYTES */
-    int64_t i;        /* V_INT, V_BOOL */
-    double d;         /* V_DOUBLE */
-    struct oval *arr; /* V_ARRAY */
-    struct okv *kvs;  /* V_KVLIST */
-    uint32_t n;       /* elements of arr / kvs */
-};
-
-struct okv {
-    struct noa_str key;
-    struct oval val;
-};
-
-struct orec {
-    uint64_t time_ns, observed_ns;
-    int32_t severity;
-    struct noa_str severity_text;
-    struct oval body;
-    struct okv *attrs;
-    uint32_t n_attrs;
-    uint32_t dropped;
-    uint32_t flags;
-    uchar trace[16], span[8];
-    int has_trace, has_span; /* non-zero ids */
-};
-
-struct oscope {
-    struct noa_str name, version;
-    struct okv *attrs;
-    uint32_t n_attrs;
-    uint32_t dropped;
-    struct orec *recs;
-    uint32_t n_recs;
-};
-
-struct ores {
-    struct okv *attrs;
-    uint32_t n_attrs;
-    struct oscope *scopes;
-    uint32_t n_scopes;
-};
-
-struct oreq {
-    struct ores *res;
-    uint32_t n_res;
-};
-
-struct ctx {
-    struct noa_arena *arena; /* the request's: what the output refers to */
-    struct noa_arena model;  /* the decoded model's structs, freed after conversion */
-    size_t max_mem;
-    uint32_t max_depth;
-    struct noa_error *err;
-    const uchar *base; /* proto: offsets count from here */
-};
+/* ---- memory ----------------------------------------------------------- */
 
 /* Bytes held in both arenas. */
-static size_t used(const struct ctx *c)
+static size_t used(const struct noa__otlp_ctx *c)
 {
     return c->arena->total + c->model.total;
 }
 
 /* Zeroed room for count items in arena a, within max_mem. */
-static void *alloc_in(struct ctx *c, struct noa_arena *a, size_t count, size_t size)
+static void *alloc_in(struct noa__otlp_ctx *c, struct noa_arena *a, size_t count, size_t size)
 {
     if (count == 0)
         return NULL;
@@ -130,890 +67,15 @@ static void *alloc_in(struct ctx *c, struct noa_arena *a, size_t count, size_t s
 }
 
 /* Model structs (freed after conversion). */
-static void *cx_alloc(struct ctx *c, size_t count, size_t size)
+void *noa__otlp_model_alloc(struct noa__otlp_ctx *c, size_t count, size_t size)
 {
     return alloc_in(c, &c->model, count, size);
 }
 
 /* Output arrays (live as long as the request). */
-static void *out_alloc(struct ctx *c, size_t count, size_t size)
+void *noa__otlp_out_alloc(struct noa__otlp_ctx *c, size_t count, size_t size)
 {
     return alloc_in(c, c->arena, count, size);
-}
-
-/* ---- protobuf ------------------------------------------------------------ */
-
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_SGROUP = 3, WT_EGROUP = 4, WT_I32 = 5 };
-
-struct pbf {
-    uint32_t no;
-    int wt;
-    uint64_t v;       /* varint / fixed value */
-    struct noa_str b; /* WT_LEN payload */
-    const uchar *at;  /* where the tag starts */
-};
-
-struct pbr {
-    const uchar *p, *end;
-};
-
-static size_t off(const struct ctx *c, const uchar *p)
-{
-    return (size_t)(p - c->base);
-}
-
-static int pb_varint(struct ctx *c, struct pbr *r, uint64_t *v)
-{
-    size_t k = noa_get_uvarint(r->p, (size_t)(r->end - r->p), v);
-    if (!k)
-        return noa_error_set(c->err, NOA_EINVAL, "proto: bad or truncated varint at offset %zu",
-                             off(c, r->p));
-    r->p += k;
-    return 0;
-}
-
-static int pb_tag(struct ctx *c, struct pbr *r, uint32_t *no, int *wt)
-{
-    const uchar *at = r->p;
-    uint64_t t;
-    int rc = pb_varint(c, r, &t);
-    if (rc)
-        return rc;
-    *wt = (int)(t & 7);
-    if ((t >> 3) == 0 || (t >> 3) > 536870911u)
-        return noa_error_set(c->err, NOA_EINVAL, "proto: illegal tag %" PRIu64 " at offset %zu",
-                             t >> 3, off(c, at));
-    *no = (uint32_t)(t >> 3);
-    return 0;
-}
-
-static int pb_skip_group(struct ctx *c, struct pbr *r, uint32_t no);
-
-/* Reads one field; returns 1, 0 at the end, or a negative code. */
-static int pb_next(struct ctx *c, struct pbr *r, struct pbf *f)
-{
-    if (r->p >= r->end)
-        return 0;
-    f->at = r->p;
-    int rc = pb_tag(c, r, &f->no, &f->wt);
-    if (rc)
-        return rc;
-    switch (f->wt) {
-    case WT_VARINT:
-        return pb_varint(c, r, &f->v) ? -1 : 1;
-    case WT_I64:
-    case WT_I32: {
-        size_t w = f->wt == WT_I64 ? 8 : 4;
-        if ((size_t)(r->end - r->p) < w)
-            return noa_error_set(c->err, NOA_EINVAL,
-                                 "proto: unexpected EOF in field %u at offset %zu", f->no,
-                                 off(c, f->at));
-        f->v = 0;
-        for (size_t i = 0; i < w; i++)
-            f->v |= (uint64_t)r->p[i] << (8 * i);
-        r->p += w;
-        return 1;
-    }
-    case WT_LEN: {
-        uint64_t len;
-        if (pb_varint(c, r, &len))
-            return -1;
-        if (len > (uint64_t)(r->end - r->p))
-            return noa_error_set(c->err, NOA_EINVAL,
-                                 "proto: length %" PRIu64 " of field %u at offset %zu runs past "
-                                 "its message",
-                                 len, f->no, off(c, f->at));
-        f->b = (struct noa_str){(const char *)r->p, (size_t)len};
-        r->p += len;
-        return 1;
-    }
-    case WT_SGROUP:
-        return pb_skip_group(c, r, f->no) ? -1 : 1;
-    default:
-        return noa_error_set(c->err, NOA_EINVAL,
-                             "proto: illegal wireType %d for field %u at offset %zu", f->wt, f->no,
-                             off(c, f->at));
-    }
-}
-
-/* Skips a group's contents up to its end-group tag (groups nest). */
-static int pb_skip_group(struct ctx *c, struct pbr *r, uint32_t no)
-{
-    uint32_t depth = 1;
-    while (depth) {
-        if (r->p >= r->end)
-            return noa_error_set(c->err, NOA_EINVAL, "proto: unexpected EOF in group %u", no);
-        uint32_t fno;
-        int wt;
-        if (pb_tag(c, r, &fno, &wt))
-            return -1;
-        uint64_t v;
-        switch (wt) {
-        case WT_VARINT:
-            if (pb_varint(c, r, &v))
-                return -1;
-            break;
-        case WT_I64:
-        case WT_I32:
-            if ((size_t)(r->end - r->p) < (wt == WT_I64 ? 8u : 4u))
-                return noa_error_set(c->err, NOA_EINVAL, "proto: unexpected EOF in group %u", no);
-            r->p += wt == WT_I64 ? 8 : 4;
-            break;
-        case WT_LEN:
-            if (pb_varint(c, r, &v))
-                return -1;
-            if (v > (uint64_t)(r->end - r->p))
-                return noa_error_set(c->err, NOA_EINVAL, "proto: unexpected EOF in group %u", no);
-            r->p += v;
-            break;
-        case WT_SGROUP:
-            if (++depth > 100)
-                return noa_error_set(c->err, NOA_EINVAL, "proto: groups nested too deep");
-            break;
-        case WT_EGROUP:
-            depth--;
-            break;
-        default:
-            return noa_error_set(c->err, NOA_EINVAL, "proto: illegal wireType %d in group", wt);
-        }
-    }
-    return 0;
-}
-
-static int pb_want(struct ctx *c, const struct pbf *f, int wt, const char *msg)
-{
-    if (f->wt == wt)
-        return 0;
-    return noa_error_set(c->err, NOA_EINVAL,
-                         "proto: wrong wireType = %d for field %u of %s at offset %zu", f->wt,
-                         f->no, msg, off(c, f->at));
-}
-
-static struct pbr pb_in(struct noa_str b)
-{
-    return (struct pbr){(const uchar *)b.p, (const uchar *)b.p + b.len};
-}
-
-/* Counts occurrences of field `no` in a message. A stray end-group is an
- * error in any pass. */
-static int pb_count(struct ctx *c, struct noa_str msg, uint32_t no, uint32_t *count)
-{
-    struct pbr r = pb_in(msg);
-    struct pbf f;
-    int rc;
-    *count = 0;
-    while ((rc = pb_next(c, &r, &f)) == 1)
-        if (f.no == no)
-            (*count)++;
-    return rc < 0 ? -1 : 0;
-}
-
-static int pb_value(struct ctx *c, struct noa_str msg, uint32_t depth, struct oval *out);
-
-/* Decodes the repeated KeyValue field `no` of every message in msgs[0..n). */
-static int pb_kvs_of(struct ctx *c, const struct noa_str *msgs, uint32_t n, uint32_t no,
-                     uint32_t depth, struct okv **out, uint32_t *n_out);
-
-static int pb_kv(struct ctx *c, struct noa_str msg, uint32_t depth, struct okv *kv)
-{
-    struct pbr r = pb_in(msg);
-    struct pbf f;
-    int rc;
-    while ((rc = pb_next(c, &r, &f)) == 1) {
-        if (f.no == 1 || f.no == 2) {
-            if (pb_want(c, &f, WT_LEN, "KeyValue"))
-                return -1;
-            if (f.no == 1)
-                kv->key = f.b;
-            else if (pb_value(c, f.b, depth, &kv->val))
-                return -1;
-        }
-    }
-    return rc < 0 ? -1 : 0;
-}
-
-static int pb_kvs_of(struct ctx *c, const struct noa_str *msgs, uint32_t n, uint32_t no,
-                     uint32_t depth, struct okv **out, uint32_t *n_out)
-{
-    uint64_t total = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t k;
-        if (pb_count(c, msgs[i], no, &k))
-            return -1;
-        total += k;
-    }
-    if (total > UINT32_MAX)
-        return noa_error_set(c->err, NOA_ETOOBIG, "otlp: too many attributes");
-    *n_out = 0;
-    *out = NULL;
-    if (!total)
-        return 0;
-    struct okv *kvs = cx_alloc(c, total, sizeof(*kvs));
-    if (!kvs)
-        return -1;
-    uint32_t j = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        struct pbr r = pb_in(msgs[i]);
-        struct pbf f;
-        int rc;
-        while ((rc = pb_next(c, &r, &f)) == 1) {
-            if (f.no != no)
-                continue;
-            if (pb_want(c, &f, WT_LEN, "attributes") || pb_kv(c, f.b, depth, &kvs[j++]))
-                return -1;
-        }
-        if (rc < 0)
-            return -1;
-    }
-    *out = kvs;
-    *n_out = j;
-    return 0;
-}
-
-static int pb_array(struct ctx *c, struct noa_str msg, uint32_t depth, struct oval *out)
-{
-    uint32_t k;
-    if (pb_count(c, msg, 1, &k))
-        return -1;
-    out->arr = k ? cx_alloc(c, k, sizeof(*out->arr)) : NULL;
-    if (k && !out->arr)
-        return -1;
-    struct pbr r = pb_in(msg);
-    struct pbf f;
-    int rc;
-    uint32_t j = 0;
-    while ((rc = pb_next(c, &r, &f)) == 1) {
-        if (f.no != 1)
-            continue;
-        if (pb_want(c, &f, WT_LEN, "ArrayValue") || pb_value(c, f.b, depth, &out->arr[j++]))
-            return -1;
-    }
-    out->n = j;
-    return rc < 0 ? -1 : 0;
-}
-
-static int pb_value(struct ctx *c, struct noa_str msg, uint32_t depth, struct oval *out)
-{
-    if (depth >= c->max_depth)
-        return noa_error_set(c->err, NOA_EINVAL, "otlp: AnyValue nested deeper than %u",
-                             c->max_depth);
-    struct pbr r = pb_in(msg);
-    struct pbf f;
-    int rc;
-    while ((rc = pb_next(c, &r, &f)) == 1) {
-        static const int want[] = {0, WT_LEN, WT_VARINT, WT_VARINT, WT_I64, WT_LEN, WT_LEN, WT_LEN};
-        if (f.no < 1 || f.no > 7)
-            continue;
-        if (pb_want(c, &f, want[f.no], "AnyValue"))
-            return -1;
-        /* A oneof: the last member present wins, as in Go. */
-        *out = (struct oval){0};
-        switch (f.no) {
-        case 1:
-            out->kind = V_STR;
-            out->s = f.b;
-            break;
-        case 2:
-            out->kind = V_BOOL;
-            out->i = f.v != 0;
-            break;
-        case 3:
-            out->kind = V_INT;
-            out->i = (int64_t)f.v;
-            break;
-        case 4:
-            out->kind = V_DOUBLE;
-            memcpy(&out->d, &f.v, sizeof(out->d));
-            break;
-        case 5:
-            out->kind = V_ARRAY;
-            if (pb_array(c, f.b, depth + 1, out))
-                return -1;
-            break;
-        case 6:
-            out->kind = V_KVLIST;
-            if (pb_kvs_of(c, &f.b, 1, 1, depth + 1, &out->kvs, &out->n))
-                return -1;
-            break;
-        case 7:
-            out->kind = V_BYTES;
-            out->s = f.b;
-            break;
-        }
-    }
-    return rc < 0 ? -1 : 0;
-}
-
-static int pb_id(struct ctx *c, const struct pbf *f, uchar *id, size_t want, int *has)
-{
-    if (pb_want(c, f, WT_LEN, "LogRecord"))
-        return -1;
-    if (f->b.len == 0) {
-        memset(id, 0, want);
-        *has = 0;
-        return 0;
-    }
-    if (f->b.len != want)
-        return noa_error_set(c->err, NOA_EINVAL, "proto: invalid length %zu for %s at offset %zu",
-                             f->b.len, want == 16 ? "TraceID" : "SpanID", off(c, f->at));
-    memcpy(id, f->b.p, want);
-    *has = 0;
-    for (size_t i = 0; i < want; i++)
-        *has |= id[i] != 0;
-    return 0;
-}
-
-static int pb_record(struct ctx *c, struct noa_str msg, struct orec *o)
-{
-    struct pbr r = pb_in(msg);
-    struct pbf f;
-    int rc;
-    while ((rc = pb_next(c, &r, &f)) == 1) {
-        switch (f.no) {
-        case 1:
-        case 11:
-            if (pb_want(c, &f, WT_I64, "LogRecord"))
-                return -1;
-            *(f.no == 1 ? &o->time_ns : &o->observed_ns) = f.v;
-            break;
-        case 2:
-        case 7:
-            if (pb_want(c, &f, WT_VARINT, "LogRecord"))
-                return -1;
-            if (f.no == 2)
-                o->severity = (int32_t)(uint32_t)f.v;
-            else
-                o->dropped = (uint32_t)f.v;
-            break;
-        case 3:
-        case 12:
-            if (pb_want(c, &f, WT_LEN, "LogRecord"))
-                return -1;
-            if (f.no == 3)
-                o->severity_text = f.b;
-            break;
-        case 5:
-            if (pb_want(c, &f, WT_LEN, "LogRecord") || pb_value(c, f.b, 0, &o->body))
-                return -1;
-            break;
-        case 8:
-            if (pb_want(c, &f, WT_I32, "LogRecord"))
-                return -1;
-            o->flags = (uint32_t)f.v;
-            break;
-        case 9:
-            if (pb_id(c, &f, o->trace, 16, &o->has_trace))
-                return -1;
-            break;
-        case 10:
-            if (pb_id(c, &f, o->span, 8, &o->has_span))
-                return -1;
-            break;
-        default:
-            break;
-        }
-    }
-    if (rc < 0)
-        return -1;
-    return pb_kvs_of(c, &msg, 1, 6, 0, &o->attrs, &o->n_attrs);
-}
-
-/* Collects the payloads of field `no` (a message, possibly repeated to be
- * merged) into a small arena array. */
-static int pb_occurrences(struct ctx *c, struct noa_str msg, uint32_t no, const char *what,
-                          struct noa_str **out, uint32_t *n)
-{
-    if (pb_count(c, msg, no, n))
-        return -1;
-    *out = *n ? cx_alloc(c, *n, sizeof(**out)) : NULL;
-    if (*n && !*out)
-        return -1;
-    struct pbr r = pb_in(msg);
-    struct pbf f;
-    int rc;
-    uint32_t j = 0;
-    while ((rc = pb_next(c, &r, &f)) == 1) {
-        if (f.no != no)
-            continue;
-        if (pb_want(c, &f, WT_LEN, what))
-            return -1;
-        (*out)[j++] = f.b;
-    }
-    return rc < 0 ? -1 : 0;
-}
-
-static int pb_scope_logs(struct ctx *c, struct noa_str msg, struct oscope *o)
-{
-    struct noa_str *scopes, *recs;
-    uint32_t n_scopes, n_recs;
-    if (pb_occurrences(c, msg, 1, "ScopeLogs", &scopes, &n_scopes) ||
-        pb_occurrences(c, msg, 2, "ScopeLogs", &recs, &n_recs))
-        return -1;
-    struct pbf f;
-    int rc = 0;
-    for (uint32_t i = 0; i < n_scopes; i++) {
-        struct pbr r = pb_in(scopes[i]);
-        while ((rc = pb_next(c, &r, &f)) == 1) {
-            if (f.no == 1 || f.no == 2) {
-                if (pb_want(c, &f, WT_LEN, "InstrumentationScope"))
-                    return -1;
-                *(f.no == 1 ? &o->name : &o->version) = f.b;
-            } else if (f.no == 4) {
-                if (pb_want(c, &f, WT_VARINT, "InstrumentationScope"))
-                    return -1;
-                o->dropped = (uint32_t)f.v;
-            }
-        }
-        if (rc < 0)
-            return -1;
-    }
-    if (pb_kvs_of(c, scopes, n_scopes, 3, 0, &o->attrs, &o->n_attrs))
-        return -1;
-    o->recs = n_recs ? cx_alloc(c, n_recs, sizeof(*o->recs)) : NULL;
-    if (n_recs && !o->recs)
-        return -1;
-    for (uint32_t i = 0; i < n_recs; i++)
-        if (pb_record(c, recs[i], &o->recs[i]))
-            return -1;
-    o->n_recs = n_recs;
-    /* schema_url (3) must at least have its wire type */
-    struct pbr r = pb_in(msg);
-    while ((rc = pb_next(c, &r, &f)) == 1)
-        if (f.no == 3 && pb_want(c, &f, WT_LEN, "ScopeLogs"))
-            return -1;
-    return rc < 0 ? -1 : 0;
-}
-
-static int pb_resource_logs(struct ctx *c, struct noa_str msg, struct ores *o)
-{
-    struct noa_str *res, *sls;
-    uint32_t n_res, n_sls;
-    if (pb_occurrences(c, msg, 1, "ResourceLogs", &res, &n_res) ||
-        pb_occurrences(c, msg, 2, "ResourceLogs", &sls, &n_sls))
-        return -1;
-    struct pbf f;
-    int rc;
-    for (uint32_t i = 0; i < n_res; i++) {
-        struct pbr r = pb_in(res[i]);
-        while ((rc = pb_next(c, &r, &f)) == 1)
-            if (f.no == 2 && pb_want(c, &f, WT_VARINT, "Resource"))
-                return -1;
-        if (rc < 0)
-            return -1;
-    }
-    if (pb_kvs_of(c, res, n_res, 1, 0, &o->attrs, &o->n_attrs))
-        return -1;
-    o->scopes = n_sls ? cx_alloc(c, n_sls, sizeof(*o->scopes)) : NULL;
-    if (n_sls && !o->scopes)
-        return -1;
-    for (uint32_t i = 0; i < n_sls; i++)
-        if (pb_scope_logs(c, sls[i], &o->scopes[i]))
-            return -1;
-    o->n_scopes = n_sls;
-    struct pbr r = pb_in(msg);
-    while ((rc = pb_next(c, &r, &f)) == 1)
-        if (f.no == 3 && pb_want(c, &f, WT_LEN, "ResourceLogs"))
-            return -1;
-    return rc < 0 ? -1 : 0;
-}
-
-static int pb_request(struct ctx *c, struct noa_str msg, struct oreq *o)
-{
-    struct noa_str *rls;
-    if (pb_occurrences(c, msg, 1, "ExportLogsServiceRequest", &rls, &o->n_res))
-        return -1;
-    o->res = o->n_res ? cx_alloc(c, o->n_res, sizeof(*o->res)) : NULL;
-    if (o->n_res && !o->res)
-        return -1;
-    for (uint32_t i = 0; i < o->n_res; i++)
-        if (pb_resource_logs(c, rls[i], &o->res[i]))
-            return -1;
-    return 0;
-}
-
-/* ---- JSON ---------------------------------------------------------------- */
-
-/* The member named `camel` or `snake` (pdata accepts both spellings). */
-static json_t *jget(json_t *obj, const char *camel, const char *snake)
-{
-    json_t *v = json_object_get(obj, camel);
-    if (!v && snake)
-        v = json_object_get(obj, snake);
-    return v && !json_is_null(v) ? v : NULL;
-}
-
-static int jfail(struct ctx *c, const char *what, const char *why)
-{
-    return noa_error_set(c->err, NOA_EINVAL, "otlp json: %s: %s", what, why);
-}
-
-static struct noa_str jstr_copy(struct ctx *c, json_t *s)
-{
-    size_t n = json_string_length(s);
-    char *p = noa_arena_alloc(c->arena, n ? n : 1);
-    memcpy(p, json_string_value(s), n);
-    return (struct noa_str){p, n};
-}
-
-static int jstring(struct ctx *c, json_t *obj, const char *camel, const char *snake,
-                   struct noa_str *out)
-{
-    json_t *v = jget(obj, camel, snake);
-    if (!v)
-        return 0;
-    if (!json_is_string(v))
-        return jfail(c, camel, "expected a string");
-    *out = jstr_copy(c, v);
-    return 0;
-}
-
-/* An integer field: a JSON integer or a string holding one. */
-static int jint(struct ctx *c, json_t *obj, const char *camel, const char *snake, int is_signed,
-                uint64_t *out)
-{
-    json_t *v = jget(obj, camel, snake);
-    if (!v)
-        return 0;
-    if (json_is_integer(v)) {
-        json_int_t x = json_integer_value(v);
-        if (!is_signed && x < 0)
-            return jfail(c, camel, "negative value for an unsigned field");
-        *out = (uint64_t)x;
-        return 0;
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (d != floor(d) || d < (is_signed ? -9.3e18 : 0) || d >= 1.8e19)
-            return jfail(c, camel, "not an integer");
-        *out = is_signed ? (uint64_t)(int64_t)d : (uint64_t)d;
-        return 0;
-    }
-    if (!json_is_string(v))
-        return jfail(c, camel, "expected an integer or a string");
-    const char *s = json_string_value(v);
-    char *end;
-    errno = 0;
-    if (is_signed)
-        *out = (uint64_t)strtoll(s, &end, 10);
-    else
-        *out = strtoull(s, &end, 10);
-    if (!*s || *end || errno || (!is_signed && s[0] == '-'))
-        return jfail(c, camel, "not a valid integer string");
-    return 0;
-}
-
-static int b64val(uchar ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+' || ch == '-')
-        return 62;
-    if (ch == '/' || ch == '_')
-        return 63;
-    return -1;
-}
-
-/* Standard or URL-safe base64, padding optional (protojson's bytes). */
-static int jbytes(struct ctx *c, json_t *s, struct noa_str *out)
-{
-    size_t n = json_string_length(s);
-    const uchar *p = (const uchar *)json_string_value(s);
-    while (n && p[n - 1] == '=')
-        n--;
-    char *o = noa_arena_alloc(c->arena, n + 1);
-    size_t w = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val(p[i]);
-        if (v < 0)
-            return jfail(c, "bytesValue", "illegal base64 data");
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            o[w++] = (char)(acc >> bits);
-        }
-    }
-    if (n % 4 == 1)
-        return jfail(c, "bytesValue", "illegal base64 data");
-    *out = (struct noa_str){o, w};
-    return 0;
-}
-
-static int jhex_id(struct ctx *c, json_t *obj, const char *camel, const char *snake, uchar *id,
-                   size_t want, int *has)
-{
-    json_t *v = jget(obj, camel, snake);
-    *has = 0;
-    if (!v)
-        return 0;
-    if (!json_is_string(v))
-        return jfail(c, camel, "expected a hex string");
-    size_t n = json_string_length(v);
-    const uchar *s = (const uchar *)json_string_value(v);
-    if (n == 0)
-        return 0;
-    if (n != want * 2)
-        return jfail(c, camel,
-                     want == 16 ? "invalid length for TraceID" : "invalid length for SpanID");
-    for (size_t i = 0; i < want; i++) {
-        int hi = noa_hexval(s[2 * i]), lo = noa_hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return jfail(c, camel, "invalid hex");
-        id[i] = (uchar)(hi << 4 | lo);
-        *has |= id[i] != 0;
-    }
-    return 0;
-}
-
-static int j_value(struct ctx *c, json_t *v, uint32_t depth, struct oval *out);
-
-static int j_kvs(struct ctx *c, json_t *arr, const char *what, uint32_t depth, struct okv **out,
-                 uint32_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    if (!arr)
-        return 0;
-    if (!json_is_array(arr))
-        return jfail(c, what, "expected an array");
-    size_t k = json_array_size(arr);
-    if (!k)
-        return 0;
-    struct okv *kvs = cx_alloc(c, k, sizeof(*kvs));
-    if (!kvs)
-        return -1;
-    for (size_t i = 0; i < k; i++) {
-        json_t *e = json_array_get(arr, i);
-        if (!json_is_object(e))
-            return jfail(c, what, "expected an object {key, value}");
-        if (jstring(c, e, "key", NULL, &kvs[i].key))
-            return -1;
-        json_t *val = jget(e, "value", NULL);
-        if (val && j_value(c, val, depth, &kvs[i].val))
-            return -1;
-    }
-    *out = kvs;
-    *n = (uint32_t)k;
-    return 0;
-}
-
-static int j_value(struct ctx *c, json_t *v, uint32_t depth, struct oval *out)
-{
-    if (depth >= c->max_depth)
-        return noa_error_set(c->err, NOA_EINVAL, "otlp: AnyValue nested deeper than %u",
-                             c->max_depth);
-    if (!json_is_object(v))
-        return jfail(c, "AnyValue", "expected an object");
-    *out = (struct oval){0};
-    const char *key;
-    json_t *m;
-    json_object_foreach(v, key, m)
-    {
-        if (json_is_null(m))
-            continue;
-        if (!strcmp(key, "stringValue") || !strcmp(key, "string_value")) {
-            if (!json_is_string(m))
-                return jfail(c, key, "expected a string");
-            *out = (struct oval){.kind = V_STR, .s = jstr_copy(c, m)};
-        } else if (!strcmp(key, "boolValue") || !strcmp(key, "bool_value")) {
-            if (!json_is_boolean(m))
-                return jfail(c, key, "expected a boolean");
-            *out = (struct oval){.kind = V_BOOL, .i = json_is_true(m)};
-        } else if (!strcmp(key, "intValue") || !strcmp(key, "int_value")) {
-            uint64_t x = 0;
-            if (jint(c, v, key, NULL, 1, &x))
-                return -1;
-            *out = (struct oval){.kind = V_INT, .i = (int64_t)x};
-        } else if (!strcmp(key, "doubleValue") || !strcmp(key, "double_value")) {
-            double d;
-            if (json_is_number(m)) {
-                d = json_number_value(m);
-            } else if (json_is_string(m)) {
-                const char *s = json_string_value(m);
-                char *end;
-                if (!strcmp(s, "NaN"))
-                    d = NAN;
-                else if (!strcmp(s, "Infinity"))
-                    d = INFINITY;
-                else if (!strcmp(s, "-Infinity"))
-                    d = -INFINITY;
-                else {
-                    d = strtod(s, &end);
-                    if (!*s || *end)
-                        return jfail(c, key, "not a number");
-                }
-            } else {
-                return jfail(c, key, "expected a number");
-            }
-            *out = (struct oval){.kind = V_DOUBLE, .d = d};
-        } else if (!strcmp(key, "bytesValue") || !strcmp(key, "bytes_value")) {
-            if (!json_is_string(m))
-                return jfail(c, key, "expected a base64 string");
-            *out = (struct oval){.kind = V_BYTES};
-            if (jbytes(c, m, &out->s))
-                return -1;
-        } else if (!strcmp(key, "arrayValue") || !strcmp(key, "array_value")) {
-            if (!json_is_object(m))
-                return jfail(c, key, "expected an object");
-            json_t *vals = jget(m, "values", NULL);
-            *out = (struct oval){.kind = V_ARRAY};
-            if (vals && !json_is_array(vals))
-                return jfail(c, key, "values: expected an array");
-            size_t k = vals ? json_array_size(vals) : 0;
-            out->arr = k ? cx_alloc(c, k, sizeof(*out->arr)) : NULL;
-            if (k && !out->arr)
-                return -1;
-            for (size_t i = 0; i < k; i++)
-                if (j_value(c, json_array_get(vals, i), depth + 1, &out->arr[i]))
-                    return -1;
-            out->n = (uint32_t)k;
-        } else if (!strcmp(key, "kvlistValue") || !strcmp(key, "kvlist_value")) {
-            if (!json_is_object(m))
-                return jfail(c, key, "expected an object");
-            *out = (struct oval){.kind = V_KVLIST};
-            if (j_kvs(c, jget(m, "values", NULL), key, depth + 1, &out->kvs, &out->n))
-                return -1;
-        }
-    }
-    return 0;
-}
-
-/* severityNumber: an integer, or an enum name such as "SEVERITY_NUMBER_WARN2". */
-static int j_severity(struct ctx *c, json_t *rec, int32_t *out)
-{
-    json_t *v = jget(rec, "severityNumber", "severity_number");
-    if (!v)
-        return 0;
-    if (json_is_string(v)) {
-        static const char *const base[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
-        const char *s = json_string_value(v);
-        if (!strncmp(s, "SEVERITY_NUMBER_", 16)) {
-            s += 16;
-            if (!strcmp(s, "UNSPECIFIED")) {
-                *out = 0;
-                return 0;
-            }
-            for (int i = 0; i < 6; i++) {
-                size_t bl = strlen(base[i]);
-                if (strncmp(s, base[i], bl))
-                    continue;
-                if (!s[bl] || (s[bl] >= '2' && s[bl] <= '4' && !s[bl + 1])) {
-                    *out = 1 + 4 * i + (s[bl] ? s[bl] - '1' : 0);
-                    return 0;
-                }
-            }
-        }
-        return jfail(c, "severityNumber", "unknown enum name");
-    }
-    uint64_t x = 0;
-    if (jint(c, rec, "severityNumber", "severity_number", 1, &x))
-        return -1;
-    *out = (int32_t)x;
-    return 0;
-}
-
-static int j_record(struct ctx *c, json_t *rec, struct orec *o)
-{
-    uint64_t u;
-    if (!json_is_object(rec))
-        return jfail(c, "logRecords", "expected an object");
-    if (jint(c, rec, "timeUnixNano", "time_unix_nano", 0, &o->time_ns) ||
-        jint(c, rec, "observedTimeUnixNano", "observed_time_unix_nano", 0, &o->observed_ns) ||
-        j_severity(c, rec, &o->severity) ||
-        jstring(c, rec, "severityText", "severity_text", &o->severity_text))
-        return -1;
-    u = 0;
-    if (jint(c, rec, "droppedAttributesCount", "dropped_attributes_count", 0, &u))
-        return -1;
-    o->dropped = (uint32_t)u;
-    u = 0;
-    if (jint(c, rec, "flags", NULL, 0, &u))
-        return -1;
-    o->flags = (uint32_t)u;
-    if (jhex_id(c, rec, "traceId", "trace_id", o->trace, 16, &o->has_trace) ||
-        jhex_id(c, rec, "spanId", "span_id", o->span, 8, &o->has_span))
-        return -1;
-    json_t *body = jget(rec, "body", NULL);
-    if (body && j_value(c, body, 0, &o->body))
-        return -1;
-    return j_kvs(c, jget(rec, "attributes", NULL), "attributes", 0, &o->attrs, &o->n_attrs);
-}
-
-static int j_array(struct ctx *c, json_t *obj, const char *camel, const char *snake, size_t size,
-                   void **out, uint32_t *n)
-{
-    json_t *a = jget(obj, camel, snake);
-    *out = NULL;
-    *n = 0;
-    if (!a)
-        return 0;
-    if (!json_is_array(a))
-        return jfail(c, camel, "expected an array");
-    size_t k = json_array_size(a);
-    if (k > UINT32_MAX)
-        return noa_error_set(c->err, NOA_ETOOBIG, "otlp: too many elements");
-    *out = k ? cx_alloc(c, k, size) : NULL;
-    if (k && !*out)
-        return -1;
-    *n = (uint32_t)k;
-    return 0;
-}
-
-static int j_request(struct ctx *c, json_t *root, struct oreq *o)
-{
-    if (!json_is_object(root))
-        return jfail(c, "ExportLogsServiceRequest", "expected an object");
-    if (j_array(c, root, "resourceLogs", "resource_logs", sizeof(*o->res), (void **)&o->res,
-                &o->n_res))
-        return -1;
-    json_t *rls = jget(root, "resourceLogs", "resource_logs");
-    for (uint32_t i = 0; i < o->n_res; i++) {
-        json_t *rl = json_array_get(rls, i);
-        struct ores *r = &o->res[i];
-        if (!json_is_object(rl))
-            return jfail(c, "resourceLogs", "expected an object");
-        json_t *res = jget(rl, "resource", NULL);
-        if (res && !json_is_object(res))
-            return jfail(c, "resource", "expected an object");
-        if (res && j_kvs(c, jget(res, "attributes", NULL), "attributes", 0, &r->attrs, &r->n_attrs))
-            return -1;
-        if (j_array(c, rl, "scopeLogs", "scope_logs", sizeof(*r->scopes), (void **)&r->scopes,
-                    &r->n_scopes))
-            return -1;
-        json_t *sls = jget(rl, "scopeLogs", "scope_logs");
-        for (uint32_t j = 0; j < r->n_scopes; j++) {
-            json_t *sl = json_array_get(sls, j);
-            struct oscope *s = &r->scopes[j];
-            if (!json_is_object(sl))
-                return jfail(c, "scopeLogs", "expected an object");
-            json_t *sc = jget(sl, "scope", NULL);
-            if (sc && !json_is_object(sc))
-                return jfail(c, "scope", "expected an object");
-            if (sc) {
-                uint64_t d = 0;
-                if (jstring(c, sc, "name", NULL, &s->name) ||
-                    jstring(c, sc, "version", NULL, &s->version) ||
-                    jint(c, sc, "droppedAttributesCount", "dropped_attributes_count", 0, &d) ||
-                    j_kvs(c, jget(sc, "attributes", NULL), "attributes", 0, &s->attrs, &s->n_attrs))
-                    return -1;
-                s->dropped = (uint32_t)d;
-            }
-            if (j_array(c, sl, "logRecords", "log_records", sizeof(*s->recs), (void **)&s->recs,
-                        &s->n_recs))
-                return -1;
-            json_t *lrs = jget(sl, "logRecords", "log_records");
-            for (uint32_t k = 0; k < s->n_recs; k++)
-                if (j_record(c, json_array_get(lrs, k), &s->recs[k]))
-                    return -1;
-        }
-    }
-    return 0;
 }
 
 /* ---- rendering values as pdata's AsString --------------------------------- */
@@ -1079,7 +141,7 @@ static void put_go_float(struct noa_buf *b, double f)
 static void put_base64(struct noa_buf *b, struct noa_str s)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const uchar *p = (const uchar *)s.p;
+    const unsigned char *p = (const unsigned char *)s.p;
     size_t i = 0;
     for (; i + 3 <= s.len; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
@@ -1101,10 +163,10 @@ static void put_base64(struct noa_buf *b, struct noa_str s)
 static void put_go_json_str(struct noa_buf *b, struct noa_str s)
 {
     static const char hex[] = "0123456789abcdef";
-    const uchar *p = (const uchar *)s.p;
+    const unsigned char *p = (const unsigned char *)s.p;
     noa_buf_putc(b, '"');
     for (size_t i = 0; i < s.len;) {
-        uchar ch = p[i];
+        unsigned char ch = p[i];
         if (ch < 0x80) {
             i++;
             if (ch >= 0x20 && ch != '"' && ch != '\\' && ch != '<' && ch != '>' && ch != '&') {
@@ -1145,39 +207,40 @@ static void put_go_json_str(struct noa_buf *b, struct noa_str s)
 
 static int kv_key_cmp(const void *x, const void *y)
 {
-    const struct okv *a = *(const struct okv *const *)x, *b = *(const struct okv *const *)y;
+    const struct noa__otlp_kv *a = *(const struct noa__otlp_kv *const *)x,
+                              *b = *(const struct noa__otlp_kv *const *)y;
     int r = noa_str_cmp(a->key, b->key);
     return r ? r : (a < b ? -1 : a > b); /* stable: later duplicates sort after */
 }
 
 /* Go's json.Marshal of Value.AsRaw(); returns -1 on a NaN or an infinity
  * (Marshal fails and AsString yields ""). */
-static int put_go_json(struct noa_buf *b, const struct oval *v)
+static int put_go_json(struct noa_buf *b, const struct noa__otlp_val *v)
 {
     switch (v->kind) {
-    case V_EMPTY:
+    case NOA__OTLP_EMPTY:
         noa_buf_append(b, "null", 4);
         return 0;
-    case V_STR:
+    case NOA__OTLP_STR:
         put_go_json_str(b, v->s);
         return 0;
-    case V_BOOL:
+    case NOA__OTLP_BOOL:
         noa_buf_append(b, v->i ? "true" : "false", v->i ? 4 : 5);
         return 0;
-    case V_INT:
+    case NOA__OTLP_INT:
         noa_buf_printf(b, "%" PRId64, v->i);
         return 0;
-    case V_DOUBLE:
+    case NOA__OTLP_DOUBLE:
         if (!isfinite(v->d))
             return -1;
         put_go_float(b, v->d);
         return 0;
-    case V_BYTES:
+    case NOA__OTLP_BYTES:
         noa_buf_putc(b, '"');
         put_base64(b, v->s);
         noa_buf_putc(b, '"');
         return 0;
-    case V_ARRAY:
+    case NOA__OTLP_ARRAY:
         noa_buf_putc(b, '[');
         for (uint32_t i = 0; i < v->n; i++) {
             if (i)
@@ -1187,9 +250,9 @@ static int put_go_json(struct noa_buf *b, const struct oval *v)
         }
         noa_buf_putc(b, ']');
         return 0;
-    case V_KVLIST: {
+    case NOA__OTLP_KVLIST: {
         /* A Go map: keys sorted, a repeated key keeps its last value. */
-        const struct okv **order = v->n ? noa_xmalloc(v->n * sizeof(*order)) : NULL;
+        const struct noa__otlp_kv **order = v->n ? noa_xmalloc(v->n * sizeof(*order)) : NULL;
         for (uint32_t i = 0; i < v->n; i++)
             order[i] = &v->kvs[i];
         if (v->n)
@@ -1233,7 +296,7 @@ struct lvec {
 };
 
 struct conv {
-    struct ctx *c;
+    struct noa__otlp_ctx *c;
     const struct noa_otlp_opts *opts;
     struct noa_buf tmp;
     struct lvec lab;   /* a resource's index labels (duplicates until deduplicated) */
@@ -1278,7 +341,7 @@ static int lpush(struct conv *v, struct lvec *l, struct noa_str name, struct noa
     return 0;
 }
 
-static int name_byte_ok(uchar b)
+static int name_byte_ok(unsigned char b)
 {
     return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b == '_';
 }
@@ -1289,7 +352,7 @@ static int name_byte_ok(uchar b)
  * leading digit gets "key_" and a single leading '_' gets "key". */
 static struct noa_str normalize(struct noa_arena *a, const char *s, size_t n, int must_copy)
 {
-    const uchar *p = (const uchar *)s;
+    const unsigned char *p = (const unsigned char *)s;
     int clean = !must_copy && n > 0 && !(p[0] >= '0' && p[0] <= '9') &&
                 !(p[0] == '_' && (n == 1 || p[1] != '_'));
     for (size_t i = 0; clean && i < n; i++)
@@ -1322,20 +385,20 @@ static struct noa_str arena_buf(struct conv *v)
 }
 
 /* pdata's Value.AsString. */
-static struct noa_str as_string(struct conv *v, const struct oval *x)
+static struct noa_str as_string(struct conv *v, const struct noa__otlp_val *x)
 {
     noa_buf_reset(&v->tmp);
     switch (x->kind) {
-    case V_EMPTY:
+    case NOA__OTLP_EMPTY:
         return (struct noa_str){"", 0};
-    case V_STR:
+    case NOA__OTLP_STR:
         return x->s;
-    case V_BOOL:
+    case NOA__OTLP_BOOL:
         return x->i ? NOA_STR("true") : NOA_STR("false");
-    case V_INT:
+    case NOA__OTLP_INT:
         noa_buf_printf(&v->tmp, "%" PRId64, x->i);
         break;
-    case V_DOUBLE:
+    case NOA__OTLP_DOUBLE:
         if (isnan(x->d))
             return NOA_STR("json: unsupported value: NaN");
         if (isinf(x->d))
@@ -1343,11 +406,11 @@ static struct noa_str as_string(struct conv *v, const struct oval *x)
                             : NOA_STR("json: unsupported value: -Inf");
         put_go_float(&v->tmp, x->d);
         break;
-    case V_BYTES:
+    case NOA__OTLP_BYTES:
         put_base64(&v->tmp, x->s);
         break;
-    case V_ARRAY:
-    case V_KVLIST:
+    case NOA__OTLP_ARRAY:
+    case NOA__OTLP_KVLIST:
         if (put_go_json(&v->tmp, x))
             return (struct noa_str){"", 0};
         break;
@@ -1356,7 +419,8 @@ static struct noa_str as_string(struct conv *v, const struct oval *x)
 }
 
 /* Loki's attributeToLabels: kvlists flatten into prefix_key names. */
-static int flatten(struct conv *v, struct noa_str prefix, const struct okv *kv, struct lvec *to)
+static int flatten(struct conv *v, struct noa_str prefix, const struct noa__otlp_kv *kv,
+                   struct lvec *to)
 {
     /* Nested kvlists repeat their prefix in every leaf's name, so a small
      * body can ask for names of quadratic size: bound them by max_mem. */
@@ -1374,7 +438,7 @@ static int flatten(struct conv *v, struct noa_str prefix, const struct okv *kv, 
     } else {
         name = normalize(v->c->arena, kv->key.p, kv->key.len, 0);
     }
-    if (kv->val.kind == V_KVLIST) {
+    if (kv->val.kind == NOA__OTLP_KVLIST) {
         for (uint32_t i = 0; i < kv->val.n; i++)
             if (flatten(v, name, &kv->val.kvs[i], to))
                 return -1;
@@ -1427,7 +491,7 @@ static int lab_dedupe(struct conv *v)
 
 /* A resource's stream label text (Loki's otlpToLokiPushRequest), leaving
  * its structured metadata in v->rmeta. */
-static int resource_labels(struct conv *v, const struct ores *r, struct noa_str *text)
+static int resource_labels(struct conv *v, const struct noa__otlp_res *r, struct noa_str *text)
 {
     const struct noa_otlp_opts *o = v->opts;
     int discover = o && o->n_discover_service_name > 0;
@@ -1440,7 +504,7 @@ static int resource_labels(struct conv *v, const struct ores *r, struct noa_str 
         }
     }
     for (uint32_t i = 0; i < r->n_attrs; i++) {
-        const struct okv *kv = &r->attrs[i];
+        const struct noa__otlp_kv *kv = &r->attrs[i];
         if (!is_index_attr(kv->key)) {
             if (flatten(v, (struct noa_str){0}, kv, &v->rmeta))
                 return -1;
@@ -1480,7 +544,7 @@ static uint64_t str_hash(struct noa_str s)
 {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < s.len; i++)
-        h = (h ^ (uchar)s.p[i]) * 1099511628211ull;
+        h = (h ^ (unsigned char)s.p[i]) * 1099511628211ull;
     return h;
 }
 
@@ -1533,7 +597,7 @@ static struct noa_str fmt_num(struct conv *v, int is_signed, uint64_t x)
     return arena_buf(v);
 }
 
-static struct noa_str hex_id(struct conv *v, const uchar *id, size_t n)
+static struct noa_str hex_id(struct conv *v, const unsigned char *id, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     char *o = noa_arena_alloc(v->c->arena, 2 * n);
@@ -1545,7 +609,7 @@ static struct noa_str hex_id(struct conv *v, const uchar *id, size_t n)
 }
 
 /* Loki's otlpLogToPushEntry, then the resource and scope metadata. */
-static int record_entry(struct conv *v, const struct orec *r, uint32_t stream)
+static int record_entry(struct conv *v, const struct noa__otlp_rec *r, uint32_t stream)
 {
     struct lvec *m = &v->meta;
     m->n = 0;
@@ -1578,7 +642,7 @@ static int record_entry(struct conv *v, const struct orec *r, uint32_t stream)
                                   : (v->opts ? v->opts->now_ns : 0);
     t->e.line = as_string(v, &r->body);
     t->e.n_meta = (uint32_t)m->n;
-    t->e.meta = out_alloc(v->c, m->n, sizeof(*t->e.meta));
+    t->e.meta = noa__otlp_out_alloc(v->c, m->n, sizeof(*t->e.meta));
     if (m->n && !t->e.meta)
         return -1;
     if (m->n)
@@ -1588,7 +652,7 @@ static int record_entry(struct conv *v, const struct orec *r, uint32_t stream)
     return 0;
 }
 
-static int convert_resource(struct conv *v, const struct ores *r)
+static int convert_resource(struct conv *v, const struct noa__otlp_res *r)
 {
     uint64_t records = 0;
     for (uint32_t j = 0; j < r->n_scopes; j++)
@@ -1600,7 +664,7 @@ static int convert_resource(struct conv *v, const struct ores *r)
     if (resource_labels(v, r, &text) || stream_for(v, text, &stream))
         return -1;
     for (uint32_t j = 0; j < r->n_scopes; j++) {
-        const struct oscope *s = &r->scopes[j];
+        const struct noa__otlp_scope *s = &r->scopes[j];
         struct lvec *t = &v->tail;
         t->n = 0;
         for (size_t k = 0; k < v->rmeta.n; k++)
@@ -1623,8 +687,8 @@ static int convert_resource(struct conv *v, const struct ores *r)
     return 0;
 }
 
-static int convert(struct ctx *c, const struct noa_otlp_opts *opts, const struct oreq *q,
-                   struct noa_push_request *out)
+static int convert(struct noa__otlp_ctx *c, const struct noa_otlp_opts *opts,
+                   const struct noa__otlp_req *q, struct noa_push_request *out)
 {
     struct conv v = {.c = c, .opts = opts};
     int rc = 0;
@@ -1633,7 +697,7 @@ static int convert(struct ctx *c, const struct noa_otlp_opts *opts, const struct
     if (rc)
         goto done;
     out->n_streams = (uint32_t)v.n_streams;
-    out->streams = out_alloc(c, v.n_streams, sizeof(*out->streams));
+    out->streams = noa__otlp_out_alloc(c, v.n_streams, sizeof(*out->streams));
     if (v.n_streams && !out->streams) {
         rc = -1;
         goto done;
@@ -1641,7 +705,7 @@ static int convert(struct ctx *c, const struct noa_otlp_opts *opts, const struct
     for (size_t i = 0; i < v.n_streams; i++) {
         out->streams[i].labels = v.streams[i].labels;
         out->streams[i].entries =
-            out_alloc(c, v.streams[i].n_entries, sizeof(*out->streams[i].entries));
+            noa__otlp_out_alloc(c, v.streams[i].n_entries, sizeof(*out->streams[i].entries));
         if (v.streams[i].n_entries && !out->streams[i].entries) {
             rc = -1;
             goto done;
@@ -1665,18 +729,18 @@ done:
 
 /* ---- entry points -------------------------------------------------------- */
 
-static void ctx_init(struct ctx *c, const struct noa_otlp_opts *opts, struct noa_push_request *out,
-                     struct noa_error *err)
+static void ctx_init(struct noa__otlp_ctx *c, const struct noa_otlp_opts *opts,
+                     struct noa_push_request *out, struct noa_error *err)
 {
     memset(out, 0, sizeof(*out));
-    *c = (struct ctx){.arena = &out->arena, .err = err};
+    *c = (struct noa__otlp_ctx){.arena = &out->arena, .err = err};
     c->max_mem = opts ? opts->max_mem : 0;
     c->max_depth = opts && opts->max_depth ? opts->max_depth : NOA_OTLP_DEFAULT_MAX_DEPTH;
     if (err)
         memset(err, 0, sizeof(*err));
 }
 
-static int finish(struct ctx *c, int rc, struct noa_push_request *out)
+static int finish(struct noa__otlp_ctx *c, int rc, struct noa_push_request *out)
 {
     noa_arena_fini(&c->model);
     if (rc == 0)
@@ -1691,11 +755,11 @@ int noa_otlp_decode_proto(const void *buf, size_t n, const struct noa_otlp_opts 
                           struct noa_push_request *out, struct noa_error *err)
 {
     struct noa_error local;
-    struct ctx c;
+    struct noa__otlp_ctx c;
     ctx_init(&c, opts, out, err ? err : &local);
     c.base = buf;
-    struct oreq q = {0};
-    int rc = pb_request(&c, (struct noa_str){buf, n}, &q);
+    struct noa__otlp_req q = {0};
+    int rc = noa__otlp_proto_request(&c, (struct noa_str){buf, n}, &q);
     if (!rc)
         rc = convert(&c, opts, &q, out);
     return finish(&c, rc, out);
@@ -1705,7 +769,7 @@ int noa_otlp_decode_json(const void *body, size_t n, const struct noa_otlp_opts 
                          struct noa_push_request *out, struct noa_error *err)
 {
     struct noa_error local;
-    struct ctx c;
+    struct noa__otlp_ctx c;
     ctx_init(&c, opts, out, err ? err : &local);
     json_error_t je;
     json_t *root = json_loadb(body, n, JSON_ALLOW_NUL, &je);
@@ -1715,8 +779,8 @@ int noa_otlp_decode_json(const void *body, size_t n, const struct noa_otlp_opts 
                               "otlp json: %s (line %d, column %d)", je.text, je.line, je.column);
         return finish(&c, rc, out);
     }
-    struct oreq q = {0};
-    rc = j_request(&c, root, &q);
+    struct noa__otlp_req q = {0};
+    rc = noa__otlp_json_request(&c, root, &q);
     if (!rc)
         rc = convert(&c, opts, &q, out);
     json_decref(root);
