@@ -758,3 +758,22 @@ void noa_logsel_result_fini(struct noa_logsel_result *r)
     noa_arena_fini(&r->arena);
     memset(r, 0, sizeof(*r));
 }
+
+uint32_t noa_logsel_merged_labels(const struct noa_labels *ls, const struct noa_logsel_entry *e,
+                                  struct noa_label *out, uint32_t cap)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < ls->n && n < cap; i++) {
+        int shadowed = 0;
+        for (uint32_t k = 0; k < e->n_meta; k++)
+            if (noa_str_eq(e->meta[k].name, ls->v[i].name))
+                shadowed = 1;
+        if (!shadowed)
+            out[n++] = ls->v[i];
+    }
+    for (uint32_t k = 0; k < e->n_meta && n < cap; k++)
+        out[n++] = e->meta[k];
+    struct noa_labels tmp = {out, n};
+    noa_labels_sort(&tmp);
+    return n;
+}

@@ -89,4 +89,10 @@ int noa_logsel_run(struct noa_ingester *ing, const struct noa_logsel_query *q,
                    struct noa_logsel_result *out, struct noa_error *err);
 void noa_logsel_result_fini(struct noa_logsel_result *r);
 
+/* The stream's labels plus the entry's metadata into out (at most cap),
+ * sorted, metadata winning on a clash: how Loki folds structured metadata
+ * into the stream without categorize-labels. Returns the count. */
+uint32_t noa_logsel_merged_labels(const struct noa_labels *ls, const struct noa_logsel_entry *e,
+                                  struct noa_label *out, uint32_t cap);
+
 #endif

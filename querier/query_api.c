@@ -102,28 +102,6 @@ static void put_labels_object(struct noa_buf *b, const struct noa_label *v, uint
     noa_buf_putc(b, '}');
 }
 
-/* Stream labels plus an entry's metadata, sorted, metadata winning on a
- * clash (how Loki folds structured metadata into the stream without
- * categorize-labels). */
-static uint32_t merged_labels(const struct noa_labels *ls, const struct noa_logsel_entry *e,
-                              struct noa_label *out, uint32_t cap)
-{
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < ls->n && n < cap; i++) {
-        int shadowed = 0;
-        for (uint32_t k = 0; k < e->n_meta; k++)
-            if (noa_str_eq(e->meta[k].name, ls->v[i].name))
-                shadowed = 1;
-        if (!shadowed)
-            out[n++] = ls->v[i];
-    }
-    for (uint32_t k = 0; k < e->n_meta && n < cap; k++)
-        out[n++] = e->meta[k];
-    struct noa_labels tmp = {out, n};
-    noa_labels_sort(&tmp);
-    return n;
-}
-
 struct out_stream {
     struct noa_buf key;    /* canonical text of the output labels */
     struct noa_buf labels; /* JSON object */
@@ -241,7 +219,7 @@ static void encode_streams(struct query_job *j, const struct noa_logsel_result *
                 sl[k] = e->labels[k].l;
             out_ls = (struct noa_labels){sl, nl};
         } else if (!j->categorize && e->n_meta) {
-            out_ls = (struct noa_labels){sl, merged_labels(ls, e, sl, 3 * MAXL)};
+            out_ls = (struct noa_labels){sl, noa_logsel_merged_labels(ls, e, sl, 3 * MAXL)};
         }
         if (multi)
             out_ls =

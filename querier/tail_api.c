@@ -399,26 +399,6 @@ static void hook_append(const char *tenant, const struct noa_labels *labels,
 
 /* ---- the initial batch -------------------------------------------------- */
 
-/* Stream labels plus an entry's metadata, sorted, metadata winning. */
-static uint32_t merged_labels(const struct noa_labels *ls, const struct noa_logsel_entry *e,
-                              struct noa_label *out, uint32_t cap)
-{
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < ls->n && n < cap; i++) {
-        int shadowed = 0;
-        for (uint32_t k = 0; k < e->n_meta; k++)
-            if (noa_str_eq(e->meta[k].name, ls->v[i].name))
-                shadowed = 1;
-        if (!shadowed)
-            out[n++] = ls->v[i];
-    }
-    for (uint32_t k = 0; k < e->n_meta && n < cap; k++)
-        out[n++] = e->meta[k];
-    struct noa_labels tmp = {out, n};
-    noa_labels_sort(&tmp);
-    return n;
-}
-
 static void history_work(uv_work_t *w)
 {
     struct follower *f = w->data;
@@ -457,7 +437,7 @@ static void history_work(uv_work_t *w)
                     tmp_cap = cap + 1;
                     tmp = noa_xrealloc(tmp, tmp_cap * sizeof(*tmp));
                 }
-                uint32_t n = merged_labels(ls, e, tmp, cap);
+                uint32_t n = noa_logsel_merged_labels(ls, e, tmp, cap);
                 ll = encode_entry(&one, f->legacy, tmp, n, e->ts, e->line);
             }
             uint32_t len = (uint32_t)one.len;
