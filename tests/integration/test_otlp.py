@@ -37,39 +37,17 @@ CATEGORIZE = {"X-Loki-Response-Encoding-Flags": "categorize-labels"}
 # A small OTLP protobuf encoder (opentelemetry/proto logs v1)
 
 
-def _varint(n):
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _tag(field, wt):
-    return _varint(field << 3 | wt)
-
-
-def f_len(field, payload):
-    if isinstance(payload, str):
-        payload = payload.encode()
-    return _tag(field, 2) + _varint(len(payload)) + payload
-
-
-def f_varint(field, n):
-    return _tag(field, 0) + _varint(n)
+# The PushRequest encoder's field helpers serve OTLP as well.
+f_len = H.pb_bytes
+f_varint = H.pb_uint
 
 
 def f_fixed64(field, n):
-    return _tag(field, 1) + struct.pack("<Q", n)
+    return H.pb_tag(field, 1) + struct.pack("<Q", n)
 
 
 def f_fixed32(field, n):
-    return _tag(field, 5) + struct.pack("<I", n)
+    return H.pb_tag(field, 5) + struct.pack("<I", n)
 
 
 def any_value(v):
