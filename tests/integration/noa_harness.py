@@ -90,11 +90,35 @@ def make_tempdir(name):
     return d
 
 
+_helpers = []  # processes started by spawn()
+
+
+def spawn(name, cmd, workdir, env=None):
+    """Starts a helper program (Prometheus, Alertmanager, noa-shipper...)
+    in its own process group, dying with the test (parent-death signal and
+    killed at exit); output in <workdir>/<name>.log. p.name is the name."""
+    if shutil.which("setpriv"):
+        cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + cmd
+    with open(os.path.join(workdir, name + ".log"), "wb") as log:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True, cwd=workdir, env=env)
+    p.name = name
+    _helpers.append(p)
+    return p
+
+
 def _cleanup_at_exit():
     with _servers_lock:
         live = list(_servers)
     for s in live:
         s.kill(quiet=True)
+    for p in _helpers:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            p.wait()
     if _keep_tmp[0]:
         for d in _tempdirs:
             if os.path.exists(d):

@@ -356,12 +356,7 @@ def gauge(proc, name, labels=""):
 
 
 def spawn(name, cmd, workdir, procs):
-    if shutil.which("setpriv"):
-        cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + cmd
-    log = open(os.path.join(workdir, name + ".log"), "wb")
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                         start_new_session=True, cwd=workdir)
-    log.close()
+    p = H.spawn(name, cmd, workdir)
     procs.append(p)
     return p
 

@@ -27,12 +27,9 @@ exit. Skips (exit 0, saying so) when alertmanager or prometheus is not
 installed.
 """
 
-import atexit
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -44,31 +41,9 @@ from noa_harness import Stream, check, entry  # noqa: E402
 NS = H.NS
 AM_BIN = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 PROM_BIN = shutil.which("prometheus")
-_procs = []
 
 
-def _kill_all():
-    for p in _procs:
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            p.wait()
-
-
-atexit.register(_kill_all)
-
-
-def spawn(name, cmd, workdir):
-    """Starts a helper process in its own group, dying with us."""
-    if shutil.which("setpriv"):
-        cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + cmd
-    log = open(os.path.join(workdir, name + ".log"), "wb")
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                         start_new_session=True, cwd=workdir)
-    _procs.append(p)
-    return p
+spawn = H.spawn
 
 
 def get_json(port, path, params=None):

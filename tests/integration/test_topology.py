@@ -30,7 +30,6 @@ Skips (exit 0, saying so) when prometheus or prometheus-alertmanager is not
 installed.
 """
 
-import atexit
 import json
 import os
 import re
@@ -55,7 +54,6 @@ SRC = H.SRC
 DOCKER = os.path.join(SRC, "docker")
 AM_BIN = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 PROM_BIN = shutil.which("prometheus")
-_procs = []
 
 CONTAINER_ID = "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"
 
@@ -87,31 +85,7 @@ GRAFANA_HEADERS = {
 }
 
 
-def _kill_all():
-    for p in _procs:
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            p.wait()
-
-
-atexit.register(_kill_all)
-
-
-def spawn(name, cmd, workdir, env=None):
-    """Starts a process in its own group, dying with us; output in
-    <workdir>/<name>.log."""
-    if shutil.which("setpriv"):
-        cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + cmd
-    log = open(os.path.join(workdir, name + ".log"), "wb")
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                         start_new_session=True, cwd=workdir, env=env)
-    log.close()
-    p.name = name
-    _procs.append(p)
-    return p
+spawn = H.spawn
 
 
 def stop(p, timeout=30):
